@@ -1,0 +1,219 @@
+package sentry
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// engine owns the one locked OS thread from which every ptrace request and
+// every wait4 is made: ptrace is per tracer thread, and children of traced
+// threads are traced by the same thread. Tasks ask it for work through reqs.
+//
+// Everything in engine is confined to the engine thread except reqs.
+type engine struct {
+	reqs    chan engineReq
+	sigchld chan os.Signal
+	quit    chan struct{}
+
+	// tasks maps a tracee tid to its task.
+	tasks map[int]*Task
+	// orphans holds stops of tids whose task does not exist yet: an
+	// auto-attached child can report before its parent's clone event.
+	orphans map[int][]stopEvent
+}
+
+type engineReq struct {
+	fn   func()
+	done chan struct{} // nil: fire and forget
+}
+
+// stopEvent is one wait4 report for a tracee, with the facts the task needs
+// read on the engine thread right away (saves a round trip per stop).
+type stopEvent struct {
+	status unix.WaitStatus
+	// info is valid for seccomp and syscall stops.
+	info syscallInfo
+	// msg is PTRACE_GETEVENTMSG for clone/fork/vfork/exec/exit events.
+	msg uint64
+	// vanished: the tracee is gone without a wait report of its own (the
+	// old thread-group leader replaced by an exec in another thread).
+	vanished bool
+}
+
+func (ev *stopEvent) exited() bool {
+	return ev.vanished || ev.status.Exited() || ev.status.Signaled()
+}
+
+// stopKind is status>>8 for a stopped tracee: the signal plus the ptrace
+// event in the next byte.
+func (ev *stopEvent) stopKind() int { return int(ev.status) >> 8 }
+
+func newEngine() *engine {
+	return &engine{
+		reqs:    make(chan engineReq, 64),
+		sigchld: make(chan os.Signal, 1),
+		quit:    make(chan struct{}),
+		tasks:   make(map[int]*Task),
+		orphans: make(map[int][]stopEvent),
+	}
+}
+
+// run locks the calling goroutine to its thread, runs start on it (it
+// launches the first tracee), and then serves requests and reaps stops until
+// stop is called. It returns start's error, if any.
+func (e *engine) run(start func() error) error {
+	runtime.LockOSThread()
+	// The thread stays locked: it is the tracer of every tracee and must
+	// never run another goroutine's ptrace calls.
+	signal.Notify(e.sigchld, unix.SIGCHLD)
+	defer signal.Stop(e.sigchld)
+	if err := start(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case r := <-e.reqs:
+			e.serve(r)
+			// Drain what else is queued before reaping: resumes come in
+			// bursts and each one may have produced a stop.
+			for more := true; more; {
+				select {
+				case r := <-e.reqs:
+					e.serve(r)
+				default:
+					more = false
+				}
+			}
+			e.reap()
+		case <-e.sigchld:
+			e.reap()
+		case <-e.quit:
+			return nil
+		}
+	}
+}
+
+func (e *engine) serve(r engineReq) {
+	r.fn()
+	if r.done != nil {
+		r.done <- struct{}{}
+	}
+}
+
+// do runs fn on the engine thread and waits for it. done is the caller's
+// reusable completion channel (buffered, capacity 1).
+func (e *engine) do(done chan struct{}, fn func()) {
+	e.reqs <- engineReq{fn: fn, done: done}
+	<-done
+}
+
+// post runs fn on the engine thread without waiting.
+func (e *engine) post(fn func()) { e.reqs <- engineReq{fn: fn} }
+
+// stop ends run. Called from any goroutine.
+func (e *engine) stop() { close(e.quit) }
+
+// reap collects every pending wait4 report and hands each to its task.
+// Engine thread only.
+func (e *engine) reap() {
+	for {
+		var ws unix.WaitStatus
+		tid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || tid <= 0 {
+			return
+		}
+		ev := stopEvent{status: ws}
+		if ws.Stopped() {
+			switch ev.stopKind() {
+			case stopSeccomp, stopSyscall:
+				if err := ptraceGetSyscallInfo(tid, &ev.info); err != nil {
+					// Killed while stopped: its exit report follows.
+					continue
+				}
+			case stopClone, stopFork, stopVfork, stopExec, stopExit:
+				msg, err := unix.PtraceGetEventMsg(tid)
+				if err != nil {
+					continue
+				}
+				ev.msg = uint64(msg)
+				if ev.stopKind() == stopExec && int(msg) != tid {
+					e.execRekey(int(msg), tid)
+				}
+			}
+		}
+		e.deliver(tid, ev)
+	}
+}
+
+// execRekey handles an exec by a non-leader thread: the exec'ing task takes
+// over the leader's tid and the old leader vanishes without a report.
+func (e *engine) execRekey(oldTid, pid int) {
+	if leader := e.tasks[pid]; leader != nil {
+		delete(e.tasks, pid)
+		leader.events <- stopEvent{vanished: true}
+	}
+	if t := e.tasks[oldTid]; t != nil {
+		delete(e.tasks, oldTid)
+		e.tasks[pid] = t
+	}
+}
+
+func (e *engine) deliver(tid int, ev stopEvent) {
+	t := e.tasks[tid]
+	if t == nil {
+		if ev.exited() {
+			// A child that died before its parent's clone event was
+			// handled; nobody will claim it.
+			delete(e.orphans, tid)
+			return
+		}
+		e.orphans[tid] = append(e.orphans[tid], ev)
+		return
+	}
+	if ev.exited() {
+		delete(e.tasks, tid)
+	}
+	t.events <- ev
+}
+
+// addTask registers t under its tid and hands it any stop already reaped.
+// Engine thread only.
+func (e *engine) addTask(t *Task) {
+	e.tasks[t.tid] = t
+	for _, ev := range e.orphans[t.tid] {
+		e.deliver(t.tid, ev)
+	}
+	delete(e.orphans, t.tid)
+}
+
+// killAll sends SIGKILL to every tracee and waits for them to go. Engine
+// thread only.
+func (e *engine) killAll() {
+	for tid := range e.tasks {
+		unix.Kill(tid, unix.SIGKILL)
+	}
+	for tid := range e.orphans {
+		unix.Kill(tid, unix.SIGKILL)
+	}
+	for {
+		var ws unix.WaitStatus
+		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if t := e.tasks[tid]; t != nil && (ws.Exited() || ws.Signaled()) {
+			delete(e.tasks, tid)
+			t.events <- stopEvent{status: ws}
+		}
+	}
+}

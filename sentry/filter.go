@@ -1,0 +1,70 @@
+package sentry
+
+import (
+	"fmt"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/bpf"
+	"gvisor.dev/gvisor/pkg/seccomp"
+
+	"madvisor/syscalls"
+)
+
+// BuildFilter compiles the tracee's seccomp program from the syscall table:
+// SECCOMP_RET_TRACE for the intercepted syscalls (and, for those with
+// argument matches, only the matching calls), SECCOMP_RET_ALLOW for every
+// other one. Calls of a foreign ABI (int 0x80 from a 64-bit process) are
+// traced too, so the sentry sees them instead of the model silently
+// diverging.
+func BuildFilter() ([]bpf.Instruction, error) {
+	rules := seccomp.NewSyscallRules()
+	for _, e := range syscalls.Intercepted() {
+		rules = rules.Add(e.Nr, ruleFor(e))
+	}
+	prog := seccomp.Program{
+		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
+		Options: seccomp.ProgramOptions{
+			DefaultAction: seccomp.Allow,
+			BadArchAction: seccomp.Trace,
+		},
+	}
+	insns, _, err := prog.Build()
+	if err != nil {
+		return nil, fmt.Errorf("building the seccomp filter: %w", err)
+	}
+	return insns, nil
+}
+
+func ruleFor(e syscalls.Entry) seccomp.SyscallRule {
+	if len(e.Match) == 0 {
+		return seccomp.MatchAll{}
+	}
+	var or seccomp.Or
+	for _, m := range e.Match {
+		var pa seccomp.PerArg
+		for i := range pa {
+			pa[i] = seccomp.AnyValue{}
+		}
+		if m.Low32 {
+			pa[m.Index] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(m.Value)))
+		} else {
+			pa[m.Index] = seccomp.EqualTo(m.Value)
+		}
+		or = append(or, pa)
+	}
+	return or
+}
+
+// filterAction runs the compiled filter on one syscall, as the kernel would.
+// Used by tests and by `madvisor` diagnostics.
+func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64) (linux.BPFAction, error) {
+	p, err := bpf.Compile(insns, false)
+	if err != nil {
+		return 0, err
+	}
+	d := linux.SeccompData{Nr: nr, Arch: arch}
+	d.Args = args
+	buf := make([]byte, d.SizeBytes())
+	ret, err := bpf.Exec[bpf.NativeEndian](p, seccomp.DataAsBPFInput(&d, buf))
+	return linux.BPFAction(ret), err
+}

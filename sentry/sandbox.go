@@ -1,0 +1,231 @@
+package sentry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config says what to run and how.
+type Config struct {
+	// Path is the resolved executable; Argv its argv (Argv[0] as given).
+	Path string
+	Argv []string
+	Env  []string
+	// Stdin, Stdout, Stderr are the target's standard files.
+	Stdin, Stdout, Stderr *os.File
+	// Log receives madvisor's own messages (each starts with "madvisor: ").
+	Log io.Writer
+	// Strace, if set, receives a line per intercepted syscall.
+	Strace io.Writer
+	// CheckMaps compares the model with /proc/PID/maps after every
+	// intercepted syscall.
+	CheckMaps bool
+	// Sched is the scheduler; nil means ParallelScheduler.
+	Sched Scheduler
+}
+
+// Sandbox is one run of a target program and all the processes it starts.
+type Sandbox struct {
+	cfg   Config
+	eng   *engine
+	sched Scheduler
+	root  *ThreadGroup
+
+	// rootExit receives the root process's final wait status.
+	rootExit chan unix.WaitStatus
+	// launchErr holds why the stage could not exec the target.
+	launchErr chan string
+
+	goroutines sync.WaitGroup
+	// mu protects tasks, the registry read by the task dump.
+	mu    sync.Mutex
+	tasks map[*Task]struct{}
+
+	// diffs counts check-maps differences reported.
+	logMu sync.Mutex
+	warned sync.Map
+}
+
+// ExitError is a run that could not start the target.
+type ExitError struct{ Msg string }
+
+func (e *ExitError) Error() string { return e.Msg }
+
+// Run runs the target under the sentry until the root process exits, and
+// returns its exit status as a shell reports it (128+N when killed by
+// signal N). Tracees still alive then are killed: none outlives madvisor.
+func Run(cfg Config) (int, error) {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	s := &Sandbox{
+		cfg:       cfg,
+		eng:       newEngine(),
+		sched:     cfg.Sched,
+		rootExit:  make(chan unix.WaitStatus, 1),
+		launchErr: make(chan string, 1),
+		tasks:     make(map[*Task]struct{}),
+	}
+	if s.sched == nil {
+		s.sched = ParallelScheduler{}
+	}
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	engErr := make(chan error, 1)
+	go func() { engErr <- s.eng.run(s.launch) }()
+
+	for {
+		select {
+		case err := <-engErr:
+			// The engine only returns early when the launch failed.
+			return 0, err
+		case sig := <-sigs:
+			if sig == unix.SIGUSR1 {
+				s.dumpTasks()
+				continue
+			}
+			if s.root != nil {
+				unix.Kill(s.root.pid, sig.(syscall.Signal))
+			}
+		case ws := <-s.rootExit:
+			s.shutdown()
+			select {
+			case msg := <-s.launchErr:
+				return 0, &ExitError{Msg: msg}
+			default:
+			}
+			return exitCode(ws), nil
+		}
+	}
+}
+
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// shutdown kills what is left of the tree, waits for every task goroutine
+// and stops the engine.
+func (s *Sandbox) shutdown() {
+	s.eng.do(make(chan struct{}, 1), s.eng.killAll)
+	s.goroutines.Wait()
+	s.eng.stop()
+}
+
+// launch starts the stage process and seizes it. Engine thread only.
+func (s *Sandbox) launch() error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the madvisor executable: %w", err)
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer syncR.Close()
+	defer syncW.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer errW.Close()
+
+	argv := append([]string{"madvisor", StageArg, s.cfg.Path}, s.cfg.Argv...)
+	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
+		Env: s.cfg.Env,
+		Files: []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
+			syncR.Fd(), errW.Fd()},
+		// If madvisor dies before the seize, the stage must not run on
+		// untraced. The engine thread never exits, so this is safe.
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		errR.Close()
+		return fmt.Errorf("starting the sentry stage: %w", err)
+	}
+	if err := ptraceSeize(pid, traceOptions); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		errR.Close()
+		return fmt.Errorf("ptrace(PTRACE_SEIZE) of the target failed: %w; "+
+			"ptrace may be restricted: check /proc/sys/kernel/yama/ptrace_scope (must be 0 or 1), "+
+			"and that the container grants ptrace (CAP_SYS_PTRACE or a seccomp profile allowing ptrace)", err)
+	}
+	go func() {
+		msg, _ := io.ReadAll(errR)
+		errR.Close()
+		if len(msg) > 0 {
+			s.launchErr <- string(msg)
+		}
+	}()
+
+	s.root = &ThreadGroup{pid: pid}
+	t := s.newTask(pid, s.root)
+	t.attached = true // seized, not auto-attached: no initial stop
+	s.startTask(t)
+	if _, err := syncW.Write([]byte{1}); err != nil {
+		return fmt.Errorf("releasing the sentry stage: %w", err)
+	}
+	return nil
+}
+
+// startTask registers t with the engine and starts its goroutine. Engine
+// thread only.
+func (s *Sandbox) startTask(t *Task) {
+	s.mu.Lock()
+	s.tasks[t] = struct{}{}
+	s.mu.Unlock()
+	s.goroutines.Add(1)
+	s.eng.addTask(t)
+	go t.run()
+}
+
+func (s *Sandbox) taskGone(t *Task) {
+	s.mu.Lock()
+	delete(s.tasks, t)
+	s.mu.Unlock()
+	s.goroutines.Done()
+}
+
+// processExited is told when a thread group's leader is reaped.
+func (s *Sandbox) processExited(tg *ThreadGroup) {
+	if tg == s.root {
+		s.rootExit <- tg.exitStatus
+	}
+}
+
+// logf prints one of madvisor's own messages.
+func (s *Sandbox) logf(format string, args ...any) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.cfg.Log, "madvisor: "+format+"\n", args...)
+}
+
+// dumpTasks prints every task and what it waits for (SIGUSR1).
+func (s *Sandbox) dumpTasks() {
+	s.mu.Lock()
+	var lines []string
+	for t := range s.tasks {
+		lines = append(lines, t.describe())
+	}
+	s.mu.Unlock()
+	sort.Strings(lines)
+	s.logf("%d tasks:\n%s", len(lines), "madvisor: "+strings.Join(lines, "\nmadvisor: "))
+}
+
+var errDead = errors.New("tracee is gone")

@@ -1,0 +1,194 @@
+// Command madvisor runs unmodified Linux x86-64 programs under a sentry that
+// intercepts their memory syscalls and mirrors each address space in a
+// model. See `madvisor --help`.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strings"
+
+	"madvisor/sentry"
+)
+
+func init() {
+	// The re-executed pre-exec stage: it must run on the main thread
+	// before anything else starts (package init runs locked to it).
+	if len(os.Args) > 1 && os.Args[1] == sentry.StageArg {
+		sentry.RunStage(os.Args[2:])
+	}
+}
+
+const mainUsage = `madvisor: a deterministic kernel-in-userspace for memory management
+
+Usage:
+  madvisor run [flags] -- PROGRAM [ARGS...]   run PROGRAM under the sentry
+  madvisor help [COMMAND]                     show help
+
+madvisor runs an unmodified Linux x86-64 program and every process and thread
+it starts under a sentry that intercepts their memory syscalls (mmap, munmap,
+mprotect, mremap, brk, madvise, process_madvise, mseal, mlock*, shmat/shmdt,
+execve, clone...) with seccomp and ptrace and mirrors each address space in a
+model. The program's output and exit status are its own; madvisor's own
+messages start with "madvisor: ".
+
+Run "madvisor run --help" for the flags of run.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && args[0] == "help" && args[1] == "run" {
+			newRunFlags(stdout).fs.Usage()
+			return 0
+		}
+		fmt.Fprint(stdout, mainUsage)
+		return 0
+	case "run":
+		return runCommand(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "madvisor: unknown command %q\n\n%s", args[0], mainUsage)
+	return 2
+}
+
+// optionalFile is a flag that is either a bare switch (--strace: to stderr)
+// or takes a value (--strace=FILE).
+type optionalFile struct {
+	set  bool
+	path string
+}
+
+func (o *optionalFile) String() string { return o.path }
+func (o *optionalFile) Set(v string) error {
+	o.set = true
+	if v != "true" {
+		o.path = v
+	}
+	return nil
+}
+func (o *optionalFile) IsBoolFlag() bool { return true }
+
+type runFlags struct {
+	fs        *flag.FlagSet
+	strace    optionalFile
+	checkMaps bool
+}
+
+func newRunFlags(out io.Writer) *runFlags {
+	r := &runFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
+	r.fs.SetOutput(out)
+	r.fs.Var(&r.strace, "strace", "print each intercepted syscall, strace style, with decoded arguments and result,\nto stderr (--strace) or to `FILE` (--strace=FILE)")
+	r.fs.BoolVar(&r.checkMaps, "check-maps", false, "after every intercepted syscall, compare the model with /proc/PID/maps and\nprint the first difference (both views) on stderr")
+	r.fs.Usage = func() {
+		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
+
+Runs PROGRAM (looked up in PATH like a shell does) and everything it starts
+under the sentry. stdin, stdout and stderr are the program's. madvisor exits
+with the program's exit status, or 128+N when it was killed by signal N.
+SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to madvisor are forwarded to the
+program; SIGUSR1 makes madvisor print its task table on stderr. When the
+program exits, processes it left behind are killed: nothing outlives madvisor.
+
+Flags:
+`)
+		r.fs.PrintDefaults()
+	}
+	return r
+}
+
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	rf := newRunFlags(stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			rf.fs.SetOutput(stdout)
+			rf = newRunFlags(stdout)
+			rf.fs.Usage()
+			return 0
+		}
+		if a == "--" {
+			break
+		}
+	}
+	if err := rf.fs.Parse(args); err != nil {
+		return 2
+	}
+	argv := rf.fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(stderr, "madvisor: run: no program given (usage: madvisor run [flags] -- PROGRAM [ARGS...])")
+		return 2
+	}
+	path, code, err := resolve(argv[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "madvisor: %v\n", err)
+		return code
+	}
+	cfg := sentry.Config{
+		Path:      path,
+		Argv:      argv,
+		Env:       os.Environ(),
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		Log:       stderr,
+		CheckMaps: rf.checkMaps,
+	}
+	if rf.strace.set {
+		if rf.strace.path == "" {
+			cfg.Strace = stderr
+		} else {
+			f, err := os.Create(rf.strace.path)
+			if err != nil {
+				fmt.Fprintf(stderr, "madvisor: --strace: %v\n", err)
+				return 2
+			}
+			defer f.Close()
+			cfg.Strace = f
+		}
+	}
+	status, err := sentry.Run(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "madvisor: %v\n", err)
+		var ee *sentry.ExitError
+		if errors.As(err, &ee) {
+			return 127
+		}
+		return 125
+	}
+	return status
+}
+
+// resolve finds the program like a shell: a name without a slash is looked
+// up in PATH. The exit code on failure follows the shell's: 127 not found,
+// 126 found but not executable.
+func resolve(name string) (string, int, error) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, 0, nil
+	}
+	if !strings.Contains(name, "/") {
+		return "", 127, fmt.Errorf("cannot run %s: not found in PATH", name)
+	}
+	st, serr := os.Stat(name)
+	switch {
+	case errors.Is(serr, fs.ErrNotExist):
+		return "", 127, fmt.Errorf("cannot run %s: no such file or directory", name)
+	case serr != nil:
+		return "", 126, fmt.Errorf("cannot run %s: %v", name, serr)
+	case st.IsDir():
+		return "", 126, fmt.Errorf("cannot run %s: is a directory", name)
+	}
+	return "", 126, fmt.Errorf("cannot run %s: permission denied (not executable)", name)
+}
