@@ -116,6 +116,9 @@ func Strerror(e unix.Errno) string {
 	if t, ok := restartText[e]; ok {
 		return t
 	}
+	if e == unix.EHWPOISON { // the only Linux errno Go's syscall table lacks
+		return "Memory page has hardware error"
+	}
 	if unix.ErrnoName(e) == "" {
 		return fmt.Sprintf("Unknown error %d", uint64(e))
 	}
@@ -374,9 +377,18 @@ func formatCloneFlags(v uint64) string {
 	return joinFlags(parts, rest, "0")
 }
 
+// signalName prints a signal number as strace does: SIGCHLD, and SIGRTMIN,
+// SIGRT_1 ... SIGRT_32 for the real-time range (32-64).
 func signalName(sig uint64) string {
-	if n := unix.SignalName(unix.Signal(sig)); n != "" && sig < 1<<31 {
-		return n
+	switch {
+	case sig == 32:
+		return "SIGRTMIN"
+	case sig > 32 && sig <= 64:
+		return fmt.Sprintf("SIGRT_%d", sig-32)
+	case sig < 32:
+		if n := unix.SignalName(unix.Signal(sig)); n != "" {
+			return n
+		}
 	}
 	return strconv.FormatUint(sig, 10)
 }
