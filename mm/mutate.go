@@ -1,0 +1,606 @@
+package mm
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Errno decisions in this file cite the kernel function that makes them;
+// the madvise ones come from shared/reference/madvise-facts.md.
+
+func pageAligned(a uint64) bool { return a%PageSize == 0 }
+
+// checkRange rejects empty, unaligned or wrapping ranges. Callers validate
+// user arguments first; this guards the model.
+func checkRange(start, end uint64) error {
+	if !pageAligned(start) || !pageAligned(end) || start >= end {
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// splitAt splits v at addr (v.Start < addr < v.End) as __split_vma does:
+// both halves keep every field; the upper half's pgoff advances by its
+// distance from v.Start and the guard pages are divided.
+func (as *AddressSpace) splitAt(v *VMA, addr uint64) (lo, hi *VMA) {
+	off := (addr - v.Start) >> PageShift
+	l, h := *v, *v
+	l.End = addr
+	h.Start = addr
+	h.PgOff = v.PgOff + off
+	l.Guards = v.Guards.Slice(0, off)
+	h.Guards = v.Guards.Slice(off, v.Pages())
+	keepStart, keepEnd := as.isUnmergedOK(v.Start), as.isUnmergedOK(v.End)
+	as.remove(v)
+	as.insert(&l)
+	as.insert(&h)
+	as.restoreUnmergedOK(v.Start, keepStart)
+	as.restoreUnmergedOK(v.End, keepEnd)
+	return &l, &h
+}
+
+func (as *AddressSpace) restoreUnmergedOK(addr uint64, keep bool) {
+	if keep {
+		as.unmergedOK[addr] = struct{}{}
+	}
+}
+
+// mergePair replaces a and the VMA b that follows it by one VMA, as
+// vma_merge does: a's pgoff, the first non-nil anon_vma, the union of the
+// sticky flags, both guard sets.
+func (as *AddressSpace) mergePair(a, b *VMA) *VMA {
+	m := *a
+	m.End = b.End
+	m.Flags = a.Flags | b.Flags&VMSticky
+	if m.AnonVMA == 0 {
+		m.AnonVMA = b.AnonVMA
+	}
+	m.Guards = a.Guards.Union(b.Guards.Shift(a.Pages()))
+	keepStart, keepEnd := as.isUnmergedOK(a.Start), as.isUnmergedOK(b.End)
+	as.remove(a)
+	as.remove(b)
+	as.insert(&m)
+	as.restoreUnmergedOK(a.Start, keepStart)
+	as.restoreUnmergedOK(b.End, keepEnd)
+	return &m
+}
+
+// tryMerge merges v with its previous and then its next neighbour where
+// the kernel would, and returns the VMA now holding v's range.
+func (as *AddressSpace) tryMerge(v *VMA) *VMA {
+	if p := as.prev(v); p != nil && canMerge(p, v) {
+		v = as.mergePair(p, v)
+	}
+	if n := as.next(v); n != nil && canMerge(v, n) {
+		v = as.mergePair(v, n)
+	}
+	return v
+}
+
+// replace swaps v for a VMA with the same range and the state of nv,
+// without splitting or merging (for state the kernel changes in place:
+// anon_vma, sticky flags, guard markers).
+func (as *AddressSpace) replace(v *VMA, nv VMA) {
+	nv.Start, nv.End, nv.PgOff = v.Start, v.End, v.PgOff
+	keepStart, keepEnd := as.isUnmergedOK(v.Start), as.isUnmergedOK(v.End)
+	as.remove(v)
+	as.insert(&nv)
+	as.restoreUnmergedOK(v.Start, keepStart)
+	as.restoreUnmergedOK(v.End, keepEnd)
+}
+
+// gapPolicy says what a range walk does at a hole.
+type gapPolicy int
+
+const (
+	// gapSkip is madvise's walk: holes are skipped and ENOMEM is returned
+	// at the end.
+	gapSkip gapPolicy = iota
+	// gapStop is mprotect's and mlock's: ENOMEM at the first hole, with
+	// the VMAs before it already changed.
+	gapStop
+)
+
+// modifyRange walks the VMAs of [start, end). For each, fn gets a copy of
+// the VMA's state and changes it (or fails, which aborts the walk: earlier
+// VMAs stay changed). If the state changed, the part of the VMA inside the
+// range takes it: the VMA is split at the range edges or merged with its
+// neighbours as vma_modify does. splitErr is the errno for a split refused
+// by vm.max_map_count.
+func (as *AddressSpace) modifyRange(start, end uint64, gaps gapPolicy, splitErr error, fn func(nv *VMA) error) error {
+	if err := checkRange(start, end); err != nil {
+		return err
+	}
+	sawGap := false
+	for addr := start; addr < end; {
+		v := as.findNext(addr)
+		if v == nil || v.Start >= end {
+			sawGap = true
+			break
+		}
+		if v.Start > addr {
+			if gaps == gapStop {
+				return unix.ENOMEM
+			}
+			sawGap = true
+			addr = v.Start
+		}
+		e := min(end, v.End)
+		nv := *v
+		if err := fn(&nv); err != nil {
+			return err
+		}
+		if !sameState(&nv, v) {
+			if err := as.modifyVMA(v, addr, e, nv, splitErr); err != nil {
+				return err
+			}
+		}
+		addr = e
+	}
+	if sawGap {
+		return unix.ENOMEM
+	}
+	return nil
+}
+
+// modifyVMA gives [s, e) (within v) the state nv, as vma_modify does: merge
+// with a neighbour where possible, else split at the range edges
+// (split_vma fails with ENOMEM once map_count reaches vm.max_map_count).
+func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) error {
+	piece := nv
+	piece.Start, piece.End = s, e
+	piece.PgOff = v.PgOff + (s-v.Start)>>PageShift
+	piece.Guards = v.Guards.Slice((s-v.Start)>>PageShift, (e-v.Start)>>PageShift)
+	needLo, needHi := s > v.Start, e < v.End
+	splits := 0
+	switch {
+	case needLo && needHi:
+		splits = 2
+	case needLo:
+		if n := as.next(v); n == nil || !canMerge(&piece, n) {
+			splits = 1
+		}
+	case needHi:
+		if p := as.prev(v); p == nil || !canMerge(p, &piece) {
+			splits = 1
+		}
+	}
+	for i := 0; i < splits; i++ {
+		if as.stats.MapCount+i >= as.MaxMapCount {
+			return splitErr
+		}
+	}
+	cur := v
+	if needLo {
+		_, cur = as.splitAt(cur, s)
+	}
+	if needHi {
+		cur, _ = as.splitAt(cur, e)
+	}
+	as.remove(cur)
+	p := &piece
+	as.insert(p)
+	as.tryMerge(p)
+	return nil
+}
+
+// unmapRange removes [start, end) from the tree, splitting the VMAs at its
+// edges (do_vmi_munmap). Sealed VMAs refuse with EPERM before anything
+// changes; splitting one VMA in two when map_count has reached
+// vm.max_map_count fails with ENOMEM (vms_gather_munmap_vmas).
+func (as *AddressSpace) unmapRange(start, end uint64) error {
+	vs := as.overlapping(start, end)
+	if len(vs) == 0 {
+		return nil
+	}
+	for _, v := range vs {
+		if v.Flags&VMSealed != 0 {
+			return unix.EPERM
+		}
+	}
+	first, last := vs[0], vs[len(vs)-1]
+	if first.Start < start && first.End > end && as.stats.MapCount >= as.MaxMapCount {
+		return unix.ENOMEM
+	}
+	if first.Start < start {
+		_, hi := as.splitAt(first, start)
+		if first == last {
+			last = hi
+		}
+		vs[0] = hi
+	}
+	if last.End > end {
+		lo, _ := as.splitAt(last, end)
+		vs[len(vs)-1] = lo
+	}
+	for _, v := range vs {
+		as.remove(v)
+	}
+	return nil
+}
+
+// Map inserts the new mapping v (see NewMmap), first removing whatever it
+// overlaps (MAP_FIXED), then merging it with its neighbours as
+// mmap_region does.
+//
+// Errors: EINVAL for an empty or unaligned range; ENOMEM when map_count
+// already exceeds vm.max_map_count (do_mmap) or the unmap needs a split it
+// cannot make; EPERM when a sealed VMA is in the way.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) Map(v VMA) error {
+	if err := checkRange(v.Start, v.End); err != nil {
+		return err
+	}
+	if as.stats.MapCount > as.MaxMapCount {
+		return unix.ENOMEM
+	}
+	if err := v.Guards.valid(v.Pages()); err != nil {
+		return unix.EINVAL
+	}
+	if err := as.unmapRange(v.Start, v.End); err != nil {
+		return err
+	}
+	nv := v
+	as.insert(&nv)
+	as.tryMerge(&nv)
+	return nil
+}
+
+// Unmap removes [start, end) (munmap). Holes are fine; guard pages in the
+// range go with it.
+//
+// Errors: EINVAL for an empty or unaligned range; EPERM when a sealed VMA
+// overlaps (nothing is unmapped); ENOMEM when splitting one VMA in two
+// would exceed vm.max_map_count.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) Unmap(start, end uint64) error {
+	if err := checkRange(start, end); err != nil {
+		return err
+	}
+	return as.unmapRange(start, end)
+}
+
+// Protect changes the access bits of [start, end) to prot, as mprotect
+// does (without pkeys or PROT_GROWSDOWN/UP).
+//
+// Hidden state, as mprotect_fixup: a private mapping without VM_ACCOUNT,
+// VM_WRITE, VM_HUGETLB, VM_SHARED and VM_NORESERVE that becomes writable
+// gains VM_ACCOUNT (and keeps it); an anonymous mapping with no anon_vma
+// (never written) that becomes non-writable loses it.
+//
+// Errors (mprotect's loop): ENOMEM when start is unmapped or at the first
+// hole (VMAs before it stay changed); EACCES when prot exceeds the VMA's
+// VM_MAY* bits; EPERM on a sealed VMA; ENOMEM on a split beyond
+// vm.max_map_count.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
+	access := ProtToVM(prot)
+	return as.modifyRange(start, end, gapStop, unix.ENOMEM, func(nv *VMA) error {
+		old := nv.Flags
+		nf := old&^VMAccessFlags | access
+		if nf&^(nf>>4)&VMAccessFlags != 0 {
+			return unix.EACCES
+		}
+		if old&VMSealed != 0 {
+			return unix.EPERM
+		}
+		if nf&VMWrite != 0 {
+			if old&(VMAccount|VMWrite|VMHugeTLB|VMShared|VMNoReserve) == 0 {
+				nf |= VMAccount
+			}
+		} else if old&VMAccount != 0 && nv.IsAnonymous() && nv.AnonVMA == 0 {
+			nf &^= VMAccount
+		}
+		nv.Flags = nf
+		return nil
+	})
+}
+
+// SetFlags sets and clears VM_* flags on [start, end), splitting at the
+// range edges and merging with neighbours (madvise flag advice, mlock,
+// mseal). VMAs whose flags do not change are not touched. The caller
+// decides which VMAs qualify (errno rules of the advice).
+//
+// Errors: ENOMEM if the range has holes (the mapped parts are changed,
+// madvise's walk) or a split exceeds vm.max_map_count. Use MadviseFlags
+// for madvise's EAGAIN.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) SetFlags(start, end uint64, set, clear VMFlags) error {
+	return as.setFlags(start, end, set, clear, unix.ENOMEM)
+}
+
+// MadviseFlags is SetFlags with madvise's error translation: a split
+// refused by vm.max_map_count is EAGAIN (madvise_update_vma); holes are
+// still ENOMEM.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) MadviseFlags(start, end uint64, set, clear VMFlags) error {
+	return as.setFlags(start, end, set, clear, unix.EAGAIN)
+}
+
+func (as *AddressSpace) setFlags(start, end uint64, set, clear VMFlags, splitErr error) error {
+	return as.modifyRange(start, end, gapSkip, splitErr, func(nv *VMA) error {
+		nv.Flags = (nv.Flags | set) &^ clear
+		return nil
+	})
+}
+
+// SetName sets the anonymous VMA name of [start, end) ("" clears it), as
+// prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) does.
+//
+// Errors: EBADF on a file mapping that is not shared anonymous memory
+// (madvise_vma_anon_name; VMAs before it stay named); ENOMEM if the range
+// has holes or a split exceeds vm.max_map_count.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) SetName(start, end uint64, name string) error {
+	return as.modifyRange(start, end, gapSkip, unix.ENOMEM, func(nv *VMA) error {
+		if nv.Backing.Kind == BackingFile {
+			return unix.EBADF
+		}
+		nv.Name = name
+		return nil
+	})
+}
+
+// SetUffd marks [start, end) as registered (armed) or not with a
+// userfaultfd, splitting and merging like the kernel's
+// userfaultfd_register/unregister.
+//
+// Errors: ENOMEM if the range has holes or a split exceeds
+// vm.max_map_count. (UFFDIO_REGISTER's own checks are the caller's.)
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) SetUffd(start, end uint64, armed bool) error {
+	return as.modifyRange(start, end, gapSkip, unix.ENOMEM, func(nv *VMA) error {
+		nv.UffdArmed = armed
+		return nil
+	})
+}
+
+// anonVMACompatible is the kernel's anon_vma_compatible(a, b) for a VMA a
+// followed by b.
+func anonVMACompatible(a, b *VMA) bool {
+	return a.End == b.Start && a.Backing == b.Backing &&
+		(a.Flags^b.Flags)&^(VMAccessFlags|VMSticky) == 0 &&
+		b.PgOff == a.PgOff+a.Pages()
+}
+
+// anonVMAFor picks the anon_vma anon_vma_prepare gives v: the next VMA's,
+// then the previous one's, when compatible (find_mergeable_anon_vma), else
+// a new one.
+func (as *AddressSpace) anonVMAFor(v *VMA) AnonVMAID {
+	if n := as.next(v); n != nil && n.AnonVMA != 0 && anonVMACompatible(v, n) {
+		return n.AnonVMA
+	}
+	if p := as.prev(v); p != nil && p.AnonVMA != 0 && anonVMACompatible(p, v) {
+		return p.AnonVMA
+	}
+	return as.newAnonVMA()
+}
+
+// prepareAnonVMA attaches an anon_vma to v if it has none and is private.
+func (as *AddressSpace) prepareAnonVMA(v *VMA) {
+	if v.AnonVMA != 0 || v.Flags&VMMayShare != 0 || v.Backing.Kind.special() {
+		return
+	}
+	nv := *v
+	nv.AnonVMA = as.anonVMAFor(v)
+	as.replace(v, nv)
+}
+
+// PrepareAnonVMA attaches an anon_vma to every private VMA overlapping
+// [start, end) that has none, as anon_vma_prepare does on the first write
+// fault (and on MADV_POPULATE_WRITE, write-populating mlock, guard
+// install, ...). An anon_vma decides later merges and what mremap does
+// with pgoff. Holes are ignored.
+//
+// Preconditions: the caller holds mmap_lock (for reading suffices in the
+// kernel: the anon_vma is set under the page table lock).
+func (as *AddressSpace) PrepareAnonVMA(start, end uint64) {
+	for _, v := range as.overlapping(start, end) {
+		as.prepareAnonVMA(v)
+	}
+}
+
+// AddGuards installs guard markers on every page of [start, end), as
+// MADV_GUARD_INSTALL does: no split; VM_MAYBE_GUARD set on each VMA
+// touched (sticky); anonymous VMAs get an anon_vma.
+//
+// Errors (per VMA, madvise walk, earlier VMAs stay guarded): EINVAL on
+// VM_SPECIAL, VM_HUGETLB or VM_LOCKED; ENOMEM if the range has holes (the
+// mapped parts are guarded).
+//
+// Preconditions: the caller holds mmap_lock for reading (or the VMA's
+// read lock, see madvise-facts.md).
+func (as *AddressSpace) AddGuards(start, end uint64) error {
+	return as.guardOp(start, end, true)
+}
+
+// RemoveGuards removes guard markers from [start, end)
+// (MADV_GUARD_REMOVE). VM_MAYBE_GUARD stays.
+//
+// Errors (per VMA): EINVAL on VM_SPECIAL or VM_HUGETLB (mlocked is fine);
+// ENOMEM if the range has holes.
+//
+// Preconditions: as AddGuards.
+func (as *AddressSpace) RemoveGuards(start, end uint64) error {
+	return as.guardOp(start, end, false)
+}
+
+func (as *AddressSpace) guardOp(start, end uint64, install bool) error {
+	if err := checkRange(start, end); err != nil {
+		return err
+	}
+	sawGap := false
+	for addr := start; addr < end; {
+		v := as.findNext(addr)
+		if v == nil || v.Start >= end {
+			sawGap = true
+			break
+		}
+		if v.Start > addr {
+			sawGap = true
+			addr = v.Start
+		}
+		e := min(end, v.End)
+		bad := VMSpecial | VMHugeTLB
+		if install {
+			bad |= VMLocked
+		}
+		if v.Flags&bad != 0 || v.Backing.Kind.special() {
+			return unix.EINVAL
+		}
+		lo, hi := (addr-v.Start)>>PageShift, (e-v.Start)>>PageShift
+		if install {
+			if v.IsAnonymous() {
+				as.prepareAnonVMA(v)
+				v = as.find(addr)
+			}
+			nv := *v
+			nv.Guards = v.Guards.Add(lo, hi)
+			nv.Flags |= VMMaybeGuard
+			as.replace(v, nv)
+		} else if !v.Guards.Slice(lo, hi).Empty() {
+			nv := *v
+			nv.Guards = v.Guards.Remove(lo, hi)
+			as.replace(v, nv)
+		}
+		addr = e
+	}
+	if sawGap {
+		return unix.ENOMEM
+	}
+	return nil
+}
+
+// Remap applies the result of a successful mremap(oldStart, oldLen,
+// newLen, ..., newStart): the caller (the mremap logic) has chosen
+// newStart and checked the arguments.
+//
+//   - newStart == oldStart, newLen <= oldLen: shrink in place (the tail is
+//     unmapped, with its guard markers).
+//   - newStart == oldStart, newLen > oldLen: grow in place; the old range
+//     must end its VMA and the growth must be free. The VMA is extended and
+//     never merged with the next VMA (vma_merge_extend).
+//   - otherwise, move: the target is unmapped first (MREMAP_FIXED), a
+//     shrink drops the tail, then the old range (within one VMA) moves to
+//     newStart with its flags, anon_vma, name, uffd state and guard markers;
+//     its pgoff is kept, except that an anonymous VMA without anon_vma gets
+//     newStart>>PageShift (copy_vma). The new VMA merges with its new
+//     neighbours; the old range is unmapped.
+//
+// Errors: EINVAL for bad ranges, a range not within one VMA (move, grow)
+// or a grow whose old range does not end its VMA; ENOMEM if the growth is
+// not free; EPERM if a sealed VMA is involved; ENOMEM from splits.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) Remap(oldStart, oldLen, newStart, newLen uint64) error {
+	if err := checkRange(oldStart, oldStart+oldLen); err != nil {
+		return err
+	}
+	if err := checkRange(newStart, newStart+newLen); err != nil {
+		return err
+	}
+	oldEnd := oldStart + oldLen
+	for _, v := range as.overlapping(oldStart, oldEnd) {
+		if v.Flags&VMSealed != 0 {
+			return unix.EPERM
+		}
+	}
+	if newStart == oldStart {
+		if newLen <= oldLen {
+			if newLen == oldLen {
+				return nil
+			}
+			return as.unmapRange(oldStart+newLen, oldEnd)
+		}
+		v := as.find(oldStart)
+		if v == nil || v.End != oldEnd {
+			return unix.EINVAL
+		}
+		newEnd := oldStart + newLen
+		if n := as.next(v); n != nil && n.Start < newEnd {
+			return unix.ENOMEM
+		}
+		nv := *v
+		nv.End = newEnd
+		keepStart := as.isUnmergedOK(v.Start)
+		as.remove(v)
+		as.insert(&nv)
+		as.restoreUnmergedOK(nv.Start, keepStart)
+		if n := as.next(&nv); n != nil && canMerge(&nv, n) {
+			as.unmergedOK[nv.End] = struct{}{}
+		}
+		return nil
+	}
+	// Move.
+	if newStart < oldEnd && oldStart < newStart+newLen {
+		return unix.EINVAL
+	}
+	if err := as.unmapRange(newStart, newStart+newLen); err != nil {
+		return err
+	}
+	if newLen < oldLen {
+		if err := as.unmapRange(oldStart+newLen, oldEnd); err != nil {
+			return err
+		}
+		oldLen, oldEnd = newLen, oldStart+newLen
+	}
+	v := as.find(oldStart)
+	if v == nil || v.End < oldEnd {
+		return unix.EINVAL
+	}
+	off := (oldStart - v.Start) >> PageShift
+	nv := *v
+	nv.Start, nv.End = newStart, newStart+newLen
+	nv.PgOff = v.PgOff + off
+	if v.IsAnonymous() && v.AnonVMA == 0 {
+		nv.PgOff = newStart >> PageShift
+	}
+	nv.Guards = v.Guards.Slice(off, off+oldLen>>PageShift)
+	as.insert(&nv)
+	as.tryMerge(&nv)
+	return as.unmapRange(oldStart, oldEnd)
+}
+
+// Fork returns the address space a child gets from fork (dup_mmap):
+// VM_DONTCOPY VMAs are absent; VM_WIPEONFORK VMAs are present with no
+// anon_vma and no guard markers; other VMAs keep their guard markers and
+// get a fresh anon_vma each if they had one (anon_vma_fork); VM_LOCKED and
+// VM_LOCKONFAULT are cleared (mlock is not inherited); userfaultfd
+// registrations are dropped (no UFFD_FEATURE_EVENT_FORK). Nothing merges.
+//
+// Preconditions: the caller holds mmap_lock for writing (dup_mmap takes
+// the parent's for writing).
+func (as *AddressSpace) Fork() *AddressSpace {
+	c := NewAddressSpace()
+	c.startBrk, c.brk, c.startStack = as.startBrk, as.brk, as.startStack
+	c.MaxMapCount = as.MaxMapCount
+	c.lastAnonVMA = as.lastAnonVMA
+	var prev *VMA
+	as.tree.Ascend(func(v *VMA) bool {
+		if v.Flags&VMDontCopy != 0 {
+			return true
+		}
+		nv := *v
+		nv.Flags &^= VMLockedMask
+		nv.UffdArmed = false
+		if nv.Flags&VMWipeOnFork != 0 {
+			nv.AnonVMA = 0
+			nv.Guards = GuardSet{}
+		} else if nv.AnonVMA != 0 {
+			nv.AnonVMA = c.newAnonVMA()
+		}
+		c.insert(&nv)
+		if prev != nil && canMerge(prev, &nv) {
+			c.unmergedOK[nv.Start] = struct{}{}
+		}
+		prev = &nv
+		return true
+	})
+	return c
+}
