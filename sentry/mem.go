@@ -75,11 +75,9 @@ func (t *Task) readString(addr uint64, max int) (string, error) {
 	return string(out[:max]), nil
 }
 
-
 // warnOnce prints a message the first time key is seen.
 func (s *Sandbox) warnOnce(key, format string, args ...any) {
 	if _, seen := s.warned.LoadOrStore(key, true); !seen {
 		s.logf(format, args...)
 	}
 }
-

@@ -51,7 +51,7 @@ type Sandbox struct {
 	tasks map[*Task]struct{}
 
 	// diffs counts check-maps differences reported.
-	logMu sync.Mutex
+	logMu  sync.Mutex
 	warned sync.Map
 }
 
