@@ -31,8 +31,12 @@ const (
 	cloneArgsVer0 = 64           // CLONE_ARGS_SIZE_VER0
 	cloneArgsMax  = 11 * 8       // struct clone_args, VER2 (cgroup)
 	maxErrno      = 4095         // MAX_ERRNO: -4095..-1 are errors
-	huge          = unix.MAP_HUGE_MASK << unix.MAP_HUGE_SHIFT
+	ptrBatch      = 32           // pointers read per ReadBytes in arrays
 )
+
+// mapHugeField is the MAP_HUGE_* field of mmap's flags: log2 of the huge
+// page size, meaningful with MAP_HUGETLB.
+const mapHugeField = unix.MAP_HUGE_MASK << unix.MAP_HUGE_SHIFT
 
 // Constants neither golang.org/x/sys/unix nor gvisor's abi/linux has.
 const (
@@ -333,11 +337,10 @@ func formatMapFlags(v uint64) string {
 		unknown = 0
 	}
 	rest := v &^ unix.MAP_TYPE
-	// With MAP_HUGETLB, bits 26-31 are log2 of the huge page size.
 	var hugeName string
-	if rest&unix.MAP_HUGETLB != 0 && rest&huge != 0 {
-		hugeName = "MAP_HUGE_" + sizeName((rest&huge)>>unix.MAP_HUGE_SHIFT)
-		rest &^= huge
+	if rest&unix.MAP_HUGETLB != 0 && rest&mapHugeField != 0 {
+		hugeName = "MAP_HUGE_" + sizeName((rest&mapHugeField)>>unix.MAP_HUGE_SHIFT)
+		rest &^= mapHugeField
 	}
 	names, rest := flagParts(rest, mapNames)
 	parts = append(parts, names...)
@@ -500,6 +503,36 @@ func (f *formatter) u64s(addr uint64, n int) ([]uint64, bool) {
 	return w, true
 }
 
+// pointers returns the entries of the NULL-terminated pointer array at addr,
+// at most limit of them, and whether the array ends (NULL seen) within limit.
+// It reads ptrBatch words at a time, falling back to single words where a
+// batch would cross into unreadable memory. ok is false when an entry before
+// the end cannot be read.
+func (f *formatter) pointers(addr uint64, limit int) (ptrs []uint64, ended, ok bool) {
+	for len(ptrs) < limit {
+		at := addr + 8*uint64(len(ptrs))
+		w, ok := f.u64s(at, min(ptrBatch, limit-len(ptrs)))
+		if !ok {
+			v, ok1 := f.u64(at)
+			if !ok1 {
+				return ptrs, false, false
+			}
+			w = []uint64{v}
+		}
+		for _, p := range w {
+			if p == 0 {
+				return ptrs, true, true
+			}
+			ptrs = append(ptrs, p)
+		}
+	}
+	// Exactly limit entries followed by NULL still counts as ended.
+	if p, ok := f.u64(addr + 8*uint64(limit)); ok && p == 0 {
+		return ptrs, true, true
+	}
+	return ptrs, false, true
+}
+
 // str prints the string at addr, at most limit bytes ("..." after the
 // closing quote when longer); NULL for 0, hex when unreadable.
 func (f *formatter) str(addr uint64, limit int) string {
@@ -525,20 +558,16 @@ func (f *formatter) strArray(addr uint64) string {
 	if addr == 0 || f.mem == nil {
 		return ptr(addr)
 	}
-	var parts []string
-	for i := uint64(0); ; i++ {
-		p, ok := f.u64(addr + 8*i)
-		if !ok {
-			return hex(addr)
-		}
-		if p == 0 {
-			break
-		}
-		if i == maxArrayElems {
-			parts = append(parts, "...")
-			break
-		}
+	ptrs, ended, ok := f.pointers(addr, maxArrayElems)
+	if !ok {
+		return hex(addr)
+	}
+	parts := make([]string, 0, len(ptrs)+1)
+	for _, p := range ptrs {
 		parts = append(parts, f.str(p, maxStrLen))
+	}
+	if !ended {
+		parts = append(parts, "...")
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
@@ -548,16 +577,14 @@ func (f *formatter) envArray(addr uint64) string {
 	if addr == 0 || f.mem == nil {
 		return ptr(addr)
 	}
-	for n := uint64(0); n < maxEnvCount; n++ {
-		p, ok := f.u64(addr + 8*n)
-		if !ok {
-			return hex(addr)
-		}
-		if p == 0 {
-			return fmt.Sprintf("%s /* %d vars */", hex(addr), n)
-		}
+	ptrs, ended, ok := f.pointers(addr, maxEnvCount)
+	switch {
+	case !ok:
+		return hex(addr)
+	case !ended:
+		return fmt.Sprintf("%s /* %d+ vars */", hex(addr), len(ptrs))
 	}
-	return fmt.Sprintf("%s /* %d+ vars */", hex(addr), maxEnvCount)
+	return fmt.Sprintf("%s /* %d vars */", hex(addr), len(ptrs))
 }
 
 // iovec prints a struct iovec array of vlen entries:

@@ -60,20 +60,23 @@ func words(w ...uint64) []byte {
 
 func testMem() fakeMem {
 	return fakeMem{
-		0x1000: cstr("/bin/ls"),
-		0x1100: cstr("ls"),
-		0x1200: cstr("-l"),
-		0x1300: cstr("with \"quotes\"\tand\n"),
-		0x1400: cstr(strings.Repeat("x", 40)),
-		0x1500: cstr("HOME=/root"),
-		0x2000: words(0x1100, 0x1200, 0),
-		0x2100: words(0x1100, 0x1300, 0x1400, 0),
-		0x2200: words(0x1100, 0x9999, 0),                                 // second string unreadable
-		0x2300: words(append(slices.Repeat([]uint64{0x1100}, 20), 0)...), // 20 x "ls"
-		0x3000: words(0x1500, 0x1500, 0x1500, 0),
-		0x3100: words(0),
-		0x4000: cstr("my heap"),
-		0x5000: words(0x7f0000000000, 4096, 0x7f0000010000, 8192),
+		0x1000:   cstr("/bin/ls"),
+		0x1100:   cstr("ls"),
+		0x1200:   cstr("-l"),
+		0x1300:   cstr("with \"quotes\"\tand\n"),
+		0x1400:   cstr(strings.Repeat("x", 40)),
+		0x1500:   cstr("HOME=/root"),
+		0x2000:   words(0x1100, 0x1200, 0),
+		0x2100:   words(0x1100, 0x1300, 0x1400, 0),
+		0x2200:   words(0x1100, 0x9999, 0),                                 // second string unreadable
+		0x2300:   words(append(slices.Repeat([]uint64{0x1100}, 20), 0)...), // 20 x "ls"
+		0x2400:   words(append(slices.Repeat([]uint64{0x1200}, 16), 0)...), // 16 x "-l"
+		0x2500:   words(0x1100),                                            // no terminator
+		0x100000: words(append(slices.Repeat([]uint64{0x1500}, 5000), 0)...),
+		0x3000:   words(0x1500, 0x1500, 0x1500, 0),
+		0x3100:   words(0),
+		0x4000:   cstr("my heap"),
+		0x5000:   words(0x7f0000000000, 4096, 0x7f0000010000, 8192),
 		0x6000: words(unix.CLONE_VM|unix.CLONE_VFORK|unix.CLONE_CLEAR_SIGHAND, 0, 0, 0,
 			uint64(unix.SIGCHLD), 0x7f0000100000, 0x9000, 0, 0, 0, 0),
 		0x6100: words(unix.CLONE_VM|unix.CLONE_THREAD|unix.CLONE_SETTLS|unix.CLONE_PARENT_SETTID|unix.CLONE_CHILD_CLEARTID,
@@ -213,6 +216,10 @@ func TestFormatCall(t *testing.T) {
 			`execve("/bin/ls", ["ls", "with \"quotes\"\tand\n", "` + strings.Repeat("x", 32) + `"...], 0x3100 /* 0 vars */)`},
 		{"execve long argv", unix.SYS_EXECVE, [6]uint64{0x1000, 0x2300, 0}, mem,
 			`execve("/bin/ls", [` + strings.Repeat(`"ls", `, 16) + `...], NULL)`},
+		{"execve argv of exactly 16", unix.SYS_EXECVE, [6]uint64{0x1000, 0x2400, 0x100000}, mem,
+			`execve("/bin/ls", [` + strings.TrimSuffix(strings.Repeat(`"-l", `, 16), ", ") + `], 0x100000 /* 4096+ vars */)`},
+		{"execve argv runs into unmapped memory", unix.SYS_EXECVE, [6]uint64{0x1000, 0x2500, 0x2500}, mem,
+			`execve("/bin/ls", 0x2500, 0x2500)`},
 		{"execve unreadable", unix.SYS_EXECVE, [6]uint64{0x9000, 0x2200, 0x9000}, mem,
 			`execve(0x9000, ["ls", 0x9999], 0x9000)`},
 		{"execve NULL", unix.SYS_EXECVE, [6]uint64{0, 0, 0}, mem, `execve(NULL, NULL, NULL)`},

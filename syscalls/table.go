@@ -4,7 +4,7 @@
 // The table is the single source of truth for which syscalls the seccomp
 // filter returns SECCOMP_RET_TRACE for (Intercepted); every other syscall
 // runs natively. Numbers are the x86-64 ABI's: madvisor only runs x86-64
-// tracees, so this package builds for linux/amd64 only.
+// tracees, so this package is meant for linux/amd64 only.
 //
 // Name tables for the whole syscall range are generated from
 // golang.org/x/sys/unix by mknames.go (go generate).
