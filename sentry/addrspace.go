@@ -1,43 +1,182 @@
 package sentry
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // AddressSpace is the sentry's handle on one address space: the shadow
 // model and the lock that serializes the memory syscalls of every task that
 // shares it.
 type AddressSpace struct {
-	// mu stands for mmap_lock: held for writing across a memory syscall's
-	// host execution and model update.
+	// mu stands for mmap_lock: write-held from a memory syscall's entry to
+	// its exit stop, across the host's execution and the model update.
 	mu sync.RWMutex
+	// model is protected by mu.
+	model *mm.AddressSpace
 }
 
-// Lock write-locks the address space for task t.
-func (as *AddressSpace) Lock(t *Task) {
-	if as == nil {
-		return
-	}
-	t.s.sched.Block(t, "mmap_lock write", as.mu.Lock)
-}
-
-// Unlock releases the write lock.
-func (as *AddressSpace) Unlock(t *Task) {
-	if as == nil {
-		return
-	}
-	as.mu.Unlock()
-}
-
-// forkLocked returns the child's copy of the address space.
+// fork returns the child's copy of the address space.
 //
-// Preconditions: t holds as for writing.
-func (as *AddressSpace) forkLocked(t *Task) *AddressSpace {
-	return &AddressSpace{}
+// Preconditions: the parent's mu is write-held by the forking task.
+func (as *AddressSpace) fork() *AddressSpace {
+	if as == nil {
+		return nil
+	}
+	return &AddressSpace{model: as.model.Fork()}
 }
 
-// newAddressSpaceFromHost builds the model of t's process from the host's
-// /proc/PID/maps (at exec).
-func (s *Sandbox) newAddressSpaceFromHost(t *Task) *AddressSpace {
-	return &AddressSpace{}
+// addressSpaceFromHost builds the model of process pid from the host's
+// /proc/PID/maps and /proc/PID/stat (brk and stack start), as at exec.
+func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
+	lines, err := readMaps(pid)
+	if err != nil {
+		return &AddressSpace{model: mm.NewAddressSpace()}, err
+	}
+	model := mm.FromMaps(lines)
+	if startBrk, startStack, err := readStatLayout(pid); err == nil {
+		// A new program's break is its start.
+		model.SetBrk(startBrk, startBrk)
+		model.SetStackStart(startStack)
+	}
+	return &AddressSpace{model: model}, nil
 }
+
+func readMaps(pid int) ([]mm.MapsLine, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, err
+	}
+	return mm.ParseMaps(string(b))
+}
+
+// readStatLayout reads start_brk and start_stack from /proc/PID/stat
+// (fields 47 and 28; the current break is not there).
+func readStatLayout(pid int) (startBrk, startStack uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name, which may hold spaces: field 3 on.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	field := func(n int) uint64 {
+		if n-3 >= len(f) {
+			return 0
+		}
+		v, _ := strconv.ParseUint(f[n-3], 10, 64)
+		return v
+	}
+	return field(47), field(28), nil
+}
+
+// checkMaps compares the model with the host's /proc/PID/maps and reports
+// the first difference.
+//
+// Preconditions: as is write-locked (the model cannot move under us).
+func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
+	if as == nil || t.dead {
+		return
+	}
+	host, err := readMaps(t.tid)
+	if err != nil {
+		return // the process is going away
+	}
+	as.model.SyncGrowsDown(host)
+	if d := mm.DiffMaps(as.model.Maps(), host); d != "" {
+		s.diffs.Add(1)
+		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
+			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
+		// Adopt the host's view so one difference is reported once.
+		startBrk, brk := as.model.Brk()
+		startStack := as.model.StackStart()
+		as.model = mm.FromMaps(host)
+		as.model.SetBrk(startBrk, brk)
+		as.model.SetStackStart(startStack)
+	}
+}
+
+func indent(s string) string {
+	return "madvisor: check-maps:   " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\nmadvisor: check-maps:   ")
+}
+
+// strace prints one intercepted syscall and its result.
+func (s *Sandbox) strace(t *Task, a *action, ret int64) {
+	call := syscalls.FormatCall(uintptr(a.nr), a.args, hostView{t})
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.cfg.Strace, "[pid %5d] %s %s\n", t.tid, call, syscalls.FormatReturn(uintptr(a.nr), uint64(ret)))
+}
+
+// hostView is what syscall handlers and the formatter may ask of a task's
+// process: its memory and its open files.
+type hostView struct{ t *Task }
+
+func (h hostView) ReadBytes(addr uint64, n int) ([]byte, error) {
+	b := make([]byte, n)
+	return b, h.t.readMem(addr, b)
+}
+
+func (h hostView) ReadString(addr uint64, max int) (string, error) {
+	return h.t.readString(addr, max)
+}
+
+// FileBacking returns the identity of the process's open file fd.
+func (h hostView) FileBacking(fd int) (mm.Backing, error) {
+	link := fmt.Sprintf("/proc/%d/fd/%d", h.t.tg.pid, fd)
+	var st unix.Stat_t
+	if err := unix.Stat(link, &st); err != nil {
+		return mm.Backing{}, err
+	}
+	path, err := os.Readlink(link)
+	if err != nil {
+		return mm.Backing{}, err
+	}
+	writable := false
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", h.t.tg.pid, fd)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				fl, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+				writable = fl&unix.O_ACCMODE != unix.O_RDONLY
+			}
+		}
+	}
+	return mm.Backing{
+		Kind:     mm.BackingFile,
+		DevMajor: unix.Major(st.Dev),
+		DevMinor: unix.Minor(st.Dev),
+		Inode:    st.Ino,
+		Path:     path,
+		Writable: writable,
+	}, nil
+}
+
+// MapsLineAt returns the host's /proc/PID/maps line containing addr: the
+// identity of mappings the sentry cannot name otherwise (SysV shm, the
+// shmem file of a shared anonymous mapping).
+func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
+	lines, err := readMaps(h.t.tg.pid)
+	if err != nil {
+		return mm.MapsLine{}, false
+	}
+	for _, l := range lines {
+		if l.Start <= addr && addr < l.End {
+			return l, true
+		}
+	}
+	return mm.MapsLine{}, false
+}
+
+var _ syscalls.Host = hostView{}

@@ -157,9 +157,10 @@ func (e *engine) reap() {
 func (e *engine) execRekey(oldTid, pid int) {
 	if leader := e.tasks[pid]; leader != nil {
 		delete(e.tasks, pid)
-		leader.events <- stopEvent{vanished: true}
+		leader.died(stopEvent{vanished: true})
 	}
 	if t := e.tasks[oldTid]; t != nil {
+		// The task's own tid is updated when it handles the exec event.
 		delete(e.tasks, oldTid)
 		e.tasks[pid] = t
 	}
@@ -179,8 +180,10 @@ func (e *engine) deliver(tid int, ev stopEvent) {
 	}
 	if ev.exited() {
 		delete(e.tasks, tid)
+		t.died(ev)
+		return
 	}
-	t.events <- ev
+	t.handleStop(ev)
 }
 
 // addTask registers t under its tid and hands it any stop already reaped.
@@ -213,7 +216,7 @@ func (e *engine) killAll() {
 		}
 		if t := e.tasks[tid]; t != nil && (ws.Exited() || ws.Signaled()) {
 			delete(e.tasks, tid)
-			t.events <- stopEvent{status: ws}
+			t.died(stopEvent{status: ws})
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -50,7 +51,9 @@ type Sandbox struct {
 	mu    sync.Mutex
 	tasks map[*Task]struct{}
 
-	// diffs counts check-maps differences reported.
+	// diffs counts the check-maps differences reported.
+	diffs atomic.Int64
+	// logMu serializes madvisor's own output.
 	logMu  sync.Mutex
 	warned sync.Map
 }
@@ -192,7 +195,7 @@ func (s *Sandbox) startTask(t *Task) {
 	s.mu.Unlock()
 	s.goroutines.Add(1)
 	s.eng.addTask(t)
-	go t.run()
+	go t.goroutine()
 }
 
 func (s *Sandbox) taskGone(t *Task) {

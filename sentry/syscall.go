@@ -4,70 +4,115 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"madvisor/syscalls"
 )
 
-// handleSyscall answers one intercepted syscall (the thread is in its
-// seccomp stop) and resumes the thread.
-func (t *Task) handleSyscall(si *syscallInfo) {
-	if si.Arch != auditArchX86_64 {
-		// int 0x80 from a 64-bit process: not modeled. Let it run.
-		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
-		t.resume(unix.PTRACE_CONT, 0)
-		return
+// action is what a thread does after its seccomp stop.
+type action struct {
+	// wouldBlock: the handler needs a lock it could not take without
+	// blocking; rerun it on the task's goroutine.
+	wouldBlock bool
+	// watch: resume with PTRACE_SYSCALL and run exit at the exit stop.
+	// Otherwise the syscall simply runs (PTRACE_CONT).
+	watch bool
+	// locked is write-locked from the entry to the exit stop (or death),
+	// so the host's execution and the model update are one step for every
+	// thread sharing the address space.
+	locked *AddressSpace
+	// onExit updates the model from the host's result.
+	onExit func(t *Task, ret int64)
+	// onClone handles a clone/fork/vfork event of the syscall.
+	onClone func(t *Task, ev stopEvent)
+	// nr and args, for strace and the maps check.
+	nr   uint64
+	args [6]uint64
+}
+
+// exit runs at the syscall's exit stop. Engine thread only.
+func (a *action) exit(t *Task, ret int64) {
+	if a.onExit != nil {
+		a.onExit(t, ret)
 	}
-	switch si.Nr {
-	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
-		t.doClone(si)
-	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
-		// The exec event (PTRACE_EVENT_EXEC) rebuilds the model.
-		t.resume(unix.PTRACE_CONT, 0)
-	default:
-		t.resume(unix.PTRACE_CONT, 0)
+	if t.s.cfg.Strace != nil {
+		t.s.strace(t, a, ret)
+	}
+	if t.s.cfg.CheckMaps && a.locked != nil {
+		t.s.checkMaps(t, a.locked, a.nr)
+	}
+	a.release()
+}
+
+// abort runs when the thread dies before its exit stop.
+func (a *action) abort(*Task) { a.release() }
+
+func (a *action) release() {
+	if a.locked != nil {
+		a.locked.mu.Unlock()
+		a.locked = nil
 	}
 }
 
-// awaitSyscallExit lets the thread's current syscall run on the host and
-// waits for its syscall-exit stop, handling the events that can come first
-// (clone events go to onClone). It returns the syscall's return value, and
-// false if the thread died instead; the thread is left stopped at the exit
-// stop.
-func (t *Task) awaitSyscallExit(onClone func(ev stopEvent)) (int64, bool) {
-	t.resume(unix.PTRACE_SYSCALL, 0)
-	for {
-		ev := t.nextEvent()
-		if ev.exited() {
-			t.exited(ev)
-			t.dead = true
-			return 0, false
-		}
-		switch ev.stopKind() {
-		case stopSyscall:
-			if ev.info.Op == syscallInfoExit {
-				return ev.info.rval(), true
+// apply resumes the thread as act says. Engine thread only.
+func (t *Task) apply(act action) {
+	if t.dead {
+		act.abort(t)
+		return
+	}
+	if act.watch {
+		t.pending = &act
+		t.ptrace(unix.PTRACE_SYSCALL, 0)
+		return
+	}
+	t.ptrace(unix.PTRACE_CONT, 0)
+}
+
+// lock write-locks as for t: without blocking on the engine thread
+// (mayBlock false: it reports failure), through the scheduler on the task's
+// goroutine.
+func (t *Task) lock(as *AddressSpace, mayBlock bool) bool {
+	if as.mu.TryLock() {
+		return true
+	}
+	if !mayBlock {
+		return false
+	}
+	t.s.sched.Block(t, "mmap_lock (write)", as.mu.Lock)
+	return true
+}
+
+// syscallEntry decides what an intercepted syscall does. It runs on the
+// engine thread (mayBlock false) or on the task's goroutine (mayBlock true).
+func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
+	if si.Arch != auditArchX86_64 {
+		// int 0x80 from a 64-bit process: not modeled. Let it run.
+		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
+		return action{}
+	}
+	act := action{nr: si.Nr, args: si.Args}
+	switch si.Nr {
+	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
+		t.cloneEntry(&act)
+	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
+		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
+		// nothing.
+	default:
+		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil {
+			as := t.tg.mm
+			act.watch = true
+			act.locked = as
+			act.onExit = func(t *Task, ret int64) {
+				update(as.model, hostView{t}, si.Args, ret)
 			}
-			t.resume(unix.PTRACE_SYSCALL, 0)
-		case stopClone, stopFork, stopVfork:
-			if onClone != nil {
-				onClone(ev)
-			} else {
-				t.adoptChild(ev, cloneRelation(ev.stopKind(), 0))
-			}
-			t.resume(unix.PTRACE_SYSCALL, 0)
-		case stopExec:
-			t.execed(ev)
-			t.resume(unix.PTRACE_SYSCALL, 0)
-		case stopSeccomp:
-			// Not expected between a seccomp stop and its exit; keep going.
-			t.resume(unix.PTRACE_SYSCALL, 0)
-		default:
-			// Exit events and anything else: the syscall is still ours.
-			sig := unix.Signal(0)
-			if ev.stopKind() == int(ev.status.StopSignal()) {
-				sig = ev.status.StopSignal()
-			}
-			t.resume(unix.PTRACE_SYSCALL, sig)
 		}
 	}
+	if act.locked != nil && !t.lock(act.locked, mayBlock) {
+		return action{wouldBlock: true}
+	}
+	if t.s.cfg.Strace != nil || t.s.cfg.CheckMaps {
+		act.watch = true
+	}
+	return act
 }
 
 // cloneKind is how a new task relates to its parent.
@@ -86,7 +131,7 @@ func cloneRelation(stopKind int, flags uint64) cloneKind {
 	case flags&unix.CLONE_VM != 0 || stopKind == stopVfork:
 		return cloneShareVM
 	case stopKind == stopClone && flags == 0:
-		// Unknown flags, and the kernel reported a plain clone: a thread
+		// Flags unknown and the kernel reported a plain clone: a thread
 		// is the usual case.
 		return cloneThread
 	}
@@ -94,67 +139,62 @@ func cloneRelation(stopKind int, flags uint64) cloneKind {
 }
 
 // cloneFlags decodes the clone flags of clone, clone3, fork or vfork.
-func (t *Task) cloneFlags(si *syscallInfo) uint64 {
-	switch si.Nr {
+func (t *Task) cloneFlags(nr uint64, args [6]uint64) uint64 {
+	switch nr {
 	case unix.SYS_FORK:
 		return uint64(unix.SIGCHLD)
 	case unix.SYS_VFORK:
 		return unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
 	case unix.SYS_CLONE3:
 		var b [8]byte
-		if err := t.readMem(si.Args[0], b[:]); err != nil {
+		if err := t.readMem(args[0], b[:]); err != nil {
 			return 0
 		}
 		return binary.LittleEndian.Uint64(b[:])
 	}
-	return si.Args[0]
+	return args[0]
 }
 
-// doClone runs a clone-family syscall. A fork copies the model while the
-// parent's mm is write-locked from the syscall's entry to the fork event,
-// so no other thread's memory syscall can slip between the host's copy and
-// the model's.
-func (t *Task) doClone(si *syscallInfo) {
-	flags := t.cloneFlags(si)
-	var locked *AddressSpace
-	if flags&unix.CLONE_VM == 0 && si.Nr != unix.SYS_VFORK {
-		locked = t.tg.mm
-		locked.Lock(t)
+// cloneEntry prepares a clone-family syscall. A fork copies the model while
+// the parent's mm is write-locked from the syscall's entry to the fork
+// event, so no other thread's memory syscall slips between the host's copy
+// and the model's.
+func (t *Task) cloneEntry(act *action) {
+	flags := t.cloneFlags(act.nr, act.args)
+	act.watch = true
+	if flags&unix.CLONE_VM == 0 {
+		act.locked = t.tg.mm
 	}
-	unlock := func() {
-		if locked != nil {
-			locked.Unlock(t)
-			locked = nil
-		}
-	}
-	_, ok := t.awaitSyscallExit(func(ev stopEvent) {
-		t.adoptChild(ev, cloneRelation(ev.stopKind(), flags))
-		unlock()
-	})
-	unlock()
-	if ok {
-		t.resume(unix.PTRACE_CONT, 0)
+	act.onClone = func(t *Task, ev stopEvent) {
+		t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), flags))
+		t.pending.release()
 	}
 }
 
 // adoptChild creates the task of a new thread or process reported by a
-// clone/fork/vfork event.
-func (t *Task) adoptChild(ev stopEvent, kind cloneKind) {
-	tid := int(ev.msg)
+// clone/fork/vfork event. Engine thread only.
+func (t *Task) adoptChild(tid int, kind cloneKind) {
 	tg := t.tg
 	switch kind {
 	case cloneShareVM:
 		tg = &ThreadGroup{pid: tid, mm: t.tg.mm}
 	case cloneFork:
-		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.forkLocked(t)}
+		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork()}
 	}
-	child := t.s.newTask(tid, tg)
-	t.onEngine(func() { t.s.startTask(child) })
+	t.s.startTask(t.s.newTask(tid, tg))
 }
 
 // execed handles PTRACE_EVENT_EXEC: the thread now runs a new program in a
 // new address space (and, if it was not the leader, under the leader's tid).
+// Engine thread only.
 func (t *Task) execed(ev stopEvent) {
 	t.tid = t.tg.pid
-	t.tg.mm = t.s.newAddressSpaceFromHost(t)
+	as, err := t.s.addressSpaceFromHost(t.tid)
+	if err != nil {
+		t.s.logf("pid %d: cannot build the model at exec: %v", t.tg.pid, err)
+	}
+	t.tg.mm = as
+	if t.s.cfg.CheckMaps {
+		t.s.checkMaps(t, as, unix.SYS_EXECVE)
+	}
 }

@@ -7,26 +7,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Task is one tracee thread. Its goroutine handles the thread's stops: it
-// decides what each intercepted syscall does and asks the engine to resume
-// the thread. Every blocking point goes through the sandbox's Scheduler.
+// Task is one tracee thread.
+//
+// A task's work runs on the engine thread as long as it never blocks: the
+// engine reaps the stop and calls the task's handler inline, which decides
+// and resumes the thread. A handler that must block (a contended mmap_lock)
+// moves the task to its own goroutine, which blocks through the Scheduler
+// and hands the resumption back to the engine. On these machines a
+// goroutine hand-off costs more than the ptrace stop itself (see README,
+// performance), so the hand-off is the slow path.
 type Task struct {
 	s *Sandbox
 	// tid is the thread id; it changes only when a non-leader thread execs
-	// (it takes the leader's tid). Confined to the task goroutine after
-	// start.
+	// (it takes the leader's tid).
 	tid int
 	tg  *ThreadGroup
 
-	// events receives the thread's wait reports from the engine.
+	// events receives the stops the engine hands to the task's goroutine:
+	// a seccomp stop whose handler must block, and the final exit report.
 	events chan stopEvent
-	// done is the completion channel reused for engine.do calls.
-	done chan struct{}
+
+	// The fields below are confined to the engine thread.
+
 	// attached: the thread's first stop has been seen (auto-attached
 	// children start with a PTRACE_EVENT_STOP that is not a group stop).
 	attached bool
-	// dead: the thread is gone; the goroutine ends.
+	// dead: the thread is gone.
 	dead bool
+	// slow: the task's goroutine owns the current stop.
+	slow bool
+	// pending is the syscall the thread is executing on the host, resumed
+	// with PTRACE_SYSCALL so that its exit stop is seen.
+	pending *action
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex
@@ -38,21 +50,14 @@ type Task struct {
 // space (shared with other processes by CLONE_VM without CLONE_THREAD).
 type ThreadGroup struct {
 	pid int
-	// mm is the process's address space. Changed only at exec, by the
-	// exec'ing task, while the other threads are gone.
+	// mm is the process's address space, replaced at exec. Engine thread.
 	mm *AddressSpace
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
 }
 
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {
-	return &Task{
-		s:      s,
-		tid:    tid,
-		tg:     tg,
-		events: make(chan stopEvent, 8),
-		done:   make(chan struct{}, 1),
-	}
+	return &Task{s: s, tid: tid, tg: tg, events: make(chan stopEvent, 4)}
 }
 
 func (t *Task) String() string { return fmt.Sprintf("task %d (pid %d)", t.tid, t.tg.pid) }
@@ -73,80 +78,88 @@ func (t *Task) setSyscall(s string) {
 func (t *Task) describe() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	state := "running"
+	state := "tracee running or stopped"
 	if t.waiting != "" {
-		state = "waiting: " + t.waiting
+		state = "blocked on " + t.waiting
 	}
-	line := fmt.Sprintf("task tid=%d pid=%d %s", t.tid, t.tg.pid, state)
+	line := fmt.Sprintf("task tid=%d pid=%d: %s", t.tid, t.tg.pid, state)
 	if t.syscall != "" {
-		line += "; in " + t.syscall
+		line += "; last intercepted syscall: " + t.syscall
 	}
 	return line
 }
 
-// nextEvent waits for the thread's next wait report.
-func (t *Task) nextEvent() stopEvent {
-	var ev stopEvent
-	t.s.sched.Block(t, "tracee stop", func() { ev = <-t.events })
-	return ev
+// ptrace issues a resumption request. Engine thread only. An error (the
+// thread was killed meanwhile) is ignored: its exit report follows.
+func (t *Task) ptrace(req int, sig unix.Signal) {
+	ptraceRequest(req, t.tid, 0, uintptr(sig))
 }
 
-// resume restarts the stopped thread with the given ptrace request and
-// signal, without waiting. An error (the thread was killed meanwhile) is
-// ignored: its exit report follows.
-func (t *Task) resume(req int, sig unix.Signal) {
-	tid := t.tid
-	t.s.eng.post(func() { ptraceRequest(req, tid, 0, uintptr(sig)) })
+// resumeMode is how to restart the thread after a stop in the middle of a
+// syscall: keep watching for its exit stop if one is pending.
+func (t *Task) resumeMode() int {
+	if t.pending != nil {
+		return unix.PTRACE_SYSCALL
+	}
+	return unix.PTRACE_CONT
 }
 
-// onEngine runs fn on the engine thread and waits for it.
-func (t *Task) onEngine(fn func()) { t.s.eng.do(t.done, fn) }
-
-// run is the task's goroutine.
-func (t *Task) run() {
+// goroutine runs the slow path: seccomp stops whose handler must block.
+func (t *Task) goroutine() {
 	t.s.sched.Started(t)
-	defer t.s.sched.Exited(t)
 	defer t.s.taskGone(t)
-	for {
-		ev := t.nextEvent()
+	defer t.s.sched.Exited(t)
+	for ev := range t.events {
 		if ev.exited() {
-			t.exited(ev)
 			return
 		}
-		t.handleStop(ev)
-		if t.dead {
-			return
-		}
+		act := t.syscallEntry(&ev.info, true)
+		t.s.eng.post(func() {
+			t.slow = false
+			t.apply(act)
+		})
 	}
 }
 
-// handleStop deals with one stop outside a syscall handler and resumes the
-// thread.
+// handleStop deals with one stop. Engine thread only.
 func (t *Task) handleStop(ev stopEvent) {
 	sig := ev.status.StopSignal()
 	switch ev.stopKind() {
 	case stopSeccomp:
 		t.attached = true
-		t.handleSyscall(&ev.info)
+		act := t.syscallEntry(&ev.info, false)
+		if act.wouldBlock {
+			t.slow = true
+			t.events <- ev
+			return
+		}
+		t.apply(act)
 	case stopSyscall:
-		// Only reached if a handler left PTRACE_SYSCALL armed; nothing to do.
-		t.resume(unix.PTRACE_CONT, 0)
+		p := t.pending
+		t.pending = nil
+		if p != nil && ev.info.Op == syscallInfoExit {
+			p.exit(t, ev.info.rval())
+		}
+		t.ptrace(t.resumeMode(), 0)
 	case stopClone, stopFork, stopVfork:
-		// A clone the filter did not show us (it traces them all, so this
-		// is a bug or an unknown ABI): adopt the child with defaults.
-		t.adoptChild(ev, cloneRelation(ev.stopKind(), 0))
-		t.resume(unix.PTRACE_CONT, 0)
+		if t.pending != nil && t.pending.onClone != nil {
+			t.pending.onClone(t, ev)
+		} else {
+			// A clone the filter did not show us: adopt the child.
+			t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), 0))
+		}
+		t.ptrace(t.resumeMode(), 0)
 	case stopExec:
 		t.execed(ev)
-		t.resume(unix.PTRACE_CONT, 0)
+		t.ptrace(t.resumeMode(), 0)
 	case stopExit:
-		t.resume(unix.PTRACE_CONT, 0)
+		t.ptrace(t.resumeMode(), 0)
 	case int(sig) | unix.PTRACE_EVENT_STOP<<8:
 		t.eventStop(sig)
 	default:
 		t.attached = true
 		// A signal-delivery stop: forward the signal unchanged.
-		t.resume(unix.PTRACE_CONT, sig)
+		t.ptrace(t.resumeMode(), sig)
 	}
 }
 
@@ -156,21 +169,27 @@ func (t *Task) handleStop(ev stopEvent) {
 func (t *Task) eventStop(sig unix.Signal) {
 	if !t.attached {
 		t.attached = true
-		t.resume(unix.PTRACE_CONT, 0)
+		t.ptrace(unix.PTRACE_CONT, 0)
 		return
 	}
 	switch sig {
 	case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
-		t.resume(unix.PTRACE_LISTEN, 0)
+		t.ptrace(unix.PTRACE_LISTEN, 0)
 	default:
-		t.resume(unix.PTRACE_CONT, 0)
+		t.ptrace(t.resumeMode(), 0)
 	}
 }
 
-// exited handles the thread's final report.
-func (t *Task) exited(ev stopEvent) {
+// died handles the thread's final report. Engine thread only.
+func (t *Task) died(ev stopEvent) {
+	t.dead = true
+	if p := t.pending; p != nil {
+		t.pending = nil
+		p.abort(t)
+	}
 	if !ev.vanished && t.tid == t.tg.pid {
 		t.tg.exitStatus = ev.status
 		t.s.processExited(t.tg)
 	}
+	t.events <- ev
 }

@@ -1,0 +1,343 @@
+package syscalls
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/mm"
+)
+
+// Host is what a model update may ask of the calling process.
+type Host interface {
+	MemReader
+	// FileBacking returns the identity of the process's open file fd.
+	FileBacking(fd int) (mm.Backing, error)
+	// MapsLineAt returns the host's /proc/PID/maps line containing addr.
+	MapsLineAt(addr uint64) (mm.MapsLine, bool)
+}
+
+// Update applies a syscall's effect to the model, given its arguments and
+// the host's return value (negative errno on failure).
+//
+// Preconditions: the caller holds the address space's mmap_lock for writing.
+type Update func(as *mm.AddressSpace, h Host, args [6]uint64, ret int64)
+
+// ModelUpdate returns the update for an intercepted call, or nil when the
+// call cannot change the model (the sentry then lets it run without
+// watching its exit: the fast path).
+func ModelUpdate(nr uintptr, args [6]uint64) Update {
+	switch nr {
+	case unix.SYS_MMAP:
+		return mmapUpdate
+	case unix.SYS_MUNMAP:
+		return munmapUpdate
+	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
+		return mprotectUpdate
+	case unix.SYS_MREMAP:
+		return mremapUpdate
+	case unix.SYS_BRK:
+		return brkUpdate
+	case unix.SYS_MADVISE:
+		if adv := int64(int32(args[2])); isFlagAdvice(adv) || adv == unix.MADV_GUARD_INSTALL || adv == unix.MADV_GUARD_REMOVE {
+			return madviseUpdate
+		}
+		return nil
+	case unix.SYS_MSEAL:
+		return msealUpdate
+	case unix.SYS_MLOCK:
+		return lockUpdate(mm.VMLocked, 0)
+	case unix.SYS_MLOCK2:
+		if args[2]&unix.MLOCK_ONFAULT != 0 {
+			return lockUpdate(mm.VMLocked|mm.VMLockOnFault, 0)
+		}
+		return lockUpdate(mm.VMLocked, 0)
+	case unix.SYS_MUNLOCK:
+		return lockUpdate(0, mm.VMLocked|mm.VMLockOnFault)
+	case unix.SYS_MLOCKALL:
+		return mlockallUpdate
+	case unix.SYS_MUNLOCKALL:
+		return munlockallUpdate
+	case unix.SYS_SHMAT:
+		return shmatUpdate
+	case unix.SYS_SHMDT:
+		return shmdtUpdate
+	case unix.SYS_PRCTL:
+		return prctlUpdate
+	case unix.SYS_IOCTL:
+		return uffdUpdate
+	}
+	return nil
+}
+
+func failed(ret int64) bool { return ret < 0 && ret > -4096 }
+
+func pageAlign(n uint64) uint64 { return (n + mm.PageSize - 1) &^ (mm.PageSize - 1) }
+
+// mmapUpdate follows do_mmap: the new VMA at the returned address.
+func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	start, length, prot, flags := uint64(ret), pageAlign(a[1]), mm.Prot(a[2]), a[3]
+	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE
+	noreserve := flags&unix.MAP_NORESERVE != 0
+	var b mm.Backing
+	switch {
+	case flags&unix.MAP_ANONYMOUS != 0 && !shared:
+		b = mm.Backing{Kind: mm.BackingAnon}
+	case flags&unix.MAP_ANONYMOUS != 0:
+		b = sharedAnonBacking(h, start)
+	default:
+		fb, err := h.FileBacking(int(int32(a[4])))
+		if err != nil {
+			return
+		}
+		b = fb
+		if fb.Path == "/dev/zero" {
+			// mmap of /dev/zero: private is plain anonymous memory,
+			// shared a fresh shmem file like MAP_SHARED|MAP_ANONYMOUS.
+			if shared {
+				b = sharedAnonBacking(h, start)
+			} else {
+				b = mm.Backing{Kind: mm.BackingAnon}
+			}
+		}
+	}
+	v := mm.NewMmap(start, length, prot&(mm.ProtRead|mm.ProtWrite|mm.ProtExec), shared, b, a[5]>>mm.PageShift, noreserve)
+	if flags&unix.MAP_GROWSDOWN != 0 {
+		v.Flags |= mm.VMGrowsDown
+	}
+	if flags&unix.MAP_LOCKED != 0 {
+		v.Flags |= mm.VMLocked
+	}
+	as.Map(v)
+}
+
+func sharedAnonBacking(h Host, start uint64) mm.Backing {
+	if l, ok := h.MapsLineAt(start); ok {
+		return mm.SharedAnonBacking(l.DevMajor, l.DevMinor, l.Inode)
+	}
+	return mm.SharedAnonBacking(0, 1, 0)
+}
+
+func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if !failed(ret) {
+		as.Unmap(a[0], a[0]+pageAlign(a[1]))
+	}
+}
+
+func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	start, end := a[0], a[0]+pageAlign(a[1])
+	if a[2]&unix.PROT_GROWSDOWN != 0 {
+		if v, ok := as.Find(start); ok && v.Flags&mm.VMGrowsDown != 0 {
+			start = v.Start
+		}
+	}
+	as.Protect(start, end, mm.Prot(a[2])&(mm.ProtRead|mm.ProtWrite|mm.ProtExec))
+}
+
+func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	as.Remap(a[0], pageAlign(a[1]), uint64(ret), pageAlign(a[2]))
+}
+
+// brkUpdate follows brk(2): the returned break is the new one; the heap
+// VMA grows (do_brk_flags, merging with the previous heap VMA) or shrinks.
+func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	startBrk, oldBrk := as.Brk()
+	newBrk := uint64(ret)
+	if newBrk == oldBrk {
+		return
+	}
+	oldEnd, newEnd := pageAlign(oldBrk), pageAlign(newBrk)
+	switch {
+	case newEnd > oldEnd:
+		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
+		as.Map(v)
+	case newEnd < oldEnd:
+		as.Unmap(newEnd, oldEnd)
+	}
+	as.SetBrk(startBrk, newBrk)
+}
+
+// madviseFlags returns the VM_* flags a flag advice sets and clears.
+func madviseFlags(adv int64) (set, clear mm.VMFlags, ok bool) {
+	switch adv {
+	case unix.MADV_NORMAL:
+		return 0, mm.VMRandRead | mm.VMSeqRead, true
+	case unix.MADV_RANDOM:
+		return mm.VMRandRead, mm.VMSeqRead, true
+	case unix.MADV_SEQUENTIAL:
+		return mm.VMSeqRead, mm.VMRandRead, true
+	case unix.MADV_DONTFORK:
+		return mm.VMDontCopy, 0, true
+	case unix.MADV_DOFORK:
+		return 0, mm.VMDontCopy, true
+	case unix.MADV_WIPEONFORK:
+		return mm.VMWipeOnFork, 0, true
+	case unix.MADV_KEEPONFORK:
+		return 0, mm.VMWipeOnFork, true
+	case unix.MADV_DONTDUMP:
+		return mm.VMDontDump, 0, true
+	case unix.MADV_DODUMP:
+		return 0, mm.VMDontDump, true
+	case unix.MADV_HUGEPAGE:
+		return mm.VMHugePage, mm.VMNoHugePage, true
+	case unix.MADV_NOHUGEPAGE:
+		return mm.VMNoHugePage, mm.VMHugePage, true
+	case unix.MADV_MERGEABLE:
+		return mm.VMMergeable, 0, true
+	case unix.MADV_UNMERGEABLE:
+		return 0, mm.VMMergeable, true
+	}
+	return 0, 0, false
+}
+
+// madviseUpdate follows the flag advice and guard markers. A range with
+// holes is applied to its mapped parts and fails with ENOMEM, so ENOMEM
+// still updates the model.
+func madviseUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if failed(ret) && ret != -int64(unix.ENOMEM) {
+		return
+	}
+	start, end := a[0], a[0]+pageAlign(a[1])
+	switch adv := int64(int32(a[2])); adv {
+	case unix.MADV_GUARD_INSTALL:
+		as.AddGuards(start, end)
+	case unix.MADV_GUARD_REMOVE:
+		as.RemoveGuards(start, end)
+	default:
+		if set, clear, ok := madviseFlags(adv); ok {
+			as.MadviseFlags(start, end, set, clear)
+		}
+	}
+}
+
+func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if !failed(ret) {
+		as.SetFlags(a[0], a[0]+pageAlign(a[1]), mm.VMSealed, 0)
+	}
+}
+
+// lockUpdate follows mlock, mlock2 and munlock on success: the range,
+// widened to whole pages (start rounded down), gets set and loses clear.
+func lockUpdate(set, clear mm.VMFlags) Update {
+	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+		if failed(ret) {
+			return
+		}
+		start := a[0] &^ (mm.PageSize - 1)
+		end := pageAlign(a[0] + a[1])
+		if start < end {
+			as.SetFlags(start, end, set, clear)
+		}
+	}
+}
+
+// mlockallUpdate follows mlockall(MCL_CURRENT[|MCL_ONFAULT]): every VMA
+// that mlock may lock (not VM_SPECIAL, hugetlb or a special mapping) is
+// locked. MCL_FUTURE alone changes no VMA.
+func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if failed(ret) || a[0]&unix.MCL_CURRENT == 0 {
+		return
+	}
+	set := mm.VMLocked
+	if a[0]&unix.MCL_ONFAULT != 0 {
+		set |= mm.VMLockOnFault
+	}
+	setOnLockable(as, set, 0)
+}
+
+func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) {
+	if !failed(ret) {
+		setOnLockable(as, 0, mm.VMLocked|mm.VMLockOnFault)
+	}
+}
+
+func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
+	for _, v := range as.VMAs() {
+		if v.Flags&(mm.VMSpecial|mm.VMHugeTLB) != 0 || v.Backing.Kind >= mm.BackingVDSO {
+			continue
+		}
+		as.SetFlags(v.Start, v.End, set, clear)
+	}
+}
+
+// shmatUpdate adopts the host's view of the attached segment (its shm file
+// identity is only visible there).
+func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	l, ok := h.MapsLineAt(uint64(ret))
+	if !ok {
+		return
+	}
+	for _, v := range mm.FromMaps([]mm.MapsLine{l}).VMAs() {
+		as.Map(v)
+	}
+}
+
+// shmdtUpdate removes the segment attached at addr (every VMA of it that
+// follows, as do_shmdt does).
+func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	v, ok := as.Find(a[0])
+	if !ok || v.Start != a[0] {
+		return
+	}
+	end := v.End
+	for {
+		n, ok := as.FindNext(end)
+		if !ok || n.Start != end || n.Backing != v.Backing {
+			break
+		}
+		end = n.End
+	}
+	as.Unmap(v.Start, end)
+}
+
+// prctlUpdate follows prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, len,
+// name).
+func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+	if failed(ret) || uint32(a[0]) != unix.PR_SET_VMA || a[1] != unix.PR_SET_VMA_ANON_NAME {
+		return
+	}
+	name := ""
+	if a[4] != 0 {
+		s, err := h.ReadString(a[4], 80)
+		if err != nil {
+			return
+		}
+		name = s
+	}
+	as.SetName(a[2], a[2]+pageAlign(a[3]), name)
+}
+
+// uffdUpdate follows UFFDIO_REGISTER / UFFDIO_UNREGISTER: the VMAs of the
+// range become (or stop being) userfaultfd-armed.
+func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+	if failed(ret) {
+		return
+	}
+	b, err := h.ReadBytes(a[2], 16)
+	if err != nil {
+		return
+	}
+	start := binary.LittleEndian.Uint64(b)
+	end := start + binary.LittleEndian.Uint64(b[8:])
+	as.SetUffd(start, end, uint32(a[1]) == UFFDIO_REGISTER)
+}
+
+func isFlagAdvice(adv int64) bool {
+	_, _, ok := madviseFlags(adv)
+	return ok
+}
