@@ -260,9 +260,9 @@ func TestSplitMerge(t *testing.T) {
 			want: []span{{0, 5, "rw-p"}},
 		},
 		{
-			name: "mremap grow in place up to a compatible VMA does not merge",
+			name: "mremap grow in place up to a compatible VMA merges",
 			ops:  []op{mapOp(anonMap(0, 2, rw)), mapOp(anonMap(5, 2, rw)), unmapOp(2, 5), remapOp(0, 2, 0, 5)},
-			want: []span{{0, 5, "rw-p"}, {5, 7, "rw-p"}},
+			want: []span{{0, 7, "rw-p"}},
 		},
 		{
 			name: "mremap move part of a VMA",

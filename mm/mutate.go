@@ -485,7 +485,7 @@ func (as *AddressSpace) guardOp(start, end uint64, install bool) error {
 //     unmapped, with its guard markers).
 //   - newStart == oldStart, newLen > oldLen: grow in place; the old range
 //     must end its VMA and the growth must be free. The VMA is extended and
-//     never merged with the next VMA (vma_merge_extend).
+//     merges with the next VMA when compatible (checked on the 6.18 host).
 //   - otherwise, move: the target is unmapped first (MREMAP_FIXED), a
 //     shrink drops the tail, then the old range (within one VMA) moves to
 //     newStart with its flags, anon_vma, name, uffd state and guard markers;
@@ -528,13 +528,9 @@ func (as *AddressSpace) Remap(oldStart, oldLen, newStart, newLen uint64) error {
 		}
 		nv := *v
 		nv.End = newEnd
-		keepStart := as.isUnmergedOK(v.Start)
 		as.remove(v)
 		as.insert(&nv)
-		as.restoreUnmergedOK(nv.Start, keepStart)
-		if n := as.next(&nv); n != nil && canMerge(&nv, n) {
-			as.unmergedOK[nv.End] = struct{}{}
-		}
+		as.tryMerge(&nv)
 		return nil
 	}
 	// Move.
