@@ -27,6 +27,7 @@ import (
 var hostRigArea uintptr = 0x3f0000000000
 
 const (
+	filePages  = 40
 	fencePages = 4
 	innerPages = 24
 	resPages   = innerPages + 2*fencePages
@@ -34,6 +35,8 @@ const (
 
 type hostRig struct {
 	t        *testing.T
+	fd       int            // a scratch file of filePages pages, opened O_RDWR
+	fileB    Backing        // its identity as /proc/self/maps shows it
 	base     unsafe.Pointer // start of the reservation
 	resStart uint64
 	model    *AddressSpace
@@ -60,6 +63,11 @@ func newHostRig(t *testing.T) *hostRig {
 	require.Equal(t, hint, p)
 	r := &hostRig{t: t, base: p, resStart: uint64(uintptr(p))}
 	t.Cleanup(func() { _ = unix.MunmapPtr(r.base, uintptr(resPages*PageSize)) })
+	f, err := os.CreateTemp(t.TempDir(), "mmfile")
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(filePages*PageSize))
+	t.Cleanup(func() { f.Close() })
+	r.fd = int(f.Fd())
 	r.model = FromMaps(r.hostLines())
 	require.NoError(t, r.model.Validate())
 	// Fences with a state no operation gives keep the inner range from
@@ -164,6 +172,26 @@ func (r *hostRig) mmapShared(lo, n uint64, prot Prot) {
 		return err
 	}, func(as *AddressSpace) error {
 		return as.Map(NewMmap(r.addr(lo), n*PageSize, prot, true, b, 0, false))
+	})
+}
+
+func (r *hostRig) mmapFile(lo, n uint64, prot Prot, shared bool, pgoff uint64) {
+	flags := unix.MAP_PRIVATE | unix.MAP_FIXED
+	if shared {
+		flags = unix.MAP_SHARED | unix.MAP_FIXED
+	}
+	r.do(fmt.Sprintf("mmap(%d, %d, %s, file, shared=%v, pgoff=%d)", lo, n, protName(prot), shared, pgoff), func() error {
+		_, err := unix.MmapPtr(r.fd, int64(pgoff*PageSize), r.ptr(lo), uintptr(n*PageSize), int(prot), flags)
+		if err == nil && r.fileB.Kind != BackingFile {
+			for _, l := range r.hostLines() {
+				if l.Start <= r.addr(lo) && r.addr(lo) < l.End {
+					r.fileB = Backing{Kind: BackingFile, DevMajor: l.DevMajor, DevMinor: l.DevMinor, Inode: l.Inode, Path: l.Path, Writable: true, FileID: 1}
+				}
+			}
+		}
+		return err
+	}, func(as *AddressSpace) error {
+		return as.Map(NewMmap(r.addr(lo), n*PageSize, prot, shared, r.fileB, pgoff, false))
 	})
 }
 
@@ -397,6 +425,23 @@ func TestHostScenarios(t *testing.T) {
 			r.name(i0, 8, "a")
 			r.name(i0+4, 4, "")
 		},
+		"file pgoff merge": func(r *hostRig) {
+			r.mmapFile(i0, 2, ro, false, 0)
+			r.mmapFile(i0+2, 2, ro, false, 2)
+			r.mmapFile(i0+4, 2, ro, false, 5)
+			r.mprotect(i0, 6, rw)
+			r.touch(i0, 1)
+			r.mprotect(i0, 6, ro)
+			r.mremap(i0+4, 2, i0+10, 2)
+			r.mmapFile(i0+12, 2, rw, true, 7)
+			r.mremap(i0+12, 2, i0+12, 4)
+		},
+		"guards on files": func(r *hostRig) {
+			r.mmapFile(i0, 4, rw, false, 0)
+			r.guard(i0+1, 1, true)
+			r.mmapFile(i0+4, 4, rw, false, 4)
+			r.mprotect(i0, 8, ro)
+		},
 		"map fixed over middle": func(r *hostRig) {
 			r.mmapAnon(i0, 8, rw, false)
 			r.mmapAnon(i0+2, 2, rw, false)
@@ -437,9 +482,12 @@ func TestHostRandom(t *testing.T) {
 				case 0, 1:
 					r.mmapAnon(lo, n, prots[rnd.Intn(3)], rnd.Intn(4) == 0)
 				case 2:
-					if rnd.Intn(3) == 0 {
+					switch rnd.Intn(4) {
+					case 0:
 						r.mmapShared(lo, n, prots[rnd.Intn(3)])
-					} else {
+					case 1:
+						r.mmapFile(lo, n, prots[rnd.Intn(3)], rnd.Intn(3) == 0, uint64(rnd.Intn(int(filePages-n))))
+					default:
 						r.touch(lo, n)
 					}
 				case 3, 4:
@@ -452,7 +500,7 @@ func TestHostRandom(t *testing.T) {
 					}
 				case 6:
 					a := flagAdvices[rnd.Intn(len(flagAdvices))]
-					if a.advice == unix.MADV_WIPEONFORK && r.anyShared(lo, n) {
+					if a.advice == unix.MADV_WIPEONFORK && r.anyNotAnon(lo, n) {
 						continue
 					}
 					r.madvise(lo, n, a)
@@ -468,13 +516,16 @@ func TestHostRandom(t *testing.T) {
 	}
 }
 
-func (r *hostRig) anyShared(lo, n uint64) bool {
-	shared := false
+// anyNotAnon reports whether [lo, lo+n) has a VMA that is not private
+// anonymous (MADV_WIPEONFORK refuses those with EINVAL per VMA, which the
+// model's flag primitive does not decide).
+func (r *hostRig) anyNotAnon(lo, n uint64) bool {
+	bad := false
 	r.model.Walk(r.addr(lo), r.addr(lo+n), func(v VMA) bool {
-		shared = shared || v.Flags&VMMayShare != 0
+		bad = bad || !v.IsAnonymous()
 		return true
 	})
-	return shared
+	return bad
 }
 
 // randomRemap picks an mremap the model can express: the old range within
