@@ -124,6 +124,13 @@ func exitCode(ws unix.WaitStatus) int {
 // shutdown kills what is left of the tree, waits for every task goroutine
 // and stops the engine.
 func (s *Sandbox) shutdown() {
+	// Kill first: the engine may be blocked in wait4, and the deaths wake
+	// it up to serve the request.
+	s.mu.Lock()
+	for t := range s.tasks {
+		unix.Kill(t.tg.pid, unix.SIGKILL)
+	}
+	s.mu.Unlock()
 	s.eng.do(make(chan struct{}, 1), s.eng.killAll)
 	s.goroutines.Wait()
 	s.eng.stop()

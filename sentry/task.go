@@ -116,6 +116,7 @@ func (t *Task) goroutine() {
 		act := t.syscallEntry(&ev.info, true)
 		t.s.eng.post(func() {
 			t.slow = false
+			t.s.eng.slow--
 			t.apply(act)
 		})
 	}
@@ -130,6 +131,7 @@ func (t *Task) handleStop(ev stopEvent) {
 		act := t.syscallEntry(&ev.info, false)
 		if act.wouldBlock {
 			t.slow = true
+			t.s.eng.slow++
 			t.events <- ev
 			return
 		}

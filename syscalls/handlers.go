@@ -2,6 +2,8 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -110,6 +112,10 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
 	}
 	if flags&unix.MAP_LOCKED != 0 {
 		v.Flags |= mm.VMLocked
+	}
+	if flags&unix.MAP_STACK != 0 && hostHasTHP() {
+		// Since 6.7 a MAP_STACK mapping is VM_NOHUGEPAGE (calc_vm_flag_bits).
+		v.Flags |= mm.VMNoHugePage
 	}
 	as.Map(v)
 }
@@ -341,3 +347,10 @@ func isFlagAdvice(adv int64) bool {
 	_, _, ok := madviseFlags(adv)
 	return ok
 }
+
+// hostHasTHP reports whether the host kernel has transparent huge pages
+// (CONFIG_TRANSPARENT_HUGEPAGE), which decides some VM_*HUGEPAGE flags.
+var hostHasTHP = sync.OnceValue(func() bool {
+	_, err := os.Stat("/sys/kernel/mm/transparent_hugepage")
+	return err == nil
+})
