@@ -566,3 +566,12 @@ func ExampleDiffMaps() {
 	// host:
 	// > 00400000-00402000 r--p 00000000 08:01 7                                  /bin/x
 }
+
+func TestSharedAnonWithoutInodeNeverMerges(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(NewMmap(at(0), pg(2), ProtRead, true, Backing{}, 0, false)))
+	require.NoError(t, as.Map(NewMmap(at(2), pg(2), ProtRead, true, Backing{}, 0, false)))
+	require.NoError(t, as.Validate())
+	assert.Equal(t, 2, as.Len())
+	assert.Equal(t, "r--s", as.Maps()[0].Perms)
+}

@@ -1,6 +1,13 @@
 package mm
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// sharedAnonSeq hands out FileIDs to shared anonymous mappings created
+// without a known shmem inode, so that they never merge with each other.
+var sharedAnonSeq atomic.Uint64
 
 // BackingKind says what a VMA maps.
 type BackingKind uint8
@@ -214,10 +221,13 @@ func MmapFlags(prot Prot, shared bool, b Backing, noreserve bool) VMFlags {
 // NewMmap returns the VMA that mmap(start, length, prot, shared?
 // MAP_SHARED: MAP_PRIVATE [|MAP_NORESERVE]) creates over backing b at file
 // page offset pgoff. For anonymous mappings pgoff is ignored: private ones
-// get start>>PageShift, shared ones 0, as in do_mmap.
+// get start>>PageShift, shared ones 0, as in do_mmap. A shared mapping of
+// BackingAnon becomes a shared anonymous one with a fresh identity (inode
+// 0: pass SharedAnonBacking with the host's inode to render maps exactly).
 func NewMmap(start, length uint64, prot Prot, shared bool, b Backing, pgoff uint64, noreserve bool) VMA {
 	if shared && b.Kind == BackingAnon {
 		b = SharedAnonBacking(0, 1, 0)
+		b.FileID = sharedAnonSeq.Add(1)
 	}
 	switch b.Kind {
 	case BackingAnon:
