@@ -1,0 +1,56 @@
+package sentry
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"madvisor/syscalls"
+)
+
+// TestFilterTracesExactlyTheTable runs the compiled filter through a BPF
+// interpreter for every x86-64 syscall number: TRACE for the table's
+// syscalls (when their argument matches hold), ALLOW for all others.
+func TestFilterTracesExactlyTheTable(t *testing.T) {
+	insns, err := BuildFilter()
+	require.NoError(t, err)
+	for nr := int32(0); nr < 1024; nr++ {
+		e, intercepted := syscalls.Lookup(uintptr(nr))
+		var args [6]uint64
+		got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, nr, args)
+		require.NoError(t, err)
+		want := linux.SECCOMP_RET_ALLOW
+		if intercepted && len(e.Match) == 0 {
+			want = linux.SECCOMP_RET_TRACE
+		}
+		assert.Equal(t, want, got&linux.SECCOMP_RET_ACTION_FULL, "syscall %d (%s): got %v, want %v", nr, syscalls.Name(uintptr(nr)), got, want)
+
+		// Calls with argument matches are traced exactly when a match holds,
+		// and only the low 32 bits count where the kernel reads an int.
+		for _, m := range e.Match {
+			args := [6]uint64{}
+			args[m.Index] = m.Value
+			got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, nr, args)
+			require.NoError(t, err)
+			assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL, "%s with arg%d=%#x", e.Name, m.Index, m.Value)
+			if m.Low32 {
+				args[m.Index] |= 0xdead << 32
+				got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, nr, args)
+				require.NoError(t, err)
+				assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL, "%s with garbage in arg%d's upper half", e.Name, m.Index)
+			}
+		}
+	}
+}
+
+// TestFilterTracesForeignArch: a 32-bit syscall (int 0x80) is traced, so
+// the sentry sees what it cannot model.
+func TestFilterTracesForeignArch(t *testing.T) {
+	insns, err := BuildFilter()
+	require.NoError(t, err)
+	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
+	require.NoError(t, err)
+	assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL)
+}
