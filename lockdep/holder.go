@@ -100,7 +100,7 @@ type heldLock struct {
 	m      *Map // nil for MayAcquire's probe
 	node   *node
 	access Access
-	site   uintptr
+	site   site
 	pins   []PinCookie
 }
 
@@ -334,8 +334,9 @@ func (h *Holder) addDependency(held *heldLock, m *Map, n *node, a Access) {
 }
 
 // commit pushes an acquired lock on the held stack.
-func (h *Holder) commit(m *Map, n *node, a Access, site uintptr) {
-	h.held = append(h.held, heldLock{m: m, node: n, access: a &^ (Try | Killable), site: site})
+func (h *Holder) commit(m *Map, n *node, a Access) {
+	h.held = append(h.held, heldLock{m: m, node: n, access: a &^ (Try | Killable)})
+	captureSite(&h.held[len(h.held)-1].site)
 	if !m.scope {
 		if a&Read != 0 {
 			m.readers.Inc()
@@ -430,7 +431,7 @@ func (h *Holder) Acquire(l Lock, sub int, a Access) {
 func (h *Holder) acquire(m *Map, sub int, a Access) {
 	n := m.node(sub)
 	h.check(m, n, a)
-	h.commit(m, n, a, callerSite())
+	h.commit(m, n, a)
 }
 
 // Release records that the holder releases l (held with access a; only Read

@@ -40,7 +40,7 @@ func (m *Mutex) lock(h *Holder, sub int) {
 	if !m.mu.TryLock() {
 		m.lockSlow(h)
 	}
-	h.commit(&m.dep, n, Write, callerSite())
+	h.commit(&m.dep, n, Write)
 }
 
 func (m *Mutex) lockSlow(h *Holder) {
@@ -62,7 +62,7 @@ func (m *Mutex) tryLock(h *Holder) bool {
 		h.record(OpTryFailed, &m.dep, n, Write|Try)
 		return false
 	}
-	h.commit(&m.dep, n, Write|Try, callerSite())
+	h.commit(&m.dep, n, Write|Try)
 	return true
 }
 

@@ -151,7 +151,7 @@ func (b *rb) heldList(h *Holder) {
 		e := &h.held[i]
 		b.f(" #%d: ", i)
 		b.lock(e.m, e.node, e.access)
-		b.f(", at: %s", formatSite(e.site))
+		b.f(", at: %s", formatSite(&e.site))
 		if len(e.pins) > 0 {
 			b.f(" [pinned]")
 		}
@@ -183,7 +183,7 @@ func (h *Holder) reportCircular(held *heldLock, m *Map, n *node, a Access, path 
 	b.f(", at: %s\n\n", firstFrame(captureStack()))
 	b.f("but task is already holding lock:\n")
 	b.lock(held.m, held.node, held.access)
-	b.f(", at: %s\n\n", formatSite(held.site))
+	b.f(", at: %s\n\n", formatSite(&held.site))
 	b.f("and a dependency chain from the new lock back to the held one was already seen.\n\n")
 	b.f("\nthe existing dependency chain (in reverse order) is:\n")
 	for i := len(path) - 1; i >= 0; i-- {
@@ -232,7 +232,7 @@ func (h *Holder) reportDeclared(held *heldLock, m *Map, n *node, a Access, decl 
 	b.f(", at: %s\n\n", firstFrame(captureStack()))
 	b.f("but task is already holding lock:\n")
 	b.lock(held.m, held.node, held.access)
-	b.f(", at: %s\n\n", formatSite(held.site))
+	b.f(", at: %s\n\n", formatSite(&held.site))
 	b.f("and the declared order is:\n  %s\n", classPath(decl))
 	b.f("\nother info that might help us debug this:\n\n")
 	b.f(" Possible unsafe locking scenario:\n\n")
@@ -256,7 +256,7 @@ func (h *Holder) reportRecursive(held *heldLock, m *Map, n *node, a Access) {
 	b.f(", at: %s\n\n", firstFrame(captureStack()))
 	b.f("but task is already holding lock:\n")
 	b.lock(held.m, held.node, held.access)
-	b.f(", at: %s\n", formatSite(held.site))
+	b.f(", at: %s\n", formatSite(&held.site))
 	if m != nil && held.m == m {
 		b.f("\n(the same lock instance")
 		if a&Read != 0 && held.access&Read != 0 {
@@ -381,7 +381,7 @@ func (h *Holder) reportBadNesting(outer, inner *heldLock) {
 	b.f(" at:\n%s\n", firstFrame(captureStack()))
 	b.f("but scope ")
 	b.lock(inner.m, inner.node, inner.access)
-	b.f(", entered at: %s\nafter it, is still open: scopes must end in reverse order.\n\n", formatSite(inner.site))
+	b.f(", entered at: %s\nafter it, is still open: scopes must end in reverse order.\n\n", formatSite(&inner.site))
 	b.heldList(h)
 	b.backtrace()
 	emit(h.newReport(BadNesting, &b), "nesting:"+outer.node.name+":"+inner.node.name)

@@ -451,7 +451,7 @@ func TestSiteNamesCaller(t *testing.T) {
 	require.True(t, tr.TryLock(h))
 	h.Acquire(raw, 0, Read)
 	for _, e := range h.held {
-		assert.Contains(t, formatSite(e.site), "lockdep.TestSiteNamesCaller", "site of %s", e.node.name)
+		assert.Contains(t, formatSite(&e.site), "lockdep.TestSiteNamesCaller", "site of %s", e.node.name)
 	}
 	require.True(t, h.Release(raw, Read))
 	tr.Unlock(h)

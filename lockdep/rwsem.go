@@ -112,7 +112,7 @@ func (rw *RWSem) lock(h *Holder, sub int, a Access) error {
 			return ErrKilled
 		}
 	}
-	h.commit(&rw.dep, n, a, callerSite())
+	h.commit(&rw.dep, n, a)
 	return nil
 }
 
@@ -251,7 +251,7 @@ func (rw *RWSem) try(h *Holder, a Access) bool {
 		h.record(OpTryFailed, &rw.dep, n, a)
 		return false
 	}
-	h.commit(&rw.dep, n, a, callerSite())
+	h.commit(&rw.dep, n, a)
 	return true
 }
 

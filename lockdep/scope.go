@@ -39,7 +39,7 @@ func (s *Scope) enter(h *Holder, sub int) {
 	}
 	n := s.dep.node(sub)
 	h.check(&s.dep, n, Write)
-	h.commit(&s.dep, n, Write, callerSite())
+	h.commit(&s.dep, n, Write)
 }
 
 // Exit closes the scope.

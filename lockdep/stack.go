@@ -14,20 +14,9 @@ var pkgDir = func() string {
 	return filepath.Dir(file)
 }()
 
-// siteSkip is the runtime.Callers skip that lands on the client's frame when
-// callerSite is called from the internal function behind a public method:
-// Callers, callerSite, internal, public method, client.
-const siteSkip = 4
-
-// callerSite returns the program counter of the client that called the
-// public lock method.
-func callerSite() uintptr {
-	var pc [1]uintptr
-	if runtime.Callers(siteSkip, pc[:]) == 0 {
-		return 0
-	}
-	return pc[0]
-}
+// site is where a lock was acquired: raw return addresses, innermost
+// first, possibly starting inside the validator.
+type site [4]uintptr
 
 // captureStack returns the current stack as raw program counters.
 func captureStack() []uintptr {
@@ -94,11 +83,17 @@ func firstFrame(pcs []uintptr) string {
 	return strings.TrimSpace(b.String())
 }
 
-// formatSite formats a single acquisition site from callerSite.
-func formatSite(pc uintptr) string {
-	if pc == 0 {
+// formatSite formats the first client frame of an acquisition site.
+func formatSite(s *site) string {
+	n := 0
+	for n < len(s) && s[n] != 0 {
+		n++
+	}
+	if n == 0 {
 		return "(unknown)"
 	}
-	f, _ := runtime.CallersFrames([]uintptr{pc}).Next()
-	return formatFrame(f)
+	if f := firstFrame(s[:n]); f != "" {
+		return f
+	}
+	return "(unknown)"
 }
