@@ -5,10 +5,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/lockdep"
 	"madvisor/mm"
 	"madvisor/syscalls"
 )
@@ -17,9 +17,9 @@ import (
 // model and the lock that serializes the memory syscalls of every task that
 // shares it.
 type AddressSpace struct {
-	// mu stands for mmap_lock: write-held from a memory syscall's entry to
-	// its exit stop, across the host's execution and the model update.
-	mu sync.RWMutex
+	// mu is mmap_lock: write-held from a memory syscall's entry to its
+	// exit stop, across the host's execution and the model update.
+	mu *lockdep.RWSem
 	// model is protected by mu.
 	model *mm.AddressSpace
 }
@@ -31,7 +31,11 @@ func (as *AddressSpace) fork() *AddressSpace {
 	if as == nil {
 		return nil
 	}
-	return &AddressSpace{model: as.model.Fork()}
+	return newAddressSpace(as.model.Fork())
+}
+
+func newAddressSpace(model *mm.AddressSpace) *AddressSpace {
+	return &AddressSpace{mu: lockdep.NewRWSem(mm.MmapLockClass), model: model}
 }
 
 // addressSpaceFromHost builds the model of process pid from the host's
@@ -39,7 +43,7 @@ func (as *AddressSpace) fork() *AddressSpace {
 func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
 	lines, err := readMaps(pid)
 	if err != nil {
-		return &AddressSpace{model: mm.NewAddressSpace()}, err
+		return newAddressSpace(mm.NewAddressSpace()), err
 	}
 	model := mm.FromMaps(lines)
 	if startBrk, startStack, err := readStatLayout(pid); err == nil {
@@ -47,7 +51,7 @@ func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
 		model.SetBrk(startBrk, startBrk)
 		model.SetStackStart(startStack)
 	}
-	return &AddressSpace{model: model}, nil
+	return newAddressSpace(model), nil
 }
 
 func readMaps(pid int) ([]mm.MapsLine, error) {

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/lockdep"
 	"madvisor/syscalls"
 )
 
@@ -16,6 +17,8 @@ type action struct {
 	// watch: resume with PTRACE_SYSCALL and run exit at the exit stop.
 	// Otherwise the syscall simply runs (PTRACE_CONT).
 	watch bool
+	// holder is the task that holds locked.
+	holder *lockdep.Holder
 	// locked is write-locked from the entry to the exit stop (or death),
 	// so the host's execution and the model update are one step for every
 	// thread sharing the address space.
@@ -48,7 +51,7 @@ func (a *action) abort(*Task) { a.release() }
 
 func (a *action) release() {
 	if a.locked != nil {
-		a.locked.mu.Unlock()
+		a.locked.mu.Unlock(a.holder)
 		a.locked = nil
 	}
 }
@@ -64,6 +67,8 @@ func (t *Task) apply(act action) {
 		t.ptrace(unix.PTRACE_SYSCALL, 0)
 		return
 	}
+	// Back to user space: nothing may be held.
+	t.holder.CheckNoneHeld("return to the tracee")
 	t.ptrace(unix.PTRACE_CONT, 0)
 }
 
@@ -71,13 +76,13 @@ func (t *Task) apply(act action) {
 // (mayBlock false: it reports failure), through the scheduler on the task's
 // goroutine.
 func (t *Task) lock(as *AddressSpace, mayBlock bool) bool {
-	if as.mu.TryLock() {
+	if as.mu.TryLock(t.holder) {
 		return true
 	}
 	if !mayBlock {
 		return false
 	}
-	t.s.sched.Block(t, "mmap_lock (write)", as.mu.Lock)
+	t.s.sched.Block(t, "mmap_lock (write)", func() { as.mu.Lock(t.holder) })
 	return true
 }
 
@@ -109,6 +114,7 @@ func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
 	if act.locked != nil && !t.lock(act.locked, mayBlock) {
 		return action{wouldBlock: true}
 	}
+	act.holder = t.holder
 	if t.s.cfg.Strace != nil || t.s.cfg.CheckMaps {
 		act.watch = true
 	}

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"madvisor/lockdep"
 )
 
 // Task is one tracee thread.
@@ -22,6 +24,8 @@ type Task struct {
 	// (it takes the leader's tid).
 	tid int
 	tg  *ThreadGroup
+	// holder is the task's held-lock stack for lockdep.
+	holder *lockdep.Holder
 
 	// events receives the stops the engine hands to the task's goroutine:
 	// a seccomp stop whose handler must block, and the final exit report.
@@ -57,7 +61,7 @@ type ThreadGroup struct {
 }
 
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {
-	return &Task{s: s, tid: tid, tg: tg, events: make(chan stopEvent, 4)}
+	return &Task{s: s, tid: tid, tg: tg, holder: lockdep.NewHolder("task", tid), events: make(chan stopEvent, 4)}
 }
 
 func (t *Task) String() string { return fmt.Sprintf("task %d (pid %d)", t.tid, t.tg.pid) }

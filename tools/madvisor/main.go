@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"madvisor/lockdep"
 	"madvisor/sentry"
 )
 
@@ -85,6 +86,7 @@ type runFlags struct {
 	fs        *flag.FlagSet
 	strace    optionalFile
 	checkMaps bool
+	lockdep   lockdep.Mode
 }
 
 func newRunFlags(out io.Writer) *runFlags {
@@ -92,6 +94,7 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.SetOutput(out)
 	r.fs.Var(&r.strace, "strace", "print each intercepted syscall, strace style, with decoded arguments and result,\nto stderr (--strace) or to `FILE` (--strace=FILE)")
 	r.fs.BoolVar(&r.checkMaps, "check-maps", false, "after every intercepted syscall, compare the model with /proc/PID/maps and\nprint the first difference (both views) on stderr")
+	r.fs.Var(&r.lockdep, "lockdep", "validate the sentry's own lock protocol (mmap_lock...): `off|warn|panic`;\nwarn prints a lockdep report and goes on, panic stops madvisor (and the program)")
 	r.fs.Usage = func() {
 		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
 
@@ -158,6 +161,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			cfg.Strace = f
 		}
 	}
+	lockdep.SetMode(rf.lockdep)
 	status, err := sentry.Run(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "madvisor: %v\n", err)
