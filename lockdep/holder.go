@@ -97,7 +97,7 @@ func (m *Map) node(sub int) *node {
 
 // heldLock is one entry of a holder's held-lock stack.
 type heldLock struct {
-	m      *Map // nil for MayAcquire's probe
+	m      *Map
 	node   *node
 	access Access
 	site   site
