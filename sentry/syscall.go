@@ -102,12 +102,14 @@ func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
 		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
 		// nothing.
 	default:
-		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil {
+		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
 			as := t.tg.mm
 			act.watch = true
 			act.locked = as
 			act.onExit = func(t *Task, ret int64) {
-				update(as.model, hostView{t}, si.Args, ret)
+				if start, end := update(as.model, hostView{t}, si.Args, ret); start < end {
+					t.reconcileEdges(as, start, end)
+				}
 			}
 		}
 	}

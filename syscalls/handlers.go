@@ -20,10 +20,13 @@ type Host interface {
 }
 
 // Update applies a syscall's effect to the model, given its arguments and
-// the host's return value (negative errno on failure).
+// the host's return value (negative errno on failure). It returns the range
+// whose edges the change may have merged with neighbours (empty if none):
+// the sentry checks those edges against the host, which alone knows the
+// anon_vmas that page faults attached.
 //
 // Preconditions: the caller holds the address space's mmap_lock for writing.
-type Update func(as *mm.AddressSpace, h Host, args [6]uint64, ret int64)
+type Update func(as *mm.AddressSpace, h Host, args [6]uint64, ret int64) (start, end uint64)
 
 // ModelUpdate returns the update for an intercepted call, or nil when the
 // call cannot change the model (the sentry then lets it run without
@@ -77,11 +80,12 @@ func failed(ret int64) bool { return ret < 0 && ret > -4096 }
 func pageAlign(n uint64) uint64 { return (n + mm.PageSize - 1) &^ (mm.PageSize - 1) }
 
 // mmapUpdate follows do_mmap: the new VMA at the returned address.
-func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
-	start, length, prot, flags := uint64(ret), pageAlign(a[1]), mm.Prot(a[2]), a[3]
+	start = uint64(ret)
+	length, prot, flags := pageAlign(a[1]), mm.Prot(a[2]), a[3]
 	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE
 	noreserve := flags&unix.MAP_NORESERVE != 0
 	var b mm.Backing
@@ -118,6 +122,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
 		v.Flags |= mm.VMNoHugePage
 	}
 	as.Map(v)
+	return v.Start, v.End
 }
 
 func sharedAnonBacking(h Host, start uint64) mm.Backing {
@@ -127,35 +132,38 @@ func sharedAnonBacking(h Host, start uint64) mm.Backing {
 	return mm.SharedAnonBacking(0, 1, 0)
 }
 
-func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if !failed(ret) {
 		as.Unmap(a[0], a[0]+pageAlign(a[1]))
 	}
+	return 0, 0
 }
 
-func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
-	start, end := a[0], a[0]+pageAlign(a[1])
+	start, end = a[0], a[0]+pageAlign(a[1])
 	if a[2]&unix.PROT_GROWSDOWN != 0 {
 		if v, ok := as.Find(start); ok && v.Flags&mm.VMGrowsDown != 0 {
 			start = v.Start
 		}
 	}
 	as.Protect(start, end, mm.Prot(a[2])&(mm.ProtRead|mm.ProtWrite|mm.ProtExec))
+	return start, end
 }
 
-func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
 	as.Remap(a[0], pageAlign(a[1]), uint64(ret), pageAlign(a[2]))
+	return uint64(ret), uint64(ret) + pageAlign(a[2])
 }
 
 // brkUpdate follows brk(2): the returned break is the new one; the heap
 // VMA grows (do_brk_flags, merging with the previous heap VMA) or shrinks.
-func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	startBrk, oldBrk := as.Brk()
 	newBrk := uint64(ret)
 	if newBrk == oldBrk {
@@ -166,10 +174,12 @@ func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
 	case newEnd > oldEnd:
 		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
 		as.Map(v)
+		start, end = oldEnd, newEnd
 	case newEnd < oldEnd:
 		as.Unmap(newEnd, oldEnd)
 	}
 	as.SetBrk(startBrk, newBrk)
+	return start, end
 }
 
 // madviseFlags returns the VM_* flags a flag advice sets and clears.
@@ -208,11 +218,11 @@ func madviseFlags(adv int64) (set, clear mm.VMFlags, ok bool) {
 // madviseUpdate follows the flag advice and guard markers. A range with
 // holes is applied to its mapped parts and fails with ENOMEM, so ENOMEM
 // still updates the model.
-func madviseUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func madviseUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) && ret != -int64(unix.ENOMEM) {
 		return
 	}
-	start, end := a[0], a[0]+pageAlign(a[1])
+	start, end = a[0], a[0]+pageAlign(a[1])
 	switch adv := int64(int32(a[2])); adv {
 	case unix.MADV_GUARD_INSTALL:
 		as.AddGuards(start, end)
@@ -223,33 +233,38 @@ func madviseUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
 			as.MadviseFlags(start, end, set, clear)
 		}
 	}
+	return start, end
 }
 
-func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
-	if !failed(ret) {
-		as.SetFlags(a[0], a[0]+pageAlign(a[1]), mm.VMSealed, 0)
+func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+	if failed(ret) {
+		return 0, 0
 	}
+	start, end = a[0], a[0]+pageAlign(a[1])
+	as.SetFlags(start, end, mm.VMSealed, 0)
+	return start, end
 }
 
 // lockUpdate follows mlock, mlock2 and munlock on success: the range,
 // widened to whole pages (start rounded down), gets set and loses clear.
 func lockUpdate(set, clear mm.VMFlags) Update {
-	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (uint64, uint64) {
 		if failed(ret) {
-			return
+			return 0, 0
 		}
 		start := a[0] &^ (mm.PageSize - 1)
 		end := pageAlign(a[0] + a[1])
 		if start < end {
 			as.SetFlags(start, end, set, clear)
 		}
+		return start, end
 	}
 }
 
 // mlockallUpdate follows mlockall(MCL_CURRENT[|MCL_ONFAULT]): every VMA
 // that mlock may lock (not VM_SPECIAL, hugetlb or a special mapping) is
 // locked. MCL_FUTURE alone changes no VMA.
-func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) || a[0]&unix.MCL_CURRENT == 0 {
 		return
 	}
@@ -258,12 +273,14 @@ func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
 		set |= mm.VMLockOnFault
 	}
 	setOnLockable(as, set, 0)
+	return 0, 0
 }
 
-func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) {
+func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) (start, end uint64) {
 	if !failed(ret) {
 		setOnLockable(as, 0, mm.VMLocked|mm.VMLockOnFault)
 	}
+	return 0, 0
 }
 
 func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
@@ -277,7 +294,7 @@ func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
 
 // shmatUpdate adopts the host's view of the attached segment (its shm file
 // identity is only visible there).
-func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
@@ -288,11 +305,12 @@ func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
 	for _, v := range mm.FromMaps([]mm.MapsLine{l}).VMAs() {
 		as.Map(v)
 	}
+	return l.Start, l.End
 }
 
 // shmdtUpdate removes the segment attached at addr (every VMA of it that
 // follows, as do_shmdt does).
-func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
+func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
@@ -300,7 +318,7 @@ func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
 	if !ok || v.Start != a[0] {
 		return
 	}
-	end := v.End
+	end = v.End
 	for {
 		n, ok := as.FindNext(end)
 		if !ok || n.Start != end || n.Backing != v.Backing {
@@ -309,11 +327,12 @@ func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) {
 		end = n.End
 	}
 	as.Unmap(v.Start, end)
+	return 0, 0
 }
 
 // prctlUpdate follows prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, len,
 // name).
-func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) || uint32(a[0]) != unix.PR_SET_VMA || a[1] != unix.PR_SET_VMA_ANON_NAME {
 		return
 	}
@@ -325,12 +344,14 @@ func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
 		}
 		name = s
 	}
-	as.SetName(a[2], a[2]+pageAlign(a[3]), name)
+	start, end = a[2], a[2]+pageAlign(a[3])
+	as.SetName(start, end, name)
+	return start, end
 }
 
 // uffdUpdate follows UFFDIO_REGISTER / UFFDIO_UNREGISTER: the VMAs of the
 // range become (or stop being) userfaultfd-armed.
-func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
+func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
@@ -338,9 +359,10 @@ func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) {
 	if err != nil {
 		return
 	}
-	start := binary.LittleEndian.Uint64(b)
-	end := start + binary.LittleEndian.Uint64(b[8:])
+	start = binary.LittleEndian.Uint64(b)
+	end = start + binary.LittleEndian.Uint64(b[8:])
 	as.SetUffd(start, end, uint32(a[1]) == UFFDIO_REGISTER)
+	return start, end
 }
 
 func isFlagAdvice(adv int64) bool {
