@@ -25,8 +25,8 @@ func TestHelloDynamic(t *testing.T) {
 // PATH like a shell does.
 func TestPathLookup(t *testing.T) {
 	bin := cProgram(t, "hello", false)
-	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
-	runCompare(t, compareOpts{runOpts: runOpts{Env: env}, WantStatus: intp(0)}, filepath.Base(bin))
+	t.Setenv("PATH", filepath.Dir(bin)+":"+os.Getenv("PATH"))
+	runCompare(t, compareOpts{WantStatus: intp(0), WantStdout: "hello, world"}, filepath.Base(bin))
 }
 
 // TestThreadsMM: 8 threads mmap/mprotect/madvise/munmap concurrently.
@@ -110,6 +110,8 @@ func TestShellPipelines(t *testing.T) {
 		{"subshells", `(echo x; (echo y | sed s/y/z/)) | sort -r; echo "$(echo sub)"`, 0},
 		{"stderr", `echo to-stderr >&2; ls /nonexistent-madvisor-test 2>&1 | wc -l >/dev/null; echo done`, 0},
 		{"loop", `i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo $i | cat > /dev/null; done; echo $i`, 0},
+		{"background", "sleep 1 & echo started", 0},
+		{"background_wait", "sleep 1 & sleep 0.5 & wait; echo waited", 0},
 		{"exit3", "exit 3", 3},
 		{"false", "false", 1},
 		{"killself", "kill -TERM $$", 128 + 15},

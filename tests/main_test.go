@@ -4,7 +4,10 @@
 // `madvisor run --check-maps --`, and their stdout, stderr and exit status
 // compared.
 //
-// TestMain builds the madvisor binary once; every test uses that binary.
+// TestMain builds the madvisor binary once (or, when the environment
+// variable MADVISOR_BIN names a binary, tests that one); every test uses
+// that binary. Flags: -short skips the longest runs; -keep keeps the
+// temporary directory.
 package tests
 
 import (
@@ -58,6 +61,16 @@ func runMain(m *testing.M) int {
 	}
 	workDir = dir
 	madvisorBin = filepath.Join(dir, "madvisor")
+	if prebuilt := os.Getenv("MADVISOR_BIN"); prebuilt != "" {
+		// Test a given binary (copied, so that the unprivileged test can
+		// reach it).
+		if err := copyFile(prebuilt, madvisorBin); err != nil {
+			fmt.Fprintf(os.Stderr, "tests: FAIL: MADVISOR_BIN=%s: %v\n", prebuilt, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "tests: testing MADVISOR_BIN=%s\n", prebuilt)
+		return m.Run()
+	}
 	build := exec.Command("go", "build", "-o", madvisorBin, "madvisor/tools/madvisor")
 	out, err := build.CombinedOutput()
 	if err != nil {
@@ -66,6 +79,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o755)
 }
 
 // runOpts configures one run of a program.
