@@ -268,13 +268,19 @@ func printHeader(bin string, reps int, mflags string) {
 	if unix.Uname(&uts) == nil {
 		kernel = unix.ByteSliceToString(uts.Release[:])
 	}
-	fmt.Printf("\nmadvisor %s run %s--  vs native; %d runs each, alternating; medians\n", bin, strings.TrimSpace(mflags+" "), reps)
-	fmt.Printf("host: linux %s, %d CPUs, %s\n\n", kernel, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("\nnative vs `%s` (%d runs each, alternating; medians)\n", strings.Join(strings.Fields(bin+" run "+mflags+" --"), " "), reps)
+	load := "?"
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	fmt.Printf("host: linux %s, %d CPUs, load average %s, %s\n\n", kernel, runtime.NumCPU(), load, runtime.Version())
 }
 
 func printTable(rows []row) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "benchmark\titerations\tnative\tmadvisor\tratio\tnative/call\tmadvisor/call\tspread n/m\ttarget\t")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "BENCHMARK\tITERATIONS\tNATIVE\tMADVISOR\tRATIO\tNATIVE/CALL\tMADVISOR/CALL\tSPREAD N/M\tTARGET (issue 2)\t")
 	for _, r := range rows {
 		it := "-"
 		if r.b.src != "" {
