@@ -25,3 +25,40 @@ func (as *AddressSpace) SplitApart(addr uint64) {
 	}
 	as.unmergedOK[addr] = struct{}{}
 }
+
+// MergeAcross records that the host merged the two VMAs that meet at addr
+// where the model kept them apart (again for a reason only page faults
+// decide: anon_vma identity). If the two are otherwise alike they become
+// one VMA, sharing one anon_vma, with the lower one's pgoff; if they differ
+// in anything the kernel compares, nothing changes and false is returned.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) MergeAcross(addr uint64) bool {
+	b := as.find(addr)
+	if b == nil || b.Start != addr {
+		return false
+	}
+	a := as.prev(b)
+	if a == nil || a.End != addr || a.unmergeable() || b.unmergeable() ||
+		(a.Flags^b.Flags)&^VMSticky != 0 || a.Backing != b.Backing ||
+		a.UffdArmed != b.UffdArmed || a.Name != b.Name {
+		return false
+	}
+	delete(as.unmergedOK, addr)
+	nb := *b
+	nb.PgOff = a.PgOff + a.Pages()
+	nb.AnonVMA = a.AnonVMA
+	if nb.AnonVMA == 0 {
+		nb.AnonVMA = b.AnonVMA
+	}
+	as.remove(b)
+	as.insert(&nb)
+	if a.AnonVMA == 0 && nb.AnonVMA != 0 {
+		na := *a
+		na.AnonVMA = nb.AnonVMA
+		as.replace(a, na)
+		a = as.find(na.Start)
+	}
+	as.mergePair(a, &nb)
+	return true
+}

@@ -22,6 +22,31 @@ type AddressSpace struct {
 	mu *lockdep.RWSem
 	// model is protected by mu.
 	model *mm.AddressSpace
+	// waiters are the tasks stopped at a syscall entry that need mu, in
+	// arrival order. Engine thread only.
+	waiters []waiter
+}
+
+// waiter is a task whose seccomp stop waits for an mmap_lock.
+type waiter struct {
+	t  *Task
+	ev stopEvent
+}
+
+// wakeWaiter hands the just-released lock to the first live waiter: its
+// stop is handled again, which takes the lock. Engine thread only.
+func (as *AddressSpace) wakeWaiter() {
+	for len(as.waiters) > 0 {
+		w := as.waiters[0]
+		as.waiters[0] = waiter{}
+		as.waiters = as.waiters[1:]
+		if w.t.dead {
+			continue
+		}
+		w.t.setWaiting("")
+		w.t.handleStop(w.ev)
+		return
+	}
 }
 
 // fork returns the child's copy of the address space.

@@ -21,8 +21,6 @@ type engine struct {
 
 	// tasks maps a tracee tid to its task.
 	tasks map[int]*Task
-	// slow counts the tasks whose current stop is on their goroutine.
-	slow int
 	// orphans holds stops of tids whose task does not exist yet: an
 	// auto-attached child can report before its parent's clone event.
 	orphans map[int][]stopEvent
@@ -77,11 +75,11 @@ func (e *engine) run(start func() error) error {
 		return err
 	}
 	for {
-		if e.slow == 0 && len(e.reqs) == 0 {
-			// No task is on its goroutine, so no request can come but
-			// from shutdown, which first kills the tracees: block in
-			// wait4 itself. Going through SIGCHLD and the Go signal
-			// path costs tens of microseconds per stop here.
+		if len(e.reqs) == 0 {
+			// Requests come only from shutdown, which first kills the
+			// tracees: block in wait4 itself. Going through SIGCHLD and
+			// the Go signal path costs tens of microseconds per stop
+			// here.
 			if e.waitBlocking() {
 				continue
 			}
@@ -129,8 +127,6 @@ func (e *engine) do(done chan struct{}, fn func()) {
 	<-done
 }
 
-// post runs fn on the engine thread without waiting.
-func (e *engine) post(fn func()) { e.reqs <- engineReq{fn: fn} }
 
 // stop ends run. Called from any goroutine.
 func (e *engine) stop() { close(e.quit) }

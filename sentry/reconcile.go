@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,23 +27,39 @@ type procmapQuery struct {
 const ioctlProcmapQuery = 0xc0000000 | uint64(unsafe.Sizeof(procmapQuery{}))<<16 | 'f'<<8 | 17
 
 // reconcileEdges checks the edges of a range the model just changed against
-// the host. Where the model merged across an edge but the host kept a
-// boundary there, the kernel saw something the sentry cannot (the
-// anon_vmas page faults attach), and the model is split to match.
+// the host. Whether the kernel merges two VMAs depends on their anon_vmas,
+// which page faults attach and the sentry never sees; so where the model
+// and the host disagree at an edge, the model follows the host.
 //
 // Preconditions: as is write-locked by t.
 func (t *Task) reconcileEdges(as *AddressSpace, start, end uint64) {
-	var edges []uint64
+	// Only edges with VMAs on both sides can differ: split where the model
+	// merged, or merged where the model split.
+	var spans, splits []uint64
 	for _, e := range [2]uint64{start, end} {
-		if v, ok := as.model.Find(e); ok && v.Start < e {
-			edges = append(edges, e)
+		v, ok := as.model.Find(e)
+		if !ok {
+			continue
+		}
+		if v.Start < e {
+			spans = append(spans, e)
+		} else if p, ok := as.model.Find(e - 1); ok && p.End == e {
+			splits = append(splits, e)
 		}
 	}
-	if len(edges) == 0 {
+	if len(spans)+len(splits) == 0 {
 		return
 	}
-	for _, e := range t.hostBoundaries(edges) {
-		as.model.SplitApart(e)
+	host := t.hostBoundaries(append(spans, splits...))
+	for _, e := range spans {
+		if slices.Contains(host, e) {
+			as.model.SplitApart(e)
+		}
+	}
+	for _, e := range splits {
+		if !slices.Contains(host, e) {
+			as.model.MergeAcross(e)
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package sentry
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -237,5 +236,3 @@ func (s *Sandbox) dumpTasks() {
 	sort.Strings(lines)
 	s.logf("%d tasks:\n%s", len(lines), "madvisor: "+strings.Join(lines, "\nmadvisor: "))
 }
-
-var errDead = errors.New("tracee is gone")

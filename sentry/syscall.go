@@ -11,9 +11,10 @@ import (
 
 // action is what a thread does after its seccomp stop.
 type action struct {
-	// wouldBlock: the handler needs a lock it could not take without
-	// blocking; rerun it on the task's goroutine.
-	wouldBlock bool
+	// contended: the address space whose mmap_lock another task holds;
+	// the task queues on it and its stop is handled again when the lock is
+	// released.
+	contended *AddressSpace
 	// watch: resume with PTRACE_SYSCALL and run exit at the exit stop.
 	// Otherwise the syscall simply runs (PTRACE_CONT).
 	watch bool
@@ -50,9 +51,10 @@ func (a *action) exit(t *Task, ret int64) {
 func (a *action) abort(*Task) { a.release() }
 
 func (a *action) release() {
-	if a.locked != nil {
-		a.locked.mu.Unlock(a.holder)
+	if as := a.locked; as != nil {
 		a.locked = nil
+		as.mu.Unlock(a.holder)
+		as.wakeWaiter()
 	}
 }
 
@@ -95,6 +97,7 @@ func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
 		return action{}
 	}
 	act := action{nr: si.Nr, args: si.Args}
+	t.setSyscall(syscalls.Name(uintptr(si.Nr)))
 	switch si.Nr {
 	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
 		t.cloneEntry(&act)
@@ -114,7 +117,7 @@ func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
 		}
 	}
 	if act.locked != nil && !t.lock(act.locked, mayBlock) {
-		return action{wouldBlock: true}
+		return action{contended: act.locked}
 	}
 	act.holder = t.holder
 	if t.s.cfg.Strace != nil || t.s.cfg.CheckMaps {

@@ -38,8 +38,6 @@ type Task struct {
 	attached bool
 	// dead: the thread is gone.
 	dead bool
-	// slow: the task's goroutine owns the current stop.
-	slow bool
 	// pending is the syscall the thread is executing on the host, resumed
 	// with PTRACE_SYSCALL so that its exit stop is seen.
 	pending *action
@@ -108,7 +106,10 @@ func (t *Task) resumeMode() int {
 	return unix.PTRACE_CONT
 }
 
-// goroutine runs the slow path: seccomp stops whose handler must block.
+// goroutine is the task's own goroutine. Every stop is handled inline on
+// the engine thread today (a contended mmap_lock queues the task on the
+// engine, see AddressSpace.waiters), so it only brackets the task's life
+// for the Scheduler; work that must block a task for long belongs here.
 func (t *Task) goroutine() {
 	t.s.sched.Started(t)
 	defer t.s.taskGone(t)
@@ -117,12 +118,6 @@ func (t *Task) goroutine() {
 		if ev.exited() {
 			return
 		}
-		act := t.syscallEntry(&ev.info, true)
-		t.s.eng.post(func() {
-			t.slow = false
-			t.s.eng.slow--
-			t.apply(act)
-		})
 	}
 }
 
@@ -133,10 +128,11 @@ func (t *Task) handleStop(ev stopEvent) {
 	case stopSeccomp:
 		t.attached = true
 		act := t.syscallEntry(&ev.info, false)
-		if act.wouldBlock {
-			t.slow = true
-			t.s.eng.slow++
-			t.events <- ev
+		if act.contended != nil {
+			// Wait on the engine thread, in FIFO order: a goroutine
+			// hand-off per contended call costs more than the call.
+			t.setWaiting("mmap_lock (write)")
+			act.contended.waiters = append(act.contended.waiters, waiter{t, ev})
 			return
 		}
 		t.apply(act)
