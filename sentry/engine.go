@@ -127,7 +127,6 @@ func (e *engine) do(done chan struct{}, fn func()) {
 	<-done
 }
 
-
 // stop ends run. Called from any goroutine.
 func (e *engine) stop() { close(e.quit) }
 
