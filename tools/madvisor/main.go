@@ -38,7 +38,12 @@ execve, clone...) with seccomp and ptrace and mirrors each address space in a
 model. The program's output and exit status are its own; madvisor's own
 messages start with "madvisor: ".
 
-Run "madvisor run --help" for the flags of run.
+Flags of run (details: "madvisor run --help"):
+  --check-maps      compare the model with /proc/PID/maps after every
+                    intercepted syscall and print the first difference
+  --strace[=FILE]   print intercepted syscalls strace style (to stderr or FILE)
+  --lockdep=MODE    validate the sentry's lock protocol: off (default), warn
+                    or panic
 `
 
 func main() {
