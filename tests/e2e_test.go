@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,5 +306,57 @@ func TestExitStatus(t *testing.T) {
 	} {
 		_, m := runCompare(t, compareOpts{WantStatus: intp(c.status)}, sh, "-c", c.script)
 		require.False(t, m.Signaled, "%q: madvisor must exit with status %d, not die of the signal itself", c.script, c.status)
+	}
+}
+
+const goTestPackage = `package goexec
+
+import (
+	"os"
+	"sync"
+	"testing"
+)
+
+func TestAllocate(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, 1<<20)
+			b[len(b)-1] = 1
+		}()
+	}
+	wg.Wait()
+}
+
+func TestMaybeFail(t *testing.T) {
+	if os.Getenv("GOEXEC_FAIL") != "" {
+		t.Fatal("failing on purpose")
+	}
+}
+`
+
+// TestGoTestExec: `go test -exec 'madvisor run --'` (the issue's usage):
+// the test binary runs under madvisor, and a failing test still fails.
+// go test's output has timings, so only the outcome is compared.
+func TestGoTestExec(t *testing.T) {
+	goBin := lookPathOrSkip(t, "go")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module goexec\n\ngo 1.26\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "goexec_test.go"), []byte(goTestPackage), 0o644))
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	for _, fail := range []bool{false, true} {
+		runEnv := env
+		want := 0
+		if fail {
+			runEnv = append(slices.Clone(env), "GOEXEC_FAIL=1")
+			want = 1
+		}
+		r := runProgram(t, runOpts{Dir: dir, Env: runEnv, Timeout: 3 * time.Minute},
+			goBin, "test", "-count=1", "-v", "-exec", madvisorBin+" run --check-maps --", ".")
+		require.Equal(t, want, r.Status, "go test -exec madvisor (GOEXEC_FAIL=%v)\n%s", fail, r)
+		require.Contains(t, r.Stdout, "--- PASS: TestAllocate", "%s", r)
+		require.NotContains(t, r.Stdout+r.Stderr, "madvisor: ", "%s", r)
 	}
 }
