@@ -232,7 +232,13 @@ func (e *engine) killAll() {
 		if err != nil {
 			return
 		}
-		if t := e.tasks[tid]; t != nil && (ws.Exited() || ws.Signaled()) {
+		if ws.Stopped() {
+			// A tracee in a stop (PTRACE_EVENT_EXIT among them) is not
+			// woken by SIGKILL: let it go on to die.
+			ptraceRequest(unix.PTRACE_CONT, tid, 0, 0)
+			continue
+		}
+		if t := e.tasks[tid]; t != nil {
 			delete(e.tasks, tid)
 			t.died(stopEvent{status: ws})
 		}
