@@ -3,6 +3,7 @@ package sentry
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,8 +24,10 @@ type AddressSpace struct {
 	// model is protected by mu.
 	model *mm.AddressSpace
 	// waiters are the tasks stopped at a syscall entry that need mu, in
-	// arrival order. Engine thread only.
+	// arrival order, and waiting the same tasks, for the Scheduler. Engine
+	// thread only.
 	waiters []waiter
+	waiting []*Task
 }
 
 // waiter is a task whose seccomp stop waits for an mmap_lock.
@@ -33,13 +36,15 @@ type waiter struct {
 	ev stopEvent
 }
 
-// wakeWaiter hands the just-released lock to the first live waiter: its
-// stop is handled again, which takes the lock. Engine thread only.
-func (as *AddressSpace) wakeWaiter() {
+// wakeWaiter hands the just-released lock to the waiter the scheduler
+// picks: its stop is handled again, which takes the lock. Engine thread
+// only.
+func (as *AddressSpace) wakeWaiter(sched Scheduler) {
 	for len(as.waiters) > 0 {
-		w := as.waiters[0]
-		as.waiters[0] = waiter{}
-		as.waiters = as.waiters[1:]
+		i := sched.Next("mmap_lock", as.waiting)
+		w := as.waiters[i]
+		as.waiters = slices.Delete(as.waiters, i, i+1)
+		as.waiting = slices.Delete(as.waiting, i, i+1)
 		if w.t.dead {
 			continue
 		}

@@ -45,7 +45,6 @@ type Sandbox struct {
 	// launchErr holds why the stage could not exec the target.
 	launchErr chan string
 
-	goroutines sync.WaitGroup
 	// mu protects tasks, the registry read by the task dump.
 	mu    sync.Mutex
 	tasks map[*Task]struct{}
@@ -131,7 +130,6 @@ func (s *Sandbox) shutdown() {
 	}
 	s.mu.Unlock()
 	s.eng.do(make(chan struct{}, 1), s.eng.killAll)
-	s.goroutines.Wait()
 	s.eng.stop()
 }
 
@@ -199,16 +197,15 @@ func (s *Sandbox) startTask(t *Task) {
 	s.mu.Lock()
 	s.tasks[t] = struct{}{}
 	s.mu.Unlock()
-	s.goroutines.Add(1)
 	s.eng.addTask(t)
-	go t.goroutine()
+	s.sched.Started(t)
 }
 
 func (s *Sandbox) taskGone(t *Task) {
 	s.mu.Lock()
 	delete(s.tasks, t)
 	s.mu.Unlock()
-	s.goroutines.Done()
+	s.sched.Exited(t)
 }
 
 // processExited is told when a thread group's leader is reaped.

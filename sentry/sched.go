@@ -1,32 +1,31 @@
 package sentry
 
-// Scheduler is the single seam every blocking point of a task goes through:
-// waiting for its tracee to stop, for a sentry lock, for the engine. The
-// parallel scheduler lets tasks run at once; a deterministic scheduler (run one
-// task at a time in an order drawn from a seed) plugs in here.
+// Scheduler makes every choice of which task goes next: the seam where the
+// deterministic scheduler (one tracee thread at a time, in an order drawn
+// from a seed) plugs in.
+//
+// All task work runs on the engine thread, so a task never blocks a
+// goroutine: a task that must wait (for a contended mmap_lock) stays stopped
+// in its tracee stop and joins a queue, and the scheduler picks who leaves
+// the queue when the resource is free.
 type Scheduler interface {
-	// Block runs wait, which blocks task t for the given reason, and returns
-	// when wait returns. A deterministic scheduler hands the run token to
-	// another task before calling wait and takes it back afterwards.
-	Block(t *Task, reason string, wait func())
-	// Started and Exited bracket a task's life, so a scheduler can track
-	// which tasks exist.
+	// Started and Exited bracket a task's life.
 	Started(t *Task)
 	Exited(t *Task)
+	// Next returns the index in waiting of the task that gets resource
+	// now. waiting is never empty.
+	Next(resource string, waiting []*Task) int
 }
 
-// ParallelScheduler lets every task run whenever it is ready.
+// ParallelScheduler lets every tracee run whenever it is ready and serves
+// waiters in arrival order.
 type ParallelScheduler struct{}
-
-// Block implements Scheduler.Block.
-func (ParallelScheduler) Block(t *Task, reason string, wait func()) {
-	t.setWaiting(reason)
-	wait()
-	t.setWaiting("")
-}
 
 // Started implements Scheduler.Started.
 func (ParallelScheduler) Started(*Task) {}
 
 // Exited implements Scheduler.Exited.
 func (ParallelScheduler) Exited(*Task) {}
+
+// Next implements Scheduler.Next: first come, first served.
+func (ParallelScheduler) Next(string, []*Task) int { return 0 }

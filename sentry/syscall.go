@@ -18,8 +18,9 @@ type action struct {
 	// watch: resume with PTRACE_SYSCALL and run exit at the exit stop.
 	// Otherwise the syscall simply runs (PTRACE_CONT).
 	watch bool
-	// holder is the task that holds locked.
+	// holder is the task that holds locked; sched picks its next owner.
 	holder *lockdep.Holder
+	sched  Scheduler
 	// locked is write-locked from the entry to the exit stop (or death),
 	// so the host's execution and the model update are one step for every
 	// thread sharing the address space.
@@ -54,7 +55,7 @@ func (a *action) release() {
 	if as := a.locked; as != nil {
 		a.locked = nil
 		as.mu.Unlock(a.holder)
-		as.wakeWaiter()
+		as.wakeWaiter(a.sched)
 	}
 }
 
@@ -74,23 +75,8 @@ func (t *Task) apply(act action) {
 	t.ptrace(unix.PTRACE_CONT, 0)
 }
 
-// lock write-locks as for t: without blocking on the engine thread
-// (mayBlock false: it reports failure), through the scheduler on the task's
-// goroutine.
-func (t *Task) lock(as *AddressSpace, mayBlock bool) bool {
-	if as.mu.TryLock(t.holder) {
-		return true
-	}
-	if !mayBlock {
-		return false
-	}
-	t.s.sched.Block(t, "mmap_lock (write)", func() { as.mu.Lock(t.holder) })
-	return true
-}
-
-// syscallEntry decides what an intercepted syscall does. It runs on the
-// engine thread (mayBlock false) or on the task's goroutine (mayBlock true).
-func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
+// syscallEntry decides what an intercepted syscall does. Engine thread only.
+func (t *Task) syscallEntry(si *syscallInfo) action {
 	if si.Arch != auditArchX86_64 {
 		// int 0x80 from a 64-bit process: not modeled. Let it run.
 		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
@@ -116,10 +102,11 @@ func (t *Task) syscallEntry(si *syscallInfo, mayBlock bool) action {
 			}
 		}
 	}
-	if act.locked != nil && !t.lock(act.locked, mayBlock) {
+	if act.locked != nil && !act.locked.mu.TryLock(t.holder) {
 		return action{contended: act.locked}
 	}
 	act.holder = t.holder
+	act.sched = t.s.sched
 	if t.s.cfg.Strace != nil || t.s.cfg.CheckMaps {
 		act.watch = true
 	}

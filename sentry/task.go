@@ -11,13 +11,12 @@ import (
 
 // Task is one tracee thread.
 //
-// A task's work runs on the engine thread as long as it never blocks: the
-// engine reaps the stop and calls the task's handler inline, which decides
-// and resumes the thread. A handler that must block (a contended mmap_lock)
-// moves the task to its own goroutine, which blocks through the Scheduler
-// and hands the resumption back to the engine. On these machines a
-// goroutine hand-off costs more than the ptrace stop itself (see README,
-// performance), so the hand-off is the slow path.
+// A task's work runs on the engine thread: the engine reaps the stop and
+// calls the task's handler inline, which decides and resumes the thread. A
+// task that must wait (a contended mmap_lock) stays in its tracee stop and
+// queues; the Scheduler picks who goes next. On these machines a goroutine
+// hand-off costs 30-90 µs, more than the ptrace stop itself (README,
+// performance), so no task work goes through a goroutine.
 type Task struct {
 	s *Sandbox
 	// tid is the thread id; it changes only when a non-leader thread execs
@@ -26,10 +25,6 @@ type Task struct {
 	tg  *ThreadGroup
 	// holder is the task's held-lock stack for lockdep.
 	holder *lockdep.Holder
-
-	// events receives the stops the engine hands to the task's goroutine:
-	// a seccomp stop whose handler must block, and the final exit report.
-	events chan stopEvent
 
 	// The fields below are confined to the engine thread.
 
@@ -59,7 +54,7 @@ type ThreadGroup struct {
 }
 
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {
-	return &Task{s: s, tid: tid, tg: tg, holder: lockdep.NewHolder("task", tid), events: make(chan stopEvent, 4)}
+	return &Task{s: s, tid: tid, tg: tg, holder: lockdep.NewHolder("task", tid)}
 }
 
 func (t *Task) String() string { return fmt.Sprintf("task %d (pid %d)", t.tid, t.tg.pid) }
@@ -106,33 +101,19 @@ func (t *Task) resumeMode() int {
 	return unix.PTRACE_CONT
 }
 
-// goroutine is the task's own goroutine. Every stop is handled inline on
-// the engine thread today (a contended mmap_lock queues the task on the
-// engine, see AddressSpace.waiters), so it only brackets the task's life
-// for the Scheduler; work that must block a task for long belongs here.
-func (t *Task) goroutine() {
-	t.s.sched.Started(t)
-	defer t.s.taskGone(t)
-	defer t.s.sched.Exited(t)
-	for ev := range t.events {
-		if ev.exited() {
-			return
-		}
-	}
-}
-
 // handleStop deals with one stop. Engine thread only.
 func (t *Task) handleStop(ev stopEvent) {
 	sig := ev.status.StopSignal()
 	switch ev.stopKind() {
 	case stopSeccomp:
 		t.attached = true
-		act := t.syscallEntry(&ev.info, false)
+		act := t.syscallEntry(&ev.info)
 		if act.contended != nil {
 			// Wait on the engine thread, in FIFO order: a goroutine
 			// hand-off per contended call costs more than the call.
 			t.setWaiting("mmap_lock (write)")
 			act.contended.waiters = append(act.contended.waiters, waiter{t, ev})
+			act.contended.waiting = append(act.contended.waiting, t)
 			return
 		}
 		t.apply(act)
@@ -193,5 +174,5 @@ func (t *Task) died(ev stopEvent) {
 		t.tg.exitStatus = ev.status
 		t.s.processExited(t.tg)
 	}
-	t.events <- ev
+	t.s.taskGone(t)
 }
