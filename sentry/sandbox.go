@@ -42,8 +42,11 @@ type Sandbox struct {
 
 	// rootExit receives the root process's final wait status.
 	rootExit chan unix.WaitStatus
-	// launchErr holds why the stage could not exec the target.
+	// launchErr receives why the stage could not exec the target ("" when
+	// the exec succeeded), once.
 	launchErr chan string
+	// rootPid is the root process's pid, once launched.
+	rootPid atomic.Int64
 
 	// mu protects tasks, the registry read by the task dump.
 	mu    sync.Mutex
@@ -56,8 +59,12 @@ type Sandbox struct {
 	warned sync.Map
 }
 
-// ExitError is a run that could not start the target.
-type ExitError struct{ Msg string }
+// ExitError is a run that could not start the target. Code is the exit
+// status a shell gives then: 127 not found, 126 not executable.
+type ExitError struct {
+	Msg  string
+	Code int
+}
 
 func (e *ExitError) Error() string { return e.Msg }
 
@@ -82,32 +89,44 @@ func Run(cfg Config) (int, error) {
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1)
-	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer func() {
+		signal.Stop(sigs)
+		close(done)
+	}()
+	// Signals are served on their own goroutine, so that the task dump
+	// works also while Run waits for the tree to go.
+	go s.serveSignals(sigs, done)
 
 	engErr := make(chan error, 1)
 	go func() { engErr <- s.eng.run(s.launch) }()
 
+	select {
+	case err := <-engErr:
+		// The engine only returns early when the launch failed.
+		return 0, err
+	case ws := <-s.rootExit:
+		s.shutdown()
+		if msg := <-s.launchErr; msg != "" {
+			return 0, &ExitError{Msg: msg, Code: exitCode(ws)}
+		}
+		return exitCode(ws), nil
+	}
+}
+
+// serveSignals forwards the signals madvisor receives to the root process,
+// and prints the task table on SIGUSR1.
+func (s *Sandbox) serveSignals(sigs <-chan os.Signal, done <-chan struct{}) {
 	for {
 		select {
-		case err := <-engErr:
-			// The engine only returns early when the launch failed.
-			return 0, err
 		case sig := <-sigs:
 			if sig == unix.SIGUSR1 {
 				s.dumpTasks()
-				continue
+			} else if pid := s.rootPid.Load(); pid != 0 {
+				unix.Kill(int(pid), sig.(syscall.Signal))
 			}
-			if s.root != nil {
-				unix.Kill(s.root.pid, sig.(syscall.Signal))
-			}
-		case ws := <-s.rootExit:
-			s.shutdown()
-			select {
-			case msg := <-s.launchErr:
-				return 0, &ExitError{Msg: msg}
-			default:
-			}
-			return exitCode(ws), nil
+		case <-done:
+			return
 		}
 	}
 }
@@ -174,14 +193,14 @@ func (s *Sandbox) launch() error {
 			"and that the container grants ptrace (CAP_SYS_PTRACE or a seccomp profile allowing ptrace)", err)
 	}
 	go func() {
+		// EOF comes at the exec (close-on-exec) or when the stage dies.
 		msg, _ := io.ReadAll(errR)
 		errR.Close()
-		if len(msg) > 0 {
-			s.launchErr <- string(msg)
-		}
+		s.launchErr <- string(msg)
 	}()
 
 	s.root = &ThreadGroup{pid: pid}
+	s.rootPid.Store(int64(pid))
 	t := s.newTask(pid, s.root)
 	t.attached = true // seized, not auto-attached: no initial stop
 	s.startTask(t)

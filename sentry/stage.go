@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -46,12 +47,18 @@ func RunStage(argv []string) {
 		stageFail(fmt.Sprintf("installing the seccomp filter: %v (the kernel needs CONFIG_SECCOMP_FILTER; in a container, seccomp(2) itself may be denied)", err))
 	}
 	err = unix.Exec(argv[0], argv[1:], os.Environ())
-	stageFail(fmt.Sprintf("cannot run %s: %v", argv[0], err))
+	code := 126 // found but cannot be executed, as a shell says
+	if errors.Is(err, unix.ENOENT) {
+		code = 127
+	}
+	stageExit(code, fmt.Sprintf("cannot run %s: %v", argv[0], err))
 }
 
-func stageFail(msg string) {
+func stageFail(msg string) { stageExit(127, msg) }
+
+func stageExit(code int, msg string) {
 	unix.Write(stageErrorFd, []byte(msg))
-	os.Exit(127)
+	os.Exit(code)
 }
 
 // installFilter sets no_new_privs and the filter on the calling thread only

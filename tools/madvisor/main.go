@@ -172,7 +172,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "madvisor: %v\n", err)
 		var ee *sentry.ExitError
 		if errors.As(err, &ee) {
-			return 127
+			return ee.Code
 		}
 		return 125
 	}
