@@ -107,6 +107,9 @@ func Run(cfg Config) (int, error) {
 		return 0, err
 	case ws := <-s.rootExit:
 		s.shutdown()
+		if n := s.diffs.Load(); n > 0 {
+			s.logf("check-maps: %d difference(s) between the model and the host", n)
+		}
 		if msg := <-s.launchErr; msg != "" {
 			return 0, &ExitError{Msg: msg, Code: exitCode(ws)}
 		}
@@ -138,8 +141,8 @@ func exitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// shutdown kills what is left of the tree, waits for every task goroutine
-// and stops the engine.
+// shutdown kills what is left of the tree, waits until every tracee is
+// reaped and stops the engine.
 func (s *Sandbox) shutdown() {
 	// Kill first: the engine may be blocked in wait4, and the deaths wake
 	// it up to serve the request.
