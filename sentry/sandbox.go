@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
 )
 
 // Config says what to run and how.
@@ -31,6 +33,10 @@ type Config struct {
 	CheckMaps bool
 	// Sched is the scheduler; nil means ParallelScheduler.
 	Sched Scheduler
+	// Emulate, if set, may take over an intercepted syscall: a non-nil
+	// function answers it instead of the host (running host syscalls in
+	// the tracee as it needs) and returns what the program sees.
+	Emulate func(nr uint64, args [6]uint64) func(tr hostmm.Tracee) int64
 }
 
 // Sandbox is one run of a target program and all the processes it starts.

@@ -23,6 +23,15 @@ const (
 	stageErrorFd = 4 // write end, close-on-exec: why the exec failed
 )
 
+// MaybeRunStage runs the stage if this process is one. Call it from an
+// init function of the main package (or of a test package), where the
+// runtime keeps the goroutine on the main thread.
+func MaybeRunStage() {
+	if len(os.Args) > 1 && os.Args[1] == StageArg {
+		RunStage(os.Args[2:])
+	}
+}
+
 // RunStage is the whole life of the stage process: argv is
 // [path, argv0, args...]. It never returns. The caller must run it on the
 // main thread (madvisor calls it from init with the OS thread locked), since

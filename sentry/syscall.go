@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/syscalls"
 )
@@ -29,6 +30,10 @@ type action struct {
 	onExit func(t *Task, ret int64)
 	// onClone handles a clone/fork/vfork event of the syscall.
 	onClone func(t *Task, ev stopEvent)
+	// emulate answers the syscall instead of the host: it may run host
+	// syscalls in the tracee (hostmm.Tracee) and returns the result the
+	// program sees.
+	emulate func(tr hostmm.Tracee) int64
 	// nr and args, for strace and the maps check.
 	nr   uint64
 	args [6]uint64
@@ -63,6 +68,10 @@ func (a *action) release() {
 func (t *Task) apply(act action) {
 	if t.dead {
 		act.abort(t)
+		return
+	}
+	if act.emulate != nil {
+		t.emulate(&act)
 		return
 	}
 	if act.watch {
@@ -101,6 +110,9 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 				}
 			}
 		}
+	}
+	if act.emulate == nil && t.s.cfg.Emulate != nil {
+		act.emulate = t.s.cfg.Emulate(si.Nr, si.Args)
 	}
 	if act.locked != nil && !act.locked.mu.TryLock(t.holder) {
 		return action{contended: act.locked}
@@ -195,4 +207,30 @@ func (t *Task) execed(ev stopEvent) {
 	if t.s.cfg.CheckMaps {
 		t.s.checkMaps(t, as, unix.SYS_EXECVE)
 	}
+}
+
+// emulate answers the syscall at its seccomp stop with act.emulate, then
+// lets the thread return from it. Engine thread only.
+func (t *Task) emulate(act *action) {
+	t.inj = &injection{atEntry: true}
+	if err := unix.PtraceGetRegs(t.tid, &t.inj.saved); err != nil {
+		t.inj = nil
+		act.abort(t)
+		return // killed meanwhile: its exit report follows
+	}
+	ret := act.emulate(t)
+	if t.dead {
+		act.abort(t)
+		return
+	}
+	t.finishInjection(ret)
+	if act.onExit != nil {
+		act.onExit(t, ret)
+	}
+	if t.s.cfg.Strace != nil {
+		t.s.strace(t, act, ret)
+	}
+	act.release()
+	t.holder.CheckNoneHeld("return to the tracee")
+	t.ptrace(unix.PTRACE_CONT, 0)
 }

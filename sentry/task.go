@@ -36,6 +36,8 @@ type Task struct {
 	// pending is the syscall the thread is executing on the host, resumed
 	// with PTRACE_SYSCALL so that its exit stop is seen.
 	pending *action
+	// inj is the syscall being answered by injected host syscalls.
+	inj *injection
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex

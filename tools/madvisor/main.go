@@ -20,9 +20,7 @@ import (
 func init() {
 	// The re-executed pre-exec stage: it must run on the main thread
 	// before anything else starts (package init runs locked to it).
-	if len(os.Args) > 1 && os.Args[1] == sentry.StageArg {
-		sentry.RunStage(os.Args[2:])
-	}
+	sentry.MaybeRunStage()
 }
 
 const mainUsage = `madvisor: a deterministic kernel-in-userspace for memory management

@@ -1,0 +1,128 @@
+package sentry
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+)
+
+// injection is the state of a syscall whose answer the sentry builds by
+// running host syscalls inside the tracee. Engine thread only.
+type injection struct {
+	// saved are the registers at the original syscall's seccomp stop.
+	saved unix.PtraceRegs
+	// atEntry: the tracee is still at that seccomp stop (nothing injected
+	// yet); otherwise it is at the exit stop of the last injected call.
+	atEntry bool
+	// signals are signals that arrived while injecting; they are sent
+	// again once the original syscall is answered, as the kernel delivers
+	// a signal after the syscall it interrupted.
+	signals []unix.Signal
+}
+
+var _ hostmm.Tracee = (*Task)(nil)
+
+var errTraceeGone = errors.New("the tracee died during an injected syscall")
+
+// Inject implements hostmm.Tracee. Preconditions: engine thread; t is
+// stopped at a seccomp stop whose handler is emulating the syscall.
+func (t *Task) Inject(nr uintptr, args ...uint64) (int64, error) {
+	inj := t.inj
+	if inj == nil {
+		return 0, errors.New("Inject outside an emulated syscall")
+	}
+	regs := inj.saved
+	regs.Orig_rax = uint64(nr)
+	regs.Rax = uint64(nr)
+	for i, p := range []*uint64{&regs.Rdi, &regs.Rsi, &regs.Rdx, &regs.R10, &regs.R8, &regs.R9} {
+		if i < len(args) {
+			*p = args[i]
+		}
+	}
+	if !inj.atEntry {
+		// At the exit stop of the previous injection: re-execute the
+		// syscall instruction (2 bytes) with the new number.
+		regs.Rip -= 2
+	}
+	if err := unix.PtraceSetRegs(t.tid, &regs); err != nil {
+		return 0, fmt.Errorf("injecting %d: %w", nr, err)
+	}
+	if err := t.stepToSyscallExit(!inj.atEntry); err != nil {
+		return 0, err
+	}
+	inj.atEntry = false
+	var out unix.PtraceRegs
+	if err := unix.PtraceGetRegs(t.tid, &out); err != nil {
+		return 0, fmt.Errorf("reading the result of injected %d: %w", nr, err)
+	}
+	return int64(out.Rax), nil
+}
+
+// stepToSyscallExit resumes t with PTRACE_SYSCALL until the exit stop of
+// the syscall it is entering. fromUser: the tracee must first return to
+// user space and execute the syscall instruction, so an entry (or seccomp)
+// stop comes first, and signals may be dequeued on the way.
+func (t *Task) stepToSyscallExit(fromUser bool) error {
+	sig := unix.Signal(0)
+	for {
+		if err := ptraceRequest(unix.PTRACE_SYSCALL, t.tid, 0, uintptr(sig)); err != nil {
+			return errTraceeGone
+		}
+		sig = 0
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(t.tid, &ws, unix.WALL, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || !ws.Stopped() {
+			if err == nil {
+				// Dead: hand the report to the normal path.
+				t.s.eng.deliver(t.tid, stopEvent{status: ws})
+			}
+			return errTraceeGone
+		}
+		ev := stopEvent{status: ws}
+		switch ev.stopKind() {
+		case stopSyscall:
+			var si syscallInfo
+			if ptraceGetSyscallInfo(t.tid, &si) == nil && si.Op == syscallInfoExit {
+				return nil
+			}
+		case stopSeccomp, stopExit:
+			// The injected call's own seccomp stop, or the thread is
+			// going away: go on.
+		default:
+			if s := ws.StopSignal(); ev.stopKind() == int(s) {
+				// A signal on the way back to user space: hold it.
+				t.inj.signals = append(t.inj.signals, s)
+			}
+		}
+	}
+}
+
+// finishInjection answers the original syscall with ret: the tracee's
+// registers are restored as they were at its entry, with ret in rax.
+// Engine thread only.
+func (t *Task) finishInjection(ret int64) {
+	inj := t.inj
+	t.inj = nil
+	regs := inj.saved
+	regs.Rax = uint64(ret)
+	if inj.atEntry {
+		// Nothing was injected: skip the syscall (nr -1) and return ret.
+		regs.Orig_rax = ^uint64(0)
+	}
+	unix.PtraceSetRegs(t.tid, &regs)
+	for _, s := range inj.signals {
+		unix.Tgkill(t.tg.pid, t.tid, s)
+	}
+}
+
+// ReadMem implements hostmm.Tracee.
+func (t *Task) ReadMem(addr uint64, b []byte) error { return t.readMem(addr, b) }
+
+// WriteMem implements hostmm.Tracee.
+func (t *Task) WriteMem(addr uint64, b []byte) error { return t.writeMem(addr, b) }
