@@ -101,11 +101,11 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		// nothing.
 	default:
 		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
-			as := t.tg.mm
+			as, args := t.tg.mm, si.Args
 			act.watch = true
 			act.locked = as
 			act.onExit = func(t *Task, ret int64) {
-				if start, end := update(as.model, hostView{t}, si.Args, ret); start < end {
+				if start, end := update(as.model, hostView{t}, args, ret); start < end {
 					t.reconcileEdges(as, start, end)
 				}
 			}
