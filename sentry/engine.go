@@ -2,8 +2,6 @@ package sentry
 
 import (
 	"errors"
-	"os"
-	"os/signal"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -15,9 +13,8 @@ import (
 //
 // Everything in engine is confined to the engine thread except reqs.
 type engine struct {
-	reqs    chan engineReq
-	sigchld chan os.Signal
-	quit    chan struct{}
+	reqs chan engineReq
+	quit chan struct{}
 
 	// tasks maps a tracee tid to its task.
 	tasks map[int]*Task
@@ -55,7 +52,6 @@ func (ev *stopEvent) stopKind() int { return int(ev.status) >> 8 }
 func newEngine() *engine {
 	return &engine{
 		reqs:    make(chan engineReq, 64),
-		sigchld: make(chan os.Signal, 1),
 		quit:    make(chan struct{}),
 		tasks:   make(map[int]*Task),
 		orphans: make(map[int][]stopEvent),
@@ -69,26 +65,23 @@ func (e *engine) run(start func() error) error {
 	runtime.LockOSThread()
 	// The thread stays locked: it is the tracer of every tracee and must
 	// never run another goroutine's ptrace calls.
-	signal.Notify(e.sigchld, unix.SIGCHLD)
-	defer signal.Stop(e.sigchld)
 	if err := start(); err != nil {
 		return err
 	}
 	for {
 		if len(e.reqs) == 0 {
 			// Requests come only from shutdown, which first kills the
-			// tracees: block in wait4 itself. Going through SIGCHLD and
-			// the Go signal path costs tens of microseconds per stop
-			// here.
+			// tracees: block in wait4 itself. (SIGCHLD is not watched:
+			// waking a goroutine per ptrace stop through the Go signal
+			// path tripled the cost of an intercepted syscall.)
 			if e.waitBlocking() {
 				continue
 			}
 		}
+		// No tracee left, or a request is queued.
 		select {
 		case r := <-e.reqs:
 			e.serve(r)
-			e.reap()
-		case <-e.sigchld:
 			e.reap()
 		case <-e.quit:
 			return nil
