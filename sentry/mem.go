@@ -8,47 +8,44 @@ import (
 )
 
 // readMem reads len(b) bytes of the tracee's memory at addr. It works from
-// any goroutine: process_vm_readv needs no ptrace stop, and falls back to
-// /proc/PID/mem, which can read pages the tracee itself cannot (PROT_NONE).
-func (t *Task) readMem(addr uint64, b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
-	n, err := unix.ProcessVMReadv(t.tid, local, remote, 0)
-	if err == nil && n == len(b) {
-		return nil
-	}
-	f, ferr := os.Open(fmt.Sprintf("/proc/%d/mem", t.tid))
-	if ferr != nil {
-		return fmt.Errorf("reading tracee memory at %#x: %w", addr, ferr)
-	}
-	defer f.Close()
-	if _, ferr = f.ReadAt(b, int64(addr)); ferr != nil {
-		return fmt.Errorf("reading tracee memory at %#x: %w", addr, ferr)
-	}
-	return nil
-}
+// any goroutine: process_vm_readv needs no ptrace stop; it falls back to
+// /proc/PID/mem, which reaches pages the tracee itself cannot (PROT_NONE).
+func (t *Task) readMem(addr uint64, b []byte) error { return t.accessMem(addr, b, false) }
 
-// writeMem writes b into the tracee's memory at addr.
-func (t *Task) writeMem(addr uint64, b []byte) error {
+// writeMem writes b into the tracee's memory at addr, likewise.
+func (t *Task) writeMem(addr uint64, b []byte) error { return t.accessMem(addr, b, true) }
+
+func (t *Task) accessMem(addr uint64, b []byte, write bool) error {
 	if len(b) == 0 {
 		return nil
 	}
 	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
 	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
-	n, err := unix.ProcessVMWritev(t.tid, local, remote, 0)
+	op, n, err := "reading", 0, error(nil)
+	if write {
+		op = "writing"
+		n, err = unix.ProcessVMWritev(t.tid, local, remote, 0)
+	} else {
+		n, err = unix.ProcessVMReadv(t.tid, local, remote, 0)
+	}
 	if err == nil && n == len(b) {
 		return nil
 	}
-	f, ferr := os.OpenFile(fmt.Sprintf("/proc/%d/mem", t.tid), os.O_WRONLY, 0)
-	if ferr != nil {
-		return fmt.Errorf("writing tracee memory at %#x: %w", addr, ferr)
+	mode := os.O_RDONLY
+	if write {
+		mode = os.O_WRONLY
 	}
-	defer f.Close()
-	if _, ferr = f.WriteAt(b, int64(addr)); ferr != nil {
-		return fmt.Errorf("writing tracee memory at %#x: %w", addr, ferr)
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", t.tid), mode, 0)
+	if err == nil {
+		if write {
+			_, err = f.WriteAt(b, int64(addr))
+		} else {
+			_, err = f.ReadAt(b, int64(addr))
+		}
+		f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("%s tracee memory at %#x: %w", op, addr, err)
 	}
 	return nil
 }
