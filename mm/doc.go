@@ -20,18 +20,30 @@
 //
 // # Lock order
 //
-// The locks themselves arrive with the lockdep integration; the order
-// they will follow, outermost first, is:
+// The locks are in locks.go; their order is declared to lockdep as data
+// (lockOrder) and a test checks that the order lockdep learns agrees. As a
+// tree, outermost first:
 //
-//	mmap_lock (AddressSpace; read or write, write may be killable)
-//	  vma lock (per VMA; read for the per-VMA fast paths, write taken
-//	  |         under mmap_lock write before a VMA is modified)
-//	  mmu_gather (scoped pseudo-lock around zaps: DONTNEED, FREE, unmap)
-//	    mmu_notifier (invalidate_range_start/end bracket around each zap)
+//	mmap_lock                 MmapLock: Read, Write, WriteKillable (EINTR on
+//	 |                        a fatal signal), TryWrite, Downgrade
+//	 +- vma_lock              VMALock: write-marked under mmap_lock write
+//	     |                    (MarkVMAWrite, like vma_start_write: waits for
+//	     |                    the VMA's readers; marks cleared when the write
+//	     |                    hold ends); read by TryReadVMA, see below
+//	     +- mmu_gather        MmuGather: tlb_gather_mmu .. tlb_finish_mmu,
+//	         |                scoped pseudo-lock, under mmap_lock or a
+//	         |                per-VMA read lock
+//	         +- mmu_notifier  MmuNotifier: invalidate_range_start .. _end,
+//	                          scoped pseudo-lock, inside the gather of a zap
 //
-// A per-VMA read lock may also be taken without mmap_lock (the madvise
-// fast path); it is then the outermost lock and mmap_lock is not taken
-// under it.
+// A lock may be taken under any of its ancestors, skipping levels: the
+// mmap_lock read path opens mmu_gather directly under mmap_lock. The
+// per-VMA read lock of the madvise fast path (LockFor, FastPathAllowed) is
+// taken WITHOUT mmap_lock, as a trylock (lock_vma_under_rcu): it is then
+// the outermost lock, and mmap_lock is never taken under it (a reader that
+// must fall back releases it first). The per-VMA locks are keyed by VMA
+// start address and the write marks are address ranges, so that they
+// survive splits and merges (see VMAKey).
 //
 // Every field says which lock protects it. Methods state in
 // Preconditions which mode of mmap_lock the caller holds; the
