@@ -122,7 +122,7 @@
 //
 //	func init() {
 //		lockdep.DeclareOrder(mmapLockClass, vmaLockClass)
-//		lockdep.DeclareOrder(mmapLockClass, notifierClass, gatherClass)
+//		lockdep.DeclareOrder(mmapLockClass, gatherClass, notifierClass)
 //	}
 //
 // Each DeclareOrder call is a chain, outermost first; together they form a

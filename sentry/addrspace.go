@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"madvisor/lockdep"
 	"madvisor/mm"
 	"madvisor/syscalls"
 )
@@ -20,7 +19,7 @@ import (
 type AddressSpace struct {
 	// mu is mmap_lock: write-held from a memory syscall's entry to its
 	// exit stop, across the host's execution and the model update.
-	mu *lockdep.RWSem
+	mu *mm.MmapLock
 	// model is protected by mu.
 	model *mm.AddressSpace
 	// waiters are the tasks stopped at a syscall entry that need mu, in
@@ -65,7 +64,7 @@ func (as *AddressSpace) fork() *AddressSpace {
 }
 
 func newAddressSpace(model *mm.AddressSpace) *AddressSpace {
-	return &AddressSpace{mu: lockdep.NewRWSem(mm.MmapLockClass), model: model}
+	return &AddressSpace{mu: mm.NewMmapLock(), model: model}
 }
 
 // addressSpaceFromHost builds the model of process pid from the host's

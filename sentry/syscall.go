@@ -114,7 +114,7 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 	if act.emulate == nil && t.s.cfg.Emulate != nil {
 		act.emulate = t.s.cfg.Emulate(si.Nr, si.Args)
 	}
-	if act.locked != nil && !act.locked.mu.TryLock(t.holder) {
+	if act.locked != nil && !act.locked.mu.TryWrite(t.holder) {
 		return action{contended: act.locked}
 	}
 	act.holder = t.holder
