@@ -27,10 +27,13 @@ func (as *AddressSpace) SplitApart(addr uint64) {
 }
 
 // MergeAcross records that the host merged the two VMAs that meet at addr
-// where the model kept them apart (again for a reason only page faults
-// decide: anon_vma identity). If the two are otherwise alike they become
-// one VMA, sharing one anon_vma, with the lower one's pgoff; if they differ
-// in anything the kernel compares, nothing changes and false is returned.
+// where the model kept them apart, for a reason the model cannot see: the
+// anon_vma identity that page faults decide, or hidden VM_* state (such as
+// VM_ACCOUNT or VM_NOHUGEPAGE) that the model tracked differently from the
+// kernel. The host is right about what it merged: if the two agree in
+// everything /proc/PID/maps shows (access bits, sharing, backing, name) and
+// in uffd arming, they become one VMA with the lower one's flags, pgoff and
+// anon_vma; otherwise nothing changes and false is returned.
 //
 // Preconditions: the caller holds mmap_lock for writing.
 func (as *AddressSpace) MergeAcross(addr uint64) bool {
@@ -39,13 +42,15 @@ func (as *AddressSpace) MergeAcross(addr uint64) bool {
 		return false
 	}
 	a := as.prev(b)
+	visible := VMAccessFlags | VMShared
 	if a == nil || a.End != addr || a.unmergeable() || b.unmergeable() ||
-		(a.Flags^b.Flags)&^VMSticky != 0 || a.Backing != b.Backing ||
+		(a.Flags^b.Flags)&visible != 0 || a.Backing != b.Backing ||
 		a.UffdArmed != b.UffdArmed || a.Name != b.Name {
 		return false
 	}
 	delete(as.unmergedOK, addr)
 	nb := *b
+	nb.Flags = a.Flags | b.Flags&VMSticky
 	nb.PgOff = a.PgOff + a.Pages()
 	nb.AnonVMA = a.AnonVMA
 	if nb.AnonVMA == 0 {
