@@ -22,6 +22,7 @@ import (
 // madvisePrograms are the programs of the suite, in testdata/.
 var madvisePrograms = []string{
 	"madv_matrix",
+	"madv_range",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program

@@ -98,19 +98,19 @@ static const struct advice all_advice[] = {
 
 static long PG;
 
-static const char *ename(int e) {
+static __attribute__((unused)) const char *ename(int e) {
 	const char *n = strerrorname_np(e);
 	return n ? n : "E?";
 }
 
-static void die(const char *what) {
+static __attribute__((unused)) void die(const char *what) {
 	printf("FATAL %s: %s\n", what, ename(errno));
 	fflush(stdout);
 	exit(1);
 }
 
 // line prints "name: ret=R errno=E" and the formatted observables.
-static void line(const char *name, long ret, int err, const char *fmt, ...) {
+static __attribute__((unused)) void line(const char *name, long ret, int err, const char *fmt, ...) {
 	printf("%s: ret=%ld errno=%s", name, ret, ret < 0 ? ename(err) : "0");
 	if (fmt && *fmt) {
 		va_list ap;
@@ -124,7 +124,7 @@ static void line(const char *name, long ret, int err, const char *fmt, ...) {
 }
 
 // note prints a line that is not a syscall result (a skipped case).
-static void note(const char *name, const char *fmt, ...) {
+static __attribute__((unused)) void note(const char *name, const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
 	printf("%s: ", name);
@@ -134,15 +134,15 @@ static void note(const char *name, const char *fmt, ...) {
 	fflush(stdout);
 }
 
-static long madv(void *addr, size_t len, int advice) {
+static __attribute__((unused)) long madv(void *addr, size_t len, int advice) {
 	return syscall(SYS_madvise, addr, len, advice);
 }
 
-static inline long pmadv(int pidfd, const struct iovec *iov, size_t vlen, int advice, unsigned flags) {
+static __attribute__((unused)) long pmadv(int pidfd, const struct iovec *iov, size_t vlen, int advice, unsigned flags) {
 	return syscall(SYS_process_madvise_, pidfd, iov, vlen, advice, flags);
 }
 
-static long mseal_(void *addr, size_t len) {
+static __attribute__((unused)) long mseal_(void *addr, size_t len) {
 	return syscall(SYS_mseal_, addr, len, 0UL);
 }
 
@@ -153,7 +153,7 @@ static volatile int probing;
 static volatile int probe_sig, probe_code;
 static volatile uintptr_t probe_addr;
 
-static void probe_handler(int sig, siginfo_t *si, void *uc) {
+static __attribute__((unused)) void probe_handler(int sig, siginfo_t *si, void *uc) {
 	(void)uc;
 	if (!probing) {
 		signal(sig, SIG_DFL);
@@ -166,7 +166,7 @@ static void probe_handler(int sig, siginfo_t *si, void *uc) {
 	siglongjmp(probe_env, 1);
 }
 
-static void probe_init(void) {
+static __attribute__((unused)) void probe_init(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = probe_handler;
@@ -183,7 +183,7 @@ static void probe_init(void) {
 static char probe_buf[8][64];
 static int probe_slot;
 
-static const char *probe(char *base, volatile char *p, int write, char val) {
+static __attribute__((unused)) const char *probe(char *base, volatile char *p, int write, char val) {
 	char *buf = probe_buf[probe_slot++ % 8];
 	probe_sig = 0;
 	probing = 1;
@@ -212,7 +212,7 @@ static const char *probe(char *base, volatile char *p, int write, char val) {
 
 // count_vmas returns the number of /proc/self/maps lines overlapping
 // [lo, hi).
-static int count_vmas(void *lo_, void *hi_) {
+static __attribute__((unused)) int count_vmas(void *lo_, void *hi_) {
 	uintptr_t lo = (uintptr_t)lo_, hi = (uintptr_t)hi_;
 	FILE *f = fopen("/proc/self/maps", "r");
 	if (!f)
@@ -231,7 +231,7 @@ static int count_vmas(void *lo_, void *hi_) {
 // vmflags returns the VmFlags of the VMA holding addr, keeping only the
 // flags madvise can change (and "lo"), in a fixed order; "unmapped" when no
 // VMA holds it. rss_kb (if not NULL) receives the VMA's Rss.
-static const char *vmflags_rss(void *addr_, long *rss_kb) {
+static __attribute__((unused)) const char *vmflags_rss(void *addr_, long *rss_kb) {
 	static char out[8][128];
 	static int slot;
 	char *o = out[slot++ % 8];
@@ -275,10 +275,10 @@ static const char *vmflags_rss(void *addr_, long *rss_kb) {
 	return o;
 }
 
-static inline const char *vmflags(void *addr) { return vmflags_rss(addr, NULL); }
+static __attribute__((unused)) const char *vmflags(void *addr) { return vmflags_rss(addr, NULL); }
 
 // pagemap returns the pagemap entry of addr's page.
-static uint64_t pagemap(void *addr) {
+static __attribute__((unused)) uint64_t pagemap(void *addr) {
 	static int fd = -1;
 	if (fd < 0 && (fd = open("/proc/self/pagemap", O_RDONLY)) < 0)
 		die("open pagemap");
@@ -290,7 +290,7 @@ static uint64_t pagemap(void *addr) {
 
 // pages describes n pages from base, one character each: P present,
 // G guard (bits 58+62), S swapped, - none.
-static const char *pages(char *base, int n) {
+static __attribute__((unused)) const char *pages(char *base, int n) {
 	static char out[4][80];
 	static int slot;
 	char *o = out[slot++ % 4];
@@ -313,7 +313,7 @@ static const char *pages(char *base, int n) {
 
 // tmpfile_pages creates an unlinked temporary file of n pages filled with
 // fill and returns an fd opened with flags (O_RDWR or O_RDONLY).
-static int tmpfile_pages(int n, char fill, int flags) {
+static __attribute__((unused)) int tmpfile_pages(int n, char fill, int flags) {
 	char path[] = "/tmp/madv_test_XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0)
@@ -338,27 +338,27 @@ static int tmpfile_pages(int n, char fill, int flags) {
 // reserve returns n pages of address space between two PROT_NONE fence
 // pages (so that what is mapped there with MAP_FIXED never merges with an
 // unrelated neighbour); release unmaps the n pages and the fences.
-static char *reserve(int n) {
+static __attribute__((unused)) char *reserve(int n) {
 	char *r = mmap(NULL, (n + 2) * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
 		die("mmap reserve");
 	return r + PG;
 }
 
-static void release(char *p, int n) { munmap(p - PG, (n + 2) * PG); }
+static __attribute__((unused)) void release(char *p, int n) { munmap(p - PG, (n + 2) * PG); }
 
 // map_anon maps n fenced anonymous pages.
-static void *map_anon(int n, int prot, int flags) {
+static __attribute__((unused)) void *map_anon(int n, int prot, int flags) {
 	void *p = mmap(reserve(n), n * PG, prot, flags | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		die("mmap anon");
 	return p;
 }
 
-static void fill(char *p, int n, char c) { memset(p, c, n * PG); }
+static __attribute__((unused)) void fill(char *p, int n, char c) { memset(p, c, n * PG); }
 
 // first_bytes describes byte 0 of each of n pages: the byte, or "SEGV/..".
-static const char *first_bytes(char *base, int n) {
+static __attribute__((unused)) const char *first_bytes(char *base, int n) {
 	static char out[4][256];
 	static int slot;
 	char *o = out[slot++ % 4];
