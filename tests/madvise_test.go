@@ -23,6 +23,7 @@ import (
 var madvisePrograms = []string{
 	"madv_matrix",
 	"madv_range",
+	"madv_contents",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program
