@@ -24,6 +24,7 @@ var madvisePrograms = []string{
 	"madv_matrix",
 	"madv_range",
 	"madv_contents",
+	"madv_guard",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program

@@ -280,8 +280,15 @@ static __attribute__((unused)) const char *vmflags(void *addr) { return vmflags_
 // pagemap returns the pagemap entry of addr's page.
 static __attribute__((unused)) uint64_t pagemap(void *addr) {
 	static int fd = -1;
+	static pid_t pid;
+	if (fd >= 0 && pid != getpid()) {
+		// A forked child: the inherited fd reads the parent's pagemap.
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0 && (fd = open("/proc/self/pagemap", O_RDONLY)) < 0)
 		die("open pagemap");
+	pid = getpid();
 	uint64_t e = 0;
 	if (pread(fd, &e, 8, ((uintptr_t)addr / PG) * 8) != 8)
 		die("read pagemap");
