@@ -14,6 +14,15 @@
 // DiffMaps compares it with the host's, which is how the checker
 // (--check-maps) validates the model after every intercepted syscall.
 //
+// MM bundles an AddressSpace with its MmapLock. MM.Madvise is madvise(2)
+// in the model (madvise.go): the kernel's order of checks, the locks the
+// spec prescribes per advice (taken through MmapLock, so a holder's lockdep
+// recorder sees them), the VMA walk with its gap semantics and every
+// per-VMA errno rule of shared/reference/madvise-facts.md; it returns the
+// errno and the pieces whose host memory must be acted on. What only the
+// host knows (a hole punch's error, a populate fault) comes from an
+// optional MadviseHost called where the kernel makes that call.
+//
 // mm is a pure model: it makes no host system calls. hostmm makes the
 // host match the decisions taken here. Errors visible to the guest are
 // bare errno values (golang.org/x/sys/unix.Errno).
