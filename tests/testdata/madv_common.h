@@ -316,6 +316,19 @@ static __attribute__((unused)) const char *pages(char *base, int n) {
 	return o;
 }
 
+// best_effort replaces pagemap states in pm[from, to) by '?': PAGEOUT
+// reclaims what it can isolate at that moment (a page busy elsewhere stays
+// mapped), so which pages it unmapped is not a stable fact.
+static __attribute__((unused)) const char *best_effort(const char *pm, int from, int to) {
+	static char out[2][80];
+	static int slot;
+	char *o = out[slot++ % 2];
+	snprintf(o, 80, "%s", pm);
+	for (int i = from; i < to && o[i]; i++)
+		o[i] = '?';
+	return o;
+}
+
 // ---- mappings ----
 
 // tmpfile_pages creates an unlinked temporary file of n pages filled with

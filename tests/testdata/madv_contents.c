@@ -101,6 +101,8 @@ int main(void) {
 			long r = madv(p, NP * PG, adv);
 			int e = errno;
 			const char *pm = pages(p, NP);
+			if (adv == A_PAGEOUT)
+				pm = best_effort(pm, 0, NP);
 			char b0[16], b1[16];
 			snprintf(b0, sizeof(b0), "%s", probe(p, p, 0, 0));
 			snprintf(b1, sizeof(b1), "%s", probe(p, p + PG, 0, 0));

@@ -155,6 +155,7 @@ static void kind_cases(enum kind k) {
 	char *p = setup(k);
 	long r, rss;
 	int e;
+	const char *pm, *b1;
 
 	r = madv(p + PG, PG, A_GUARD_INSTALL);
 	e = errno;
@@ -236,10 +237,14 @@ static void kind_cases(enum kind k) {
 
 	// mprotect never removes or alters markers.
 	r = mprotect(p, NP * PG, PROT_READ);
-	line(NAME("mprotect_ro"), r, errno, "b1=%s pm=%s", probe(p, p + PG, 0, 0), pages(p, NP));
+	e = errno;
+	pm = pages(p, NP);
+	line(NAME("mprotect_ro"), r, e, "pm=%s b1=%s", pm, probe(p, p + PG, 0, 0));
 	r = mprotect(p, NP * PG, PROT_NONE);
-	line(NAME("mprotect_none"), r, errno, "b1=%s b2=%s pm=%s", probe(p, p + PG, 0, 0), probe(p, p + 2 * PG, 0, 0),
-	     pages(p, NP));
+	e = errno;
+	pm = pages(p, NP);
+	b1 = probe(p, p + PG, 0, 0);
+	line(NAME("mprotect_none"), r, e, "pm=%s b1=%s b2=%s", pm, b1, probe(p, p + 2 * PG, 0, 0));
 	r = mprotect(p, NP * PG, writable ? PROT_READ | PROT_WRITE : PROT_READ);
 	line(NAME("mprotect_back"), r, errno, "b1=%s vmas=%d", probe(p, p + PG, 0, 0), count_vmas(p, p + NP * PG));
 
@@ -249,10 +254,11 @@ static void kind_cases(enum kind k) {
 	r = madv(p, NP * PG, A_GUARD_REMOVE);
 	e = errno;
 	fl = vmflags_rss(p, &rss);
-	const char *pm = pages(p, NP);
+	pm = pages(p, NP);
 	line(NAME("remove"), r, e, "flags=%s pm=%s b1=%s", fl, pm, probe(p, p + PG, 0, 0));
 	r = madv(p, NP * PG, A_GUARD_REMOVE);
-	line(NAME("remove_again"), r, errno, "pm=%s", pages(p, NP));
+	// Page 1 only: the read above may have faulted file pages around it.
+	line(NAME("remove_again"), r, errno, "pm1=%s", pages(p + PG, 1));
 	// Installing over a populated page discards its contents.
 	if (writable)
 		p[2 * PG] = 'B';
@@ -266,12 +272,14 @@ static void kind_cases(enum kind k) {
 	r = munmap(p + PG, PG);
 	e = errno;
 	char *q = mmap(p + PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	line(NAME("munmap_remap"), r, e, "remapped=%d b1=%s pm=%s", q == p + PG, probe(p, p + PG, 0, 0), pages(p, NP));
+	pm = pages(p + PG, 1);
+	line(NAME("munmap_remap"), r, e, "remapped=%d pm1=%s b1=%s", q == p + PG, pm, probe(p, p + PG, 0, 0));
 	release(p, NP);
 #undef NAME
 }
 
 static void anon_cases(void) {
+	const char *pm;
 	char *p, *q;
 	long r;
 	int e;
@@ -309,8 +317,9 @@ static void anon_cases(void) {
 	e = errno;
 	char *q2 = mremap(p, PG, NP * PG, 0); // grow back in place (the fence follows)
 	int e2 = errno;
-	line("mremap_shrink_grow", q == MAP_FAILED ? -1 : 0, e, "grow=%s pm=%s b1=%s", q2 == p ? "in_place" : ename(e2),
-	     pages(p, NP), probe(p, p + PG, 0, 0));
+	pm = pages(p, NP);
+	line("mremap_shrink_grow", q == MAP_FAILED ? -1 : 0, e, "grow=%s pm=%s b1=%s", q2 == p ? "in_place" : ename(e2), pm,
+	     probe(p, p + PG, 0, 0));
 	release(p, NP);
 
 	// fork: the child inherits markers; its GUARD_REMOVE is its own.
@@ -354,7 +363,8 @@ static void anon_cases(void) {
 	p = map_anon(NP, PROT_NONE, MAP_PRIVATE);
 	r = madv(p + PG, PG, A_GUARD_INSTALL);
 	e = errno;
-	line("prot_none/install", r, e, "pm=%s b1=%s", pages(p, NP), probe(p, p + PG, 0, 0));
+	pm = pages(p, NP);
+	line("prot_none/install", r, e, "pm=%s b1=%s", pm, probe(p, p + PG, 0, 0));
 	mprotect(p, NP * PG, PROT_READ);
 	line("prot_none/then_read", 0, 0, "b0=%s b1=%s", probe(p, p, 0, 0), probe(p, p + PG, 0, 0));
 	release(p, NP);

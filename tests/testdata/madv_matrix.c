@@ -125,6 +125,8 @@ int main(void) {
 			int vmas = count_vmas(p, p + NP * PG);
 			const char *fl = vmflags(p + PG);
 			const char *pm = pages(p, NP);
+			if (adv == A_PAGEOUT)
+				pm = best_effort(pm, 1, 3);
 			line(name, r, e, "vmas=%d flags=%s pm=%s b=%s", vmas, fl, pm, first_bytes(p, NP));
 			if (k != SEALED_RO_ANON && k != SEALED_RW_ANON && k != SEALED_RO_FILE)
 				release(p, NP);

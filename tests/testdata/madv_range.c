@@ -62,10 +62,12 @@ static void drop(enum layout l, char *p) {
 	release(p, NP);
 }
 
-static void observe(const char *name, long r, int e, char *p) {
+static void observe(const char *name, long r, int e, char *p, int adv) {
 	int vmas = count_vmas(p, p + NP * PG);
 	const char *f0 = vmflags(p), *f2 = vmflags(p + 2 * PG), *f4 = vmflags(p + 4 * PG);
 	const char *pm = pages(p, NP); // before the probes, which fault pages in
+	if (adv == A_PAGEOUT)
+		pm = best_effort(pm, 0, NP);
 	line(name, r, e, "vmas=%d flags=%s|%s|%s pm=%s b=%s", vmas, f0, f2, f4, pm, first_bytes(p, NP));
 }
 
@@ -124,7 +126,7 @@ int main(void) {
 					continue;
 				}
 				long r = madv(p + spans[s].from * PG, (spans[s].to - spans[s].from) * PG, range_advice[a].value);
-				observe(name, r, errno, p);
+				observe(name, r, errno, p, range_advice[a].value);
 				drop(l, p);
 			}
 		}
