@@ -17,12 +17,16 @@ import (
 // model and the lock that serializes the memory syscalls of every task that
 // shares it.
 type AddressSpace struct {
-	// mu is mmap_lock: write-held from a memory syscall's entry to its
-	// exit stop, across the host's execution and the model update.
-	mu *mm.MmapLock
-	// model is protected by mu.
-	model *mm.AddressSpace
-	// waiters are the tasks stopped at a syscall entry that need mu, in
+	// m is the model's mm: the VMA tree and its mmap_lock. The sentry
+	// write-holds m.Lock from a memory syscall's entry to its exit stop,
+	// across the host's execution and the model update; madvise takes the
+	// locks the spec prescribes itself (mm.MM.Madvise).
+	m *mm.MM
+	// held: a task holds m.Lock across a syscall's host execution (from
+	// its entry to its exit stop). Every other use of m.Lock begins and
+	// ends within one engine step. Engine thread only.
+	held bool
+	// waiters are the tasks stopped at a syscall entry that need m.Lock, in
 	// arrival order, and waiting the same tasks, for the Scheduler. Engine
 	// thread only.
 	waiters []waiter
@@ -35,11 +39,12 @@ type waiter struct {
 	ev stopEvent
 }
 
-// wakeWaiter hands the just-released lock to the waiter the scheduler
-// picks: its stop is handled again, which takes the lock. Engine thread
-// only.
-func (as *AddressSpace) wakeWaiter(sched Scheduler) {
-	for len(as.waiters) > 0 {
+// wakeWaiters hands the just-released lock to the waiters, in the order the
+// scheduler picks: each one's stop is handled again, until one of them
+// holds the lock across its syscall (the others keep waiting) or none is
+// left. Engine thread only.
+func (as *AddressSpace) wakeWaiters(sched Scheduler) {
+	for !as.held && len(as.waiters) > 0 {
 		i := sched.Next("mmap_lock", as.waiting)
 		w := as.waiters[i]
 		as.waiters = slices.Delete(as.waiters, i, i+1)
@@ -49,22 +54,21 @@ func (as *AddressSpace) wakeWaiter(sched Scheduler) {
 		}
 		w.t.setWaiting("")
 		w.t.handleStop(w.ev)
-		return
 	}
 }
 
 // fork returns the child's copy of the address space.
 //
-// Preconditions: the parent's mu is write-held by the forking task.
+// Preconditions: the parent's m.Lock is write-held by the forking task.
 func (as *AddressSpace) fork() *AddressSpace {
 	if as == nil {
 		return nil
 	}
-	return newAddressSpace(as.model.Fork())
+	return newAddressSpace(as.m.AS.Fork())
 }
 
 func newAddressSpace(model *mm.AddressSpace) *AddressSpace {
-	return &AddressSpace{mu: mm.NewMmapLock(), model: model}
+	return &AddressSpace{m: mm.NewMM(model)}
 }
 
 // addressSpaceFromHost builds the model of process pid from the host's
@@ -127,17 +131,17 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 	if err != nil {
 		return // the process is going away
 	}
-	as.model.SyncGrowsDown(host)
-	if d := mm.DiffMaps(as.model.Maps(), host); d != "" {
+	as.m.AS.SyncGrowsDown(host)
+	if d := mm.DiffMaps(as.m.AS.Maps(), host); d != "" {
 		s.diffs.Add(1)
 		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
 			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
 		// Adopt the host's view so one difference is reported once.
-		startBrk, brk := as.model.Brk()
-		startStack := as.model.StackStart()
-		as.model = mm.FromMaps(host)
-		as.model.SetBrk(startBrk, brk)
-		as.model.SetStackStart(startStack)
+		startBrk, brk := as.m.AS.Brk()
+		startStack := as.m.AS.StackStart()
+		as.m.AS = mm.FromMaps(host)
+		as.m.AS.SetBrk(startBrk, brk)
+		as.m.AS.SetStackStart(startStack)
 	}
 }
 

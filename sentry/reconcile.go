@@ -37,13 +37,13 @@ func (t *Task) reconcileEdges(as *AddressSpace, start, end uint64) {
 	// merged, or merged where the model split.
 	var spans, splits []uint64
 	for _, e := range [2]uint64{start, end} {
-		v, ok := as.model.Find(e)
+		v, ok := as.m.AS.Find(e)
 		if !ok {
 			continue
 		}
 		if v.Start < e {
 			spans = append(spans, e)
-		} else if p, ok := as.model.Find(e - 1); ok && p.End == e {
+		} else if p, ok := as.m.AS.Find(e - 1); ok && p.End == e {
 			splits = append(splits, e)
 		}
 	}
@@ -53,12 +53,12 @@ func (t *Task) reconcileEdges(as *AddressSpace, start, end uint64) {
 	host := t.hostBoundaries(append(spans, splits...))
 	for _, e := range spans {
 		if slices.Contains(host, e) {
-			as.model.SplitApart(e)
+			as.m.AS.SplitApart(e)
 		}
 	}
 	for _, e := range splits {
 		if !slices.Contains(host, e) {
-			as.model.MergeAcross(e)
+			as.m.AS.MergeAcross(e)
 		}
 	}
 }

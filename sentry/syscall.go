@@ -59,8 +59,9 @@ func (a *action) abort(*Task) { a.release() }
 func (a *action) release() {
 	if as := a.locked; as != nil {
 		a.locked = nil
-		as.mu.Unlock(a.holder)
-		as.wakeWaiter(a.sched)
+		as.m.Lock.Unlock(a.holder)
+		as.held = false
+		as.wakeWaiters(a.sched)
 	}
 }
 
@@ -93,29 +94,39 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 	}
 	act := action{nr: si.Nr, args: si.Args}
 	t.setSyscall(syscalls.Name(uintptr(si.Nr)))
+	if t.s.cfg.Emulate != nil {
+		// The embedder's answer comes first.
+		if act.emulate = t.s.cfg.Emulate(si.Nr, si.Args); act.emulate != nil {
+			return act
+		}
+	}
 	switch si.Nr {
 	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
 		t.cloneEntry(&act)
 	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
 		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
 		// nothing.
+	case unix.SYS_MADVISE:
+		if !t.madviseEntry(&act, si) {
+			return action{contended: act.contended}
+		}
 	default:
 		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
 			as, args := t.tg.mm, si.Args
 			act.watch = true
 			act.locked = as
 			act.onExit = func(t *Task, ret int64) {
-				if start, end := update(as.model, hostView{t}, args, ret); start < end {
+				if start, end := update(as.m.AS, hostView{t}, args, ret); start < end {
 					t.reconcileEdges(as, start, end)
 				}
 			}
 		}
 	}
-	if act.emulate == nil && t.s.cfg.Emulate != nil {
-		act.emulate = t.s.cfg.Emulate(si.Nr, si.Args)
-	}
-	if act.locked != nil && !act.locked.mu.TryWrite(t.holder) {
-		return action{contended: act.locked}
+	if as := act.locked; as != nil {
+		if as.held || !as.m.Lock.TryWrite(t.holder) {
+			return action{contended: as}
+		}
+		as.held = true
 	}
 	act.holder = t.holder
 	act.sched = t.s.sched

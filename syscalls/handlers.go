@@ -44,9 +44,7 @@ func ModelUpdate(nr uintptr, args [6]uint64) Update {
 	case unix.SYS_BRK:
 		return brkUpdate
 	case unix.SYS_MADVISE:
-		if adv := int64(int32(args[2])); isFlagAdvice(adv) || adv == unix.MADV_GUARD_INSTALL || adv == unix.MADV_GUARD_REMOVE {
-			return madviseUpdate
-		}
+		// The sentry answers madvise itself through mm.MM.Madvise.
 		return nil
 	case unix.SYS_MSEAL:
 		return msealUpdate
@@ -182,60 +180,6 @@ func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end 
 	return start, end
 }
 
-// madviseFlags returns the VM_* flags a flag advice sets and clears.
-func madviseFlags(adv int64) (set, clear mm.VMFlags, ok bool) {
-	switch adv {
-	case unix.MADV_NORMAL:
-		return 0, mm.VMRandRead | mm.VMSeqRead, true
-	case unix.MADV_RANDOM:
-		return mm.VMRandRead, mm.VMSeqRead, true
-	case unix.MADV_SEQUENTIAL:
-		return mm.VMSeqRead, mm.VMRandRead, true
-	case unix.MADV_DONTFORK:
-		return mm.VMDontCopy, 0, true
-	case unix.MADV_DOFORK:
-		return 0, mm.VMDontCopy, true
-	case unix.MADV_WIPEONFORK:
-		return mm.VMWipeOnFork, 0, true
-	case unix.MADV_KEEPONFORK:
-		return 0, mm.VMWipeOnFork, true
-	case unix.MADV_DONTDUMP:
-		return mm.VMDontDump, 0, true
-	case unix.MADV_DODUMP:
-		return 0, mm.VMDontDump, true
-	case unix.MADV_HUGEPAGE:
-		return mm.VMHugePage, mm.VMNoHugePage, true
-	case unix.MADV_NOHUGEPAGE:
-		return mm.VMNoHugePage, mm.VMHugePage, true
-	case unix.MADV_MERGEABLE:
-		return mm.VMMergeable, 0, true
-	case unix.MADV_UNMERGEABLE:
-		return 0, mm.VMMergeable, true
-	}
-	return 0, 0, false
-}
-
-// madviseUpdate follows the flag advice and guard markers. A range with
-// holes is applied to its mapped parts and fails with ENOMEM, so ENOMEM
-// still updates the model.
-func madviseUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
-	if failed(ret) && ret != -int64(unix.ENOMEM) {
-		return
-	}
-	start, end = a[0], a[0]+pageAlign(a[1])
-	switch adv := int64(int32(a[2])); adv {
-	case unix.MADV_GUARD_INSTALL:
-		as.AddGuards(start, end)
-	case unix.MADV_GUARD_REMOVE:
-		as.RemoveGuards(start, end)
-	default:
-		if set, clear, ok := madviseFlags(adv); ok {
-			as.MadviseFlags(start, end, set, clear)
-		}
-	}
-	return start, end
-}
-
 func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return 0, 0
@@ -363,11 +307,6 @@ func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	end = start + binary.LittleEndian.Uint64(b[8:])
 	as.SetUffd(start, end, uint32(a[1]) == UFFDIO_REGISTER)
 	return start, end
-}
-
-func isFlagAdvice(adv int64) bool {
-	_, _, ok := madviseFlags(adv)
-	return ok
 }
 
 // hostHasTHP reports whether the host kernel has transparent huge pages

@@ -1,0 +1,129 @@
+package sentry
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+)
+
+// madviseEntry answers madvise(2) from the model (mm.MM.Madvise decides the
+// result and changes the model, taking the locks the spec prescribes) and
+// makes the host match:
+//   - a call the model refuses before touching anything (bad arguments,
+//     EINVAL/EPERM/EINTR up front) never reaches the host: the program
+//     gets the model's errno (so spec-vs-host rows follow the spec);
+//   - VMA-flag advice and guard advice run on the host too, with mmap_lock
+//     held across so the host applies changes in the model's order; the
+//     program sees the model's result;
+//   - every other advice (DONTNEED, FREE, COLD, PAGEOUT, WILLNEED,
+//     POPULATE, REMOVE, COLLAPSE...) changes no VMA: the host's own call is
+//     its effect and its result, untouched.
+//
+// It reports false when the address space's mmap_lock is held by another
+// task: the caller queues the task. Engine thread only.
+func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
+	as := t.tg.mm
+	if as == nil {
+		return true
+	}
+	// Madvise takes the locks itself, synchronously: it must find them
+	// free, since the engine thread may not block.
+	if as.held {
+		act.contended = as
+		return false
+	}
+
+	start, lenIn, advice := si.Args[0], si.Args[1], int(int32(si.Args[2]))
+	env := t.s.madviseEnv(t, advice)
+	res := as.m.Madvise(t.holder, start, lenIn, advice, env)
+	for res.Restart {
+		// -ERESTARTNOINTR: the kernel restarts the call transparently;
+		// so does the model (the program never sees it).
+		env.LoseGuardRaces -= mm.MaxGuardRetries
+		res = as.m.Madvise(t.holder, start, lenIn, advice, env)
+	}
+	want := -int64(res.Err)
+	switch {
+	case res.Err != 0 && len(res.Applied) == 0:
+		act.emulate = func(hostmm.Tracee) int64 { return want }
+	case changesVMAs(advice):
+		act.locked = as // taken by syscallEntry
+		act.watch = true
+		act.onExit = func(t *Task, ret int64) {
+			if ret != want {
+				t.setReturn(want)
+			}
+			if end := start + (lenIn+mm.PageSize-1)&^(mm.PageSize-1); end > start {
+				t.reconcileEdges(as, start, end)
+			}
+		}
+	}
+	return true
+}
+
+// changesVMAs reports whether an advice changes VMA state the model keeps
+// (flags, guard markers).
+func changesVMAs(advice int) bool {
+	return mm.LockFor(advice) == mm.LockMmapWriteKillable ||
+		advice == unix.MADV_GUARD_INSTALL || advice == unix.MADV_GUARD_REMOVE
+}
+
+// setReturn sets the value the thread's current syscall returns. The thread
+// is at a syscall-exit stop. Engine thread only.
+func (t *Task) setReturn(v int64) {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil {
+		return
+	}
+	regs.Rax = uint64(v)
+	unix.PtraceSetRegs(t.tid, &regs)
+}
+
+// madviseEnv is the environment of t's madvise: the host's kernel
+// configuration and, for the advice that need it, t's capabilities.
+func (s *Sandbox) madviseEnv(t *Task, advice int) mm.MadviseEnv {
+	env := mm.DefaultMadviseEnv()
+	env.Kconfig = hostKconfig()
+	if advice == unix.MADV_HWPOISON || advice == mm.MAdvSoftOffline {
+		env.Caps.SysAdmin = hasCapability(t.tid, unix.CAP_SYS_ADMIN)
+	}
+	return env
+}
+
+// hostKconfig reads which madvise-related options the host kernel has,
+// from the files each one creates.
+var hostKconfig = sync.OnceValue(func() mm.MadviseKconfig {
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	return mm.MadviseKconfig{
+		KSM:           exists("/sys/kernel/mm/ksm"),
+		THP:           exists("/sys/kernel/mm/transparent_hugepage"),
+		MemoryFailure: exists("/proc/sys/vm/memory_failure_early_kill"),
+		Swap:          exists("/proc/swaps"),
+	}
+})
+
+// hasCapability reports whether thread tid has capability c in its
+// effective set (/proc/TID/status CapEff).
+func hasCapability(tid int, c int) bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			caps, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return caps&(1<<uint(c)) != 0
+		}
+	}
+	return false
+}
