@@ -71,16 +71,6 @@ static void observe(const char *name, long r, int e, char *p, int adv) {
 	line(name, r, e, "vmas=%d flags=%s|%s|%s pm=%s b=%s", vmas, f0, f2, f4, pm, first_bytes(p, NP));
 }
 
-// known_bug tells the cases that today's madvisor gets wrong (its model is
-// not updated when madvise fails after changing earlier VMAs: the split at
-// page 1 is missing, which --check-maps reports). They run only with
-// MADV_KNOWN_BUGS=1 in the environment.
-static int known_bug(enum layout l, const char *span, int adv) {
-	if (getenv("MADV_KNOWN_BUGS"))
-		return 0;
-	return l == SEALED_MID && strcmp(span, "mid") == 0 && (adv == A_DONTFORK || adv == A_WIPEONFORK);
-}
-
 static const struct advice range_advice[] = {
     {A_DONTNEED, "DONTNEED"},
     {A_DONTNEED_LOCKED, "DONTNEED_LOCKED"},
@@ -118,8 +108,6 @@ int main(void) {
 		for (size_t s = 0; s < sizeof(spans) / sizeof(spans[0]); s++) {
 			for (int a = 0; a < N_RANGE_ADVICE; a++) {
 				snprintf(name, sizeof(name), "walk/%s/%s/%s", layout_name[l], spans[s].name, range_advice[a].name);
-				if (known_bug(l, spans[s].name, range_advice[a].value))
-					continue;
 				char *p = build(l, 1);
 				if (!p) {
 					note(name, "skipped (mlock failed)");
