@@ -3,7 +3,6 @@ package sentry
 import (
 	"fmt"
 
-	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
 	"gvisor.dev/gvisor/pkg/seccomp"
 
@@ -53,18 +52,4 @@ func ruleFor(e syscalls.Entry) seccomp.SyscallRule {
 		or = append(or, pa)
 	}
 	return or
-}
-
-// filterAction runs the compiled filter on one syscall, as the kernel would.
-// Used by tests and by `madvisor` diagnostics.
-func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64) (linux.BPFAction, error) {
-	p, err := bpf.Compile(insns, false)
-	if err != nil {
-		return 0, err
-	}
-	d := linux.SeccompData{Nr: nr, Arch: arch}
-	d.Args = args
-	buf := make([]byte, d.SizeBytes())
-	ret, err := bpf.Exec[bpf.NativeEndian](p, seccomp.DataAsBPFInput(&d, buf))
-	return linux.BPFAction(ret), err
 }

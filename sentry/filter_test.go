@@ -3,6 +3,9 @@ package sentry
 import (
 	"testing"
 
+	"gvisor.dev/gvisor/pkg/bpf"
+	"gvisor.dev/gvisor/pkg/seccomp"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -53,4 +56,17 @@ func TestFilterTracesForeignArch(t *testing.T) {
 	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
 	require.NoError(t, err)
 	assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL)
+}
+
+// filterAction runs the compiled filter on one syscall, as the kernel would.
+func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64) (linux.BPFAction, error) {
+	p, err := bpf.Compile(insns, false)
+	if err != nil {
+		return 0, err
+	}
+	d := linux.SeccompData{Nr: nr, Arch: arch}
+	d.Args = args
+	buf := make([]byte, d.SizeBytes())
+	ret, err := bpf.Exec[bpf.NativeEndian](p, seccomp.DataAsBPFInput(&d, buf))
+	return linux.BPFAction(ret), err
 }

@@ -76,7 +76,7 @@ func (t *Task) apply(act action) {
 		return
 	}
 	if act.watch {
-		t.pending = &act
+		t.pending, t.watching = act, true
 		t.ptrace(unix.PTRACE_SYSCALL, 0)
 		return
 	}

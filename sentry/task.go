@@ -34,8 +34,11 @@ type Task struct {
 	// dead: the thread is gone.
 	dead bool
 	// pending is the syscall the thread is executing on the host, resumed
-	// with PTRACE_SYSCALL so that its exit stop is seen.
-	pending *action
+	// with PTRACE_SYSCALL so that its exit stop is seen (valid while
+	// watching). A value, not a pointer: the per-syscall path allocates
+	// nothing for it.
+	pending  action
+	watching bool
 	// inj is the syscall being answered by injected host syscalls.
 	inj *injection
 
@@ -58,8 +61,6 @@ type ThreadGroup struct {
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {
 	return &Task{s: s, tid: tid, tg: tg, holder: lockdep.NewHolder("task", tid)}
 }
-
-func (t *Task) String() string { return fmt.Sprintf("task %d (pid %d)", t.tid, t.tg.pid) }
 
 func (t *Task) setWaiting(reason string) {
 	t.mu.Lock()
@@ -97,7 +98,7 @@ func (t *Task) ptrace(req int, sig unix.Signal) {
 // resumeMode is how to restart the thread after a stop in the middle of a
 // syscall: keep watching for its exit stop if one is pending.
 func (t *Task) resumeMode() int {
-	if t.pending != nil {
+	if t.watching {
 		return unix.PTRACE_SYSCALL
 	}
 	return unix.PTRACE_CONT
@@ -120,14 +121,14 @@ func (t *Task) handleStop(ev stopEvent) {
 		}
 		t.apply(act)
 	case stopSyscall:
-		p := t.pending
-		t.pending = nil
-		if p != nil && ev.info.Op == syscallInfoExit {
-			p.exit(t, ev.info.rval())
+		if t.watching && ev.info.Op == syscallInfoExit {
+			t.watching = false
+			t.pending.exit(t, ev.info.rval())
+			t.pending = action{}
 		}
 		t.ptrace(t.resumeMode(), 0)
 	case stopClone, stopFork, stopVfork:
-		if t.pending != nil && t.pending.onClone != nil {
+		if t.watching && t.pending.onClone != nil {
 			t.pending.onClone(t, ev)
 		} else {
 			// A clone the filter did not show us: adopt the child.
@@ -168,9 +169,10 @@ func (t *Task) eventStop(sig unix.Signal) {
 // died handles the thread's final report. Engine thread only.
 func (t *Task) died(ev stopEvent) {
 	t.dead = true
-	if p := t.pending; p != nil {
-		t.pending = nil
-		p.abort(t)
+	if t.watching {
+		t.watching = false
+		t.pending.abort(t)
+		t.pending = action{}
 	}
 	if !ev.vanished && t.tid == t.tg.pid {
 		t.tg.exitStatus = ev.status
