@@ -202,8 +202,36 @@ func (h hostView) FileBacking(fd int) (mm.Backing, error) {
 
 // MapsLineAt returns the host's /proc/PID/maps line containing addr: the
 // identity of mappings the sentry cannot name otherwise (SysV shm, the
-// shmem file of a shared anonymous mapping).
+// shmem file of a shared anonymous mapping). One PROCMAP_QUERY, or the
+// maps text on hosts without it (before 6.11).
 func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", h.t.tg.pid))
+	if err != nil {
+		return mm.MapsLine{}, false
+	}
+	defer f.Close()
+	var name [4096]byte
+	q, errno := queryVMA(f, addr, name[:])
+	switch errno {
+	case 0:
+		perms := []byte("---p")
+		for i, bit := range []uint64{procmapRead, procmapWrite, procmapExec} {
+			if q.VMAFlags&bit != 0 {
+				perms[i] = "rwx"[i]
+			}
+		}
+		if q.VMAFlags&procmapShared != 0 {
+			perms[3] = 's'
+		}
+		n := int(q.VMANameSize)
+		if n > 0 {
+			n-- // the size counts the NUL
+		}
+		return mm.MapsLine{Start: q.VMAStart, End: q.VMAEnd, Perms: string(perms), Offset: q.VMAOffset,
+			DevMajor: q.DevMajor, DevMinor: q.DevMinor, Inode: q.Inode, Path: string(name[:n])}, true
+	case unix.ENOENT:
+		return mm.MapsLine{}, false
+	}
 	lines, err := readMaps(h.t.tg.pid)
 	if err != nil {
 		return mm.MapsLine{}, false

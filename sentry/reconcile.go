@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"unsafe"
 
@@ -73,8 +74,7 @@ func (t *Task) hostBoundaries(addrs []uint64) []uint64 {
 	defer f.Close()
 	var out []uint64
 	for _, a := range addrs {
-		q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: a}
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), uintptr(ioctlProcmapQuery), uintptr(unsafe.Pointer(&q)))
+		q, errno := queryVMA(f, a, nil)
 		switch {
 		case errno == 0:
 			if q.VMAStart == a {
@@ -88,6 +88,20 @@ func (t *Task) hostBoundaries(addrs []uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// queryVMA asks PROCMAP_QUERY on an open /proc/PID/maps for the VMA
+// containing addr; name, if not nil, receives its name (as maps prints it).
+// ENOENT: nothing is mapped there; ENOTTY/EINVAL: no PROCMAP_QUERY.
+func queryVMA(f *os.File, addr uint64, name []byte) (procmapQuery, unix.Errno) {
+	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
+	if len(name) > 0 {
+		q.VMANameSize = uint32(len(name))
+		q.VMANameAddr = uint64(uintptr(unsafe.Pointer(&name[0])))
+	}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), uintptr(ioctlProcmapQuery), uintptr(unsafe.Pointer(&q)))
+	runtime.KeepAlive(name)
+	return q, errno
 }
 
 func boundariesFromMaps(pid int, addrs []uint64) []uint64 {
@@ -110,3 +124,11 @@ func boundariesFromMaps(pid int, addrs []uint64) []uint64 {
 	}
 	return out
 }
+
+// PROCMAP_QUERY_VMA_* flags of procmapQuery.VMAFlags.
+const (
+	procmapRead   = 1
+	procmapWrite  = 2
+	procmapExec   = 4
+	procmapShared = 8
+)
