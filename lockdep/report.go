@@ -175,14 +175,20 @@ func (h *Holder) newReport(kind ReportKind, b *rb) *Report {
 	return &Report{Kind: kind, Holder: h.String(), Text: b.String()}
 }
 
-func (h *Holder) reportCircular(held *heldLock, m *Map, n *node, a Access, path []*edge) {
-	var b rb
-	b.header("WARNING: possible circular locking dependency detected")
+// acquiringWhileHolding writes the opening every ordering report shares:
+// the lock being acquired (and where), and the lock already held.
+func (b *rb) acquiringWhileHolding(h *Holder, held *heldLock, m *Map, n *node, a Access) {
 	b.f("%s is trying to acquire lock:\n", h)
 	b.lock(m, n, a)
 	b.f(", at: %s\n\n", firstFrame(captureStack()))
 	b.f("but task is already holding lock:\n")
 	b.lock(held.m, held.node, held.access)
+}
+
+func (h *Holder) reportCircular(held *heldLock, m *Map, n *node, a Access, path []*edge) {
+	var b rb
+	b.header("WARNING: possible circular locking dependency detected")
+	b.acquiringWhileHolding(h, held, m, n, a)
 	b.f(", at: %s\n\n", formatSite(&held.site))
 	b.f("and a dependency chain from the new lock back to the held one was already seen.\n\n")
 	b.f("\nthe existing dependency chain (in reverse order) is:\n")
@@ -227,11 +233,7 @@ func (h *Holder) reportCircular(held *heldLock, m *Map, n *node, a Access, path 
 func (h *Holder) reportDeclared(held *heldLock, m *Map, n *node, a Access, decl []*Class) {
 	var b rb
 	b.header("WARNING: lock acquired against the declared lock order")
-	b.f("%s is trying to acquire lock:\n", h)
-	b.lock(m, n, a)
-	b.f(", at: %s\n\n", firstFrame(captureStack()))
-	b.f("but task is already holding lock:\n")
-	b.lock(held.m, held.node, held.access)
+	b.acquiringWhileHolding(h, held, m, n, a)
 	b.f(", at: %s\n\n", formatSite(&held.site))
 	b.f("and the declared order is:\n  %s\n", classPath(decl))
 	b.f("\nother info that might help us debug this:\n\n")
@@ -251,11 +253,7 @@ func (h *Holder) reportDeclared(held *heldLock, m *Map, n *node, a Access, decl 
 func (h *Holder) reportRecursive(held *heldLock, m *Map, n *node, a Access) {
 	var b rb
 	b.header("WARNING: possible recursive locking detected")
-	b.f("%s is trying to acquire lock:\n", h)
-	b.lock(m, n, a)
-	b.f(", at: %s\n\n", firstFrame(captureStack()))
-	b.f("but task is already holding lock:\n")
-	b.lock(held.m, held.node, held.access)
+	b.acquiringWhileHolding(h, held, m, n, a)
 	b.f(", at: %s\n", formatSite(&held.site))
 	if m != nil && held.m == m {
 		b.f("\n(the same lock instance")
