@@ -170,8 +170,9 @@ func (h hostView) ReadString(addr uint64, max int) (string, error) {
 	return h.t.readString(addr, max)
 }
 
-// FileBacking returns the identity of the process's open file fd.
-func (h hostView) FileBacking(fd int) (mm.Backing, error) {
+// FileBacking implements syscalls.Host. The open mode costs a read of
+// /proc/PID/fdinfo, so it is read only when asked (shared mappings).
+func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, error) {
 	link := fmt.Sprintf("/proc/%d/fd/%d", h.t.tg.pid, fd)
 	var st unix.Stat_t
 	if err := unix.Stat(link, &st); err != nil {
@@ -181,15 +182,7 @@ func (h hostView) FileBacking(fd int) (mm.Backing, error) {
 	if err != nil {
 		return mm.Backing{}, err
 	}
-	writable := false
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", h.t.tg.pid, fd)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "flags:"); ok {
-				fl, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
-				writable = fl&unix.O_ACCMODE != unix.O_RDONLY
-			}
-		}
-	}
+	writable := withMode && openForWriting(h.t.tg.pid, fd)
 	return mm.Backing{
 		Kind:     mm.BackingFile,
 		DevMajor: unix.Major(st.Dev),
@@ -198,6 +191,22 @@ func (h hostView) FileBacking(fd int) (mm.Backing, error) {
 		Path:     path,
 		Writable: writable,
 	}, nil
+}
+
+// openForWriting reports whether process pid's fd was opened for writing
+// (/proc/PID/fdinfo/FD flags).
+func openForWriting(pid, fd int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "flags:"); ok {
+			fl, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+			return fl&unix.O_ACCMODE != unix.O_RDONLY
+		}
+	}
+	return false
 }
 
 // MapsLineAt returns the host's /proc/PID/maps line containing addr: the

@@ -13,8 +13,10 @@ import (
 // Host is what a model update may ask of the calling process.
 type Host interface {
 	MemReader
-	// FileBacking returns the identity of the process's open file fd.
-	FileBacking(fd int) (mm.Backing, error)
+	// FileBacking returns the identity of the process's open file fd;
+	// withMode also reads its open mode (Backing.Writable), which only a
+	// shared mapping needs.
+	FileBacking(fd int, withMode bool) (mm.Backing, error)
 	// MapsLineAt returns the host's /proc/PID/maps line containing addr.
 	MapsLineAt(addr uint64) (mm.MapsLine, bool)
 }
@@ -93,7 +95,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	case flags&unix.MAP_ANONYMOUS != 0:
 		b = sharedAnonBacking(h, start)
 	default:
-		fb, err := h.FileBacking(int(int32(a[4])))
+		fb, err := h.FileBacking(int(int32(a[4])), shared)
 		if err != nil {
 			return
 		}
