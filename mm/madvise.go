@@ -92,6 +92,9 @@ type MadviseEnv struct {
 	Caps struct {
 		// SysAdmin is CAP_SYS_ADMIN, needed by HWPOISON and SOFT_OFFLINE.
 		SysAdmin bool
+		// SysNice is CAP_SYS_NICE, needed by process_madvise on another
+		// process's mm.
+		SysNice bool
 	}
 	// Kconfig is the (emulated) kernel's configuration.
 	Kconfig MadviseKconfig
@@ -150,6 +153,9 @@ type MadviseResult struct {
 	// times: the kernel returns -ERESTARTNOINTR and the call is restarted
 	// transparently; the program never sees an errno from it.
 	Restart bool
+	// RacesLost is how many GUARD_INSTALL walks this call lost to
+	// env.LoseGuardRaces.
+	RacesLost int
 }
 
 // madvFlagAdvice reports whether advice changes VMA flags (the write-locked
@@ -238,18 +244,17 @@ func (as *AddressSpace) madvFindNext(addr uint64) *VMA {
 // concurrently with writers (see VMALock): the per-VMA fast path looks
 // the VMA up without mmap_lock.
 func (m *MM) Madvise(h *lockdep.Holder, start, lenIn uint64, advice int, env MadviseEnv) MadviseResult {
-	c := &madvCall{m: m, h: h, advice: advice, env: env, racesLeft: env.LoseGuardRaces}
-	if c.env.HugeTLBPageSize == 0 {
-		c.env.HugeTLBPageSize = HugePMDSize
-	}
+	c := newMadvCall(m, h, advice, env)
 	c.res.Err = c.run(start, lenIn)
 	if c.res.Err == ERESTARTNOINTR {
 		c.res.Restart = true
 	}
+	c.res.RacesLost = env.LoseGuardRaces - c.racesLeft
 	return c.res
 }
 
-// madvCall is one madvise call in progress.
+// madvCall is one madvise call (or one process_madvise vector) in
+// progress.
 type madvCall struct {
 	m      *MM
 	h      *lockdep.Holder
@@ -258,6 +263,19 @@ type madvCall struct {
 	res    MadviseResult
 	// racesLeft counts the GUARD_INSTALL walks still to lose.
 	racesLeft int
+	// mode is the lock the call holds now (madvise_lock's lock_mode):
+	// LockVMAReadFirst until a fallback takes mmap_lock read.
+	mode LockMode
+	// gathering: the call's mmu_gather is open (madvise_init_tlb).
+	gathering bool
+}
+
+func newMadvCall(m *MM, h *lockdep.Holder, advice int, env MadviseEnv) *madvCall {
+	c := &madvCall{m: m, h: h, advice: advice, env: env, racesLeft: env.LoseGuardRaces}
+	if c.env.HugeTLBPageSize == 0 {
+		c.env.HugeTLBPageSize = HugePMDSize
+	}
+	return c
 }
 
 func (c *madvCall) run(start, lenIn uint64) unix.Errno {
@@ -266,27 +284,92 @@ func (c *madvCall) run(start, lenIn uint64) unix.Errno {
 	if !adviceValid(c.advice, c.env.Kconfig) {
 		return unix.EINVAL
 	}
+	end, err := madvRange(start, lenIn)
+	if err != 0 || end == start {
+		return err
+	}
+	if err := c.lock(); err != 0 {
+		return err
+	}
+	defer c.unlock()
+	return c.do(start, end, lenIn)
+}
+
+// madvRange checks a range as madvise_should_skip does and returns its
+// page-aligned end; end == start means there is nothing to do (len_in 0).
+func madvRange(start, lenIn uint64) (end uint64, err unix.Errno) {
 	// facts 2 / spec "param: start": start not page aligned -> EINVAL
 	// (even with len 0).
 	if !pageAligned(start) {
-		return unix.EINVAL
+		return 0, unix.EINVAL
 	}
 	// facts 3 / spec "constraint: Length rounded up to PAGE_SIZE": a
 	// non-zero len_in whose PAGE_ALIGN is 0 -> EINVAL; start + aligned len
 	// wraps -> EINVAL. (uint64 wraps as the kernel's unsigned long does.)
 	length := (lenIn + PageSize - 1) &^ (PageSize - 1)
 	if lenIn != 0 && length == 0 {
-		return unix.EINVAL
+		return 0, unix.EINVAL
 	}
-	end := start + length
+	end = start + length
 	if end < start {
-		return unix.EINVAL
+		return 0, unix.EINVAL
 	}
 	// facts 4: len_in == 0 -> 0, with no lock, no walk, no capability
 	// check.
-	if length == 0 {
-		return 0
+	return end, 0
+}
+
+// lock is madvise_lock plus madvise_init_tlb: the lock LockFor(advice)
+// names (the per-VMA read lock is tried later, per range, by do), and the
+// call's mmu_gather for the batched advice.
+func (c *madvCall) lock() unix.Errno {
+	c.mode = LockFor(c.advice)
+	switch c.mode {
+	case LockMmapWriteKillable:
+		// facts "Locks" / spec "lock: mm->mmap_lock (write mode;
+		// killable)": EINTR before any VMA is touched.
+		if err := c.m.Lock.WriteKillable(c.h); err != nil {
+			c.mode = LockNone
+			return unix.EINTR
+		}
+	case LockMmapRead:
+		c.m.Lock.Read(c.h)
 	}
+	if c.mode != LockVMAReadFirst {
+		c.startGather()
+	}
+	return 0
+}
+
+// unlock is madvise_finish_tlb plus madvise_unlock.
+func (c *madvCall) unlock() {
+	if c.gathering {
+		c.gathering = false
+		c.m.Lock.MmuGather().Finish(c.h)
+	}
+	switch c.mode {
+	case LockMmapWriteKillable:
+		c.m.Lock.Unlock(c.h)
+	case LockMmapRead:
+		c.m.Lock.RUnlock(c.h)
+	}
+	c.mode = LockNone
+}
+
+// startGather opens the call's mmu_gather if the advice batches its TLB
+// flushes.
+func (c *madvCall) startGather() {
+	if c.batchedGather() && !c.gathering {
+		c.gathering = true
+		c.m.Lock.MmuGather().Gather(c.h)
+	}
+}
+
+// do is madvise_do_behavior for [start, end) (lenIn is the caller's
+// unrounded length, which HWPOISON and SOFT_OFFLINE use).
+//
+// Preconditions: c.lock succeeded.
+func (c *madvCall) do(start, end, lenIn uint64) unix.Errno {
 	// facts 5: HWPOISON / SOFT_OFFLINE take no lock and do not walk the
 	// VMAs; the raw start (x86-64 untagging is the identity) and the
 	// unaligned end start + len_in.
@@ -294,31 +377,16 @@ func (c *madvCall) run(start, lenIn uint64) unix.Errno {
 		return c.injectError(start, start+lenIn)
 	}
 	// facts 6: no upper bound against TASK_SIZE; the walk says ENOMEM.
-
-	switch LockFor(c.advice) {
-	case LockMmapWriteKillable:
-		// facts "Locks" / spec "lock: mm->mmap_lock (write mode;
-		// killable)": EINTR before any VMA is touched.
-		if err := c.m.Lock.WriteKillable(c.h); err != nil {
-			return unix.EINTR
-		}
-		defer c.m.Lock.Unlock(c.h)
-	case LockMmapRead:
-		c.m.Lock.Read(c.h)
-		defer c.m.Lock.RUnlock(c.h)
-	case LockVMAReadFirst:
+	if c.mode == LockVMAReadFirst {
 		if err, ok := c.tryFastPath(start, end); ok {
 			return err
 		}
 		// Fallback: mmap_lock read (spec "lock: per-VMA read lock":
-		// "Otherwise the code falls back to the mmap read lock").
+		// "Otherwise the code falls back to the mmap read lock"), kept
+		// for the rest of the call (try_vma_read_lock sets lock_mode).
 		c.m.Lock.Read(c.h)
-		defer c.m.Lock.RUnlock(c.h)
-	}
-	if c.batchedGather() {
-		g := c.m.Lock.MmuGather()
-		g.Gather(c.h)
-		defer g.Finish(c.h)
+		c.mode = LockMmapRead
+		c.startGather()
 	}
 	if c.advice == unix.MADV_POPULATE_READ || c.advice == unix.MADV_POPULATE_WRITE {
 		return c.populate(start, end)
