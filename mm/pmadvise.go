@@ -28,20 +28,32 @@ type Iovec struct {
 }
 
 // ImportIovecs checks a vector as import_iovec does after copying it from
-// the caller: a length that is negative as ssize_t -> EINVAL; a range that
-// ends above UserPtrMax or wraps -> EFAULT; lengths are shortened so the
-// total stays within MaxRWCount. (vlen > UIOMaxIOV and an unreadable
-// array, EINVAL and EFAULT, are found before the copy by the caller.)
+// the caller: a length that is negative as ssize_t -> EINVAL (all lengths
+// are checked while copying, before any range); a range that ends above
+// UserPtrMax or wraps -> EFAULT; lengths are shortened so the total stays
+// within MaxRWCount. A single iovec is shortened before its range is
+// checked (import_ubuf), several after. (vlen > UIOMaxIOV and an
+// unreadable array, EINVAL and EFAULT, are found before the copy by the
+// caller.)
 func ImportIovecs(iovs []Iovec) ([]Iovec, unix.Errno) {
 	for _, v := range iovs {
 		if int64(v.Len) < 0 {
 			return nil, unix.EINVAL
 		}
 	}
+	accessOK := func(v Iovec) bool { sum := v.Base + v.Len; return sum <= UserPtrMax && sum >= v.Base }
+	if len(iovs) == 1 {
+		v := iovs[0]
+		v.Len = min(v.Len, MaxRWCount)
+		if !accessOK(v) {
+			return nil, unix.EFAULT
+		}
+		return []Iovec{v}, 0
+	}
 	out := make([]Iovec, len(iovs))
 	var total uint64
 	for i, v := range iovs {
-		if sum := v.Base + v.Len; sum > UserPtrMax || sum < v.Base {
+		if !accessOK(v) {
 			return nil, unix.EFAULT
 		}
 		v.Len = min(v.Len, MaxRWCount-total)

@@ -38,9 +38,13 @@ func TestImportIovecs(t *testing.T) {
 		// The lengths are all checked while copying, before any range.
 		{"negative length after a bad range", []Iovec{{UserPtrMax, PageSize}, {at(0), 1 << 63}}, nil, unix.EINVAL},
 		{"ends at the top", []Iovec{{UserPtrMax - PageSize, PageSize}}, []Iovec{{UserPtrMax - PageSize, PageSize}}, 0},
-		{"ends above the top", []Iovec{{UserPtrMax - PageSize, PageSize + 1}}, nil, unix.EFAULT},
+		{"ends above the top", []Iovec{{UserPtrMax - PageSize, PageSize + 1}, iov(0, 1)}, nil, unix.EFAULT},
 		{"kernel address", []Iovec{{0xffff_8000_0000_0000, 0}}, nil, unix.EFAULT},
-		{"huge length", []Iovec{{at(0), 1 << 62}}, nil, unix.EFAULT},
+		{"negative length before a kernel address", []Iovec{{0xffff_8000_0000_0000, PageSize}, {at(0), 1 << 63}}, nil, unix.EINVAL},
+		{"huge length", []Iovec{{at(0), 1 << 62}, iov(0, 1)}, nil, unix.EFAULT},
+		// One iovec is capped before access_ok (import_ubuf).
+		{"huge length alone is capped", []Iovec{{at(0), 1 << 62}}, []Iovec{{at(0), MaxRWCount}}, 0},
+		{"alone, ends above the top", []Iovec{{UserPtrMax - PageSize, PageSize + 1}}, nil, unix.EFAULT},
 		{"total capped", []Iovec{{at(0), MaxRWCount - PageSize}, iov(0, 4), iov(0, 1)},
 			[]Iovec{{at(0), MaxRWCount - PageSize}, iov(0, 1), {at(0), 0}}, 0},
 	}

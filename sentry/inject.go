@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
+	"madvisor/mm"
 )
 
 // injection is the state of a syscall whose answer the sentry builds by
@@ -104,13 +105,20 @@ func (t *Task) stepToSyscallExit(fromUser bool) error {
 }
 
 // finishInjection answers the original syscall with ret: the tracee's
-// registers are restored as they were at its entry, with ret in rax.
+// registers are restored as they were at its entry, with ret in rax. A ret
+// of -ERESTARTNOINTR restarts the syscall instead: the registers are
+// restored with the syscall number in rax and rip back on the syscall
+// instruction, which is what the kernel's return path does with it.
 // Engine thread only.
 func (t *Task) finishInjection(ret int64) {
 	inj := t.inj
 	t.inj = nil
 	regs := inj.saved
 	regs.Rax = uint64(ret)
+	if ret == -int64(mm.ERESTARTNOINTR) {
+		regs.Rax = inj.saved.Orig_rax
+		regs.Rip -= 2 // the syscall instruction
+	}
 	if inj.atEntry {
 		// Nothing was injected: skip the syscall (nr -1) and return ret.
 		regs.Orig_rax = ^uint64(0)

@@ -43,15 +43,17 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
 
 	start, lenIn, advice := si.Args[0], si.Args[1], int(int32(si.Args[2]))
 	env := t.s.madviseEnv(t, advice)
+	env.LoseGuardRaces = t.s.guardRacesLeft
 	res := as.m.Madvise(t.holder, start, lenIn, advice, env)
-	for res.Restart {
-		// -ERESTARTNOINTR: the kernel restarts the call transparently;
-		// so does the model (the program never sees it).
-		env.LoseGuardRaces -= mm.MaxGuardRetries
-		res = as.m.Madvise(t.holder, start, lenIn, advice, env)
-	}
+	t.s.guardRacesLeft -= res.RacesLost
 	want := -int64(res.Err)
 	switch {
+	case res.Restart:
+		// -ERESTARTNOINTR: the host call is skipped and the program's
+		// syscall instruction runs again (finishInjection), as the
+		// kernel's return path restarts it: the program never sees an
+		// errno, and a signal pending meanwhile is handled first.
+		act.emulate = func(hostmm.Tracee) int64 { return -int64(mm.ERESTARTNOINTR) }
 	case res.Err != 0 && len(res.Applied) == 0:
 		act.emulate = func(hostmm.Tracee) int64 { return want }
 	case changesVMAs(advice):

@@ -37,6 +37,11 @@ type Config struct {
 	// function answers it instead of the host (running host syscalls in
 	// the tracee as it needs) and returns what the program sees.
 	Emulate func(nr uint64, args [6]uint64) func(tr hostmm.Tracee) int64
+	// LoseGuardRaces is a fault-injection switch for tests: the first
+	// LoseGuardRaces MADV_GUARD_INSTALL walks of the run (over all
+	// processes) lose their race with a page fault, so an install that
+	// loses mm.MaxGuardRetries in a row takes the restart path.
+	LoseGuardRaces int
 }
 
 // Sandbox is one run of a target program and all the processes it starts.
@@ -53,6 +58,10 @@ type Sandbox struct {
 	launchErr chan string
 	// rootPid is the root process's pid, once launched.
 	rootPid atomic.Int64
+
+	// guardRacesLeft counts the GUARD_INSTALL walks still to lose
+	// (Config.LoseGuardRaces). Engine thread only.
+	guardRacesLeft int
 
 	// mu protects tasks, the registry read by the task dump.
 	mu    sync.Mutex
@@ -82,12 +91,13 @@ func Run(cfg Config) (int, error) {
 		cfg.Log = os.Stderr
 	}
 	s := &Sandbox{
-		cfg:       cfg,
-		eng:       newEngine(),
-		sched:     cfg.Sched,
-		rootExit:  make(chan unix.WaitStatus, 1),
-		launchErr: make(chan string, 1),
-		tasks:     make(map[*Task]struct{}),
+		cfg:            cfg,
+		guardRacesLeft: cfg.LoseGuardRaces,
+		eng:            newEngine(),
+		sched:          cfg.Sched,
+		rootExit:       make(chan unix.WaitStatus, 1),
+		launchErr:      make(chan string, 1),
+		tasks:          make(map[*Task]struct{}),
 	}
 	if s.sched == nil {
 		s.sched = ParallelScheduler{}

@@ -110,6 +110,10 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if !t.madviseEntry(&act, si) {
 			return action{contended: act.contended}
 		}
+	case unix.SYS_PROCESS_MADVISE:
+		if !t.processMadviseEntry(&act, si) {
+			return action{contended: act.contended}
+		}
 	default:
 		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
 			as, args := t.tg.mm, si.Args

@@ -42,6 +42,7 @@ Flags of run (details: "madvisor run --help"):
   --strace[=FILE]   print intercepted syscalls strace style (to stderr or FILE)
   --lockdep=MODE    validate the sentry's lock protocol: off (default), warn
                     or panic
+  --lose-guard-races=N  fault injection: make MADV_GUARD_INSTALL lose N races
 `
 
 func main() {
@@ -90,6 +91,8 @@ type runFlags struct {
 	strace    optionalFile
 	checkMaps bool
 	lockdep   lockdep.Mode
+	// loseGuardRaces is the fault-injection switch of the restart path.
+	loseGuardRaces int
 }
 
 func newRunFlags(out io.Writer) *runFlags {
@@ -98,6 +101,7 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.Var(&r.strace, "strace", "print each intercepted syscall, strace style, with decoded arguments and result,\nto stderr (--strace) or to `FILE` (--strace=FILE)")
 	r.fs.BoolVar(&r.checkMaps, "check-maps", false, "after every intercepted syscall, compare the model with /proc/PID/maps and\nprint the first difference (both views) on stderr")
 	r.fs.Var(&r.lockdep, "lockdep", "validate the sentry's own lock protocol (mmap_lock...): `off|warn|panic`;\nwarn prints a lockdep report and goes on, panic stops madvisor (and the program)")
+	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
 		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
 
@@ -131,6 +135,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	if err := rf.fs.Parse(args); err != nil {
 		return 2
 	}
+	if rf.loseGuardRaces < 0 {
+		fmt.Fprintln(stderr, "madvisor: run: --lose-guard-races must not be negative")
+		return 2
+	}
 	argv := rf.fs.Args()
 	if len(argv) == 0 {
 		fmt.Fprintln(stderr, "madvisor: run: no program given (usage: madvisor run [flags] -- PROGRAM [ARGS...])")
@@ -150,6 +158,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		Stderr:    os.Stderr,
 		Log:       stderr,
 		CheckMaps: rf.checkMaps,
+
+		LoseGuardRaces: rf.loseGuardRaces,
 	}
 	if rf.strace.set {
 		if rf.strace.path == "" {

@@ -1,0 +1,151 @@
+package sentry
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+)
+
+// PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP: pidfd values that name
+// the caller (6.14 and 6.15; facts "Introduced").
+const (
+	pidfdSelfThread      = -10000
+	pidfdSelfThreadGroup = -10001
+)
+
+// processMadviseEntry answers process_madvise(2) (facts
+// "process_madvise(pidfd, iovec, vlen, advice, flags)"): the checks in the
+// kernel's order, the pidfd resolved to a process under this sandbox (its
+// own model: the caller's, or another process's) and mm.MM.ProcessMadvise
+// for the vector. A target outside the sandbox is the host's to answer.
+// The host is made to match as for madvise (madviseEntry): a refusal with
+// nothing applied never reaches the host; flag and guard advice on the
+// caller's own mm run on the host under mmap_lock and the program sees the
+// model's result; other advice are the host's own call.
+//
+// It reports false when the target's mmap_lock is held by another task:
+// the caller queues the task. Engine thread only.
+func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
+	pidfd, vec, vlen := int32(si.Args[0]), si.Args[1], si.Args[2]
+	advice, flags := int(int32(si.Args[3])), uint32(si.Args[4])
+	refuse := func(e unix.Errno) bool {
+		act.emulate = func(hostmm.Tracee) int64 { return -int64(e) }
+		return true
+	}
+	if flags != 0 {
+		return refuse(unix.EINVAL)
+	}
+	if vlen > mm.UIOMaxIOV {
+		return refuse(unix.EINVAL)
+	}
+	raw := make([]mm.Iovec, vlen)
+	if vlen > 0 {
+		b := make([]byte, 16*vlen)
+		if t.readMem(vec, b) != nil {
+			return refuse(unix.EFAULT)
+		}
+		for i := range raw {
+			raw[i] = mm.Iovec{Base: binary.LittleEndian.Uint64(b[16*i:]), Len: binary.LittleEndian.Uint64(b[16*i+8:])}
+		}
+	}
+	iovs, errno := mm.ImportIovecs(raw)
+	if errno != 0 {
+		return refuse(errno)
+	}
+	target, errno := t.pidfdTarget(pidfd)
+	if errno != 0 {
+		return refuse(errno)
+	}
+	if target == nil || target.tg.mm == nil {
+		return true // outside the sandbox: the host answers
+	}
+	as := target.tg.mm
+	if as.held {
+		act.contended = as
+		return false
+	}
+	own := as == t.tg.mm
+	env := t.s.madviseEnv(t, advice)
+	env.OwnMM = own
+	if !own {
+		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
+	}
+	env.LoseGuardRaces = t.s.guardRacesLeft
+	res := as.m.ProcessMadvise(t.holder, iovs, advice, env)
+	t.s.guardRacesLeft -= res.RacesLost
+	switch {
+	case res.Ret < 0 && len(res.Applied) == 0:
+		return refuse(unix.Errno(-res.Ret))
+	case own && changesVMAs(advice):
+		act.locked = as // taken by syscallEntry
+		act.watch = true
+		act.onExit = func(t *Task, ret int64) {
+			// As for madvise: the model's result, unless the model found
+			// no error and the host did (a flag only the host knows).
+			if ret != res.Ret && res.Err != 0 {
+				t.setReturn(res.Ret)
+			}
+			for _, p := range res.Applied {
+				t.reconcileEdges(as, p.Start, p.End)
+			}
+		}
+	}
+	return true
+}
+
+// pidfdTarget resolves a process_madvise pidfd for t: the task it names
+// when that task is traced by this sandbox and alive; nil (and no errno)
+// when the process is outside the sandbox, in another pid namespace or
+// gone from it, so the host answers; EBADF when pidfd is not an open pidfd
+// of t; ESRCH when its process has been reaped. Engine thread only.
+func (t *Task) pidfdTarget(pidfd int32) (*Task, unix.Errno) {
+	switch pidfd {
+	case pidfdSelfThread, pidfdSelfThreadGroup:
+		return t, 0
+	}
+	if pidfd < 0 {
+		return nil, unix.EBADF
+	}
+	pid, ok := fdinfoPid(t.tid, int(pidfd))
+	switch {
+	case !ok:
+		// Not open, or no "Pid:" line: not a pidfd (pidfd_get_pid).
+		return nil, unix.EBADF
+	case pid == -1:
+		return nil, unix.ESRCH
+	case pid == 0:
+		return nil, 0
+	}
+	target := t.s.eng.tasks[pid]
+	if target == nil || target.dead {
+		return nil, 0
+	}
+	return target, 0
+}
+
+// fdinfoPid reads the "Pid:" line of /proc/TID/fdinfo/FD, which only
+// pidfds have: the pid in madvisor's pid namespace, 0 if the process is in
+// another one, -1 once it has been reaped.
+func fdinfoPid(tid, fd int) (pid int, ok bool) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fdinfo/%d", tid, fd))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, found := strings.CutPrefix(sc.Text(), "Pid:"); found {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			return pid, err == nil
+		}
+	}
+	return 0, false
+}
