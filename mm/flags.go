@@ -176,3 +176,30 @@ func VMToProt(f VMFlags) Prot {
 	}
 	return p
 }
+
+// smapsMnemonics are the two-letter names /proc/PID/smaps prints on its
+// VmFlags line (show_smap_vma_flags) for the flags the model keeps.
+var smapsMnemonics = map[string]VMFlags{
+	"rd": VMRead, "wr": VMWrite, "ex": VMExec, "sh": VMShared,
+	"mr": VMMayRead, "mw": VMMayWrite, "me": VMMayExec, "ms": VMMayShare,
+	"gd": VMGrowsDown, "pf": VMPFNMap, "lo": VMLocked, "io": VMIO,
+	"sr": VMSeqRead, "rr": VMRandRead, "dc": VMDontCopy, "de": VMDontExpand,
+	"lf": VMLockOnFault, "ac": VMAccount, "nr": VMNoReserve, "ht": VMHugeTLB,
+	"wf": VMWipeOnFork, "dd": VMDontDump, "mm": VMMixedMap, "hg": VMHugePage,
+	"nh": VMNoHugePage, "mg": VMMergeable, "sl": VMSealed, "gu": VMMaybeGuard,
+}
+
+// ParseVmFlags parses the value of a smaps "VmFlags:" line. Mnemonics the
+// model does not keep are ignored.
+func ParseVmFlags(s string) VMFlags {
+	var f VMFlags
+	for _, m := range strings.Fields(s) {
+		f |= smapsMnemonics[m]
+	}
+	return f
+}
+
+// DriverFlags are the flags a driver's mmap handler may set on a mapping
+// of a device or an anon inode (remap_pfn_range, vm_insert_page...), which
+// the model cannot derive from the mmap call.
+const DriverFlags = VMIO | VMPFNMap | VMMixedMap | VMDontExpand | VMDontDump | VMDontCopy

@@ -978,3 +978,25 @@ func TestMadviseVsyscall(t *testing.T) {
 	r = m.Madvise(h, 0xffffffffff600000, PageSize, unix.MADV_POPULATE_READ, envWith())
 	assert.Equal(t, unix.ENOMEM, r.Err)
 }
+
+// TestSpecialMappingNoSplit: the kernel's special mappings refuse to be
+// split (special_mapping_split): a flag advice over part of [vvar] is
+// EINVAL, over all of it succeeds; munmap and mprotect of a part are
+// EINVAL too.
+func TestSpecialMappingNoSplit(t *testing.T) {
+	withLockdep(t, lockdep.Panic)
+	vvar := VMA{Start: at(0), End: at(4), Flags: VMRead | VMMayRead | VMIO | VMPFNMap | VMDontDump | VMDontExpand,
+		Backing: Backing{Kind: BackingVVar}}
+	m := newMM(t, vvar)
+	h := lockdep.NewHolder("madvise", 1)
+	got := madviseChecked(t, m, h, 0, 1, unix.MADV_WIPEONFORK, envWith())
+	assert.Equal(t, unix.EINVAL, got.Err)
+	assert.Equal(t, uint64(at(4)), vmaAt(t, m, 0).End, "split")
+	got = madviseChecked(t, m, h, 0, 4, unix.MADV_WIPEONFORK, envWith())
+	assert.Equal(t, unix.Errno(0), got.Err)
+	assert.NotZero(t, vmaAt(t, m, 0).Flags&VMWipeOnFork)
+	assert.Equal(t, unix.EINVAL, m.AS.Unmap(at(1), at(2)))
+	assert.Equal(t, unix.EINVAL, m.AS.Protect(at(0), at(1), ProtNone))
+	assert.Equal(t, 1, m.AS.Len())
+	require.NoError(t, m.AS.Unmap(at(0), at(4)))
+}

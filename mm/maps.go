@@ -55,6 +55,10 @@ func ParseMaps(text string) ([]MapsLine, error) {
 	return out, nil
 }
 
+// ParseMapsLine parses one line of /proc/PID/maps (also the header line of
+// each VMA's block in /proc/PID/smaps).
+func ParseMapsLine(line string) (MapsLine, error) { return parseMapsLine(line) }
+
 // nextField splits s at its first space, and drops the spaces after it.
 func nextField(s string) (field, rest string) {
 	i := strings.IndexByte(s, ' ')

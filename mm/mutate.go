@@ -144,7 +144,8 @@ func (as *AddressSpace) modifyRange(start, end uint64, gaps gapPolicy, splitErr 
 
 // modifyVMA gives [s, e) (within v) the state nv, as vma_modify does: merge
 // with a neighbour where possible, else split at the range edges
-// (split_vma fails with ENOMEM once map_count reaches vm.max_map_count).
+// (split_vma fails with ENOMEM once map_count reaches vm.max_map_count,
+// and with EINVAL on a VMA that may not be split).
 func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) error {
 	piece := nv
 	piece.Start, piece.End = s, e
@@ -168,6 +169,9 @@ func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) e
 		if as.stats.MapCount+i >= as.MaxMapCount {
 			return splitErr
 		}
+		if !v.maySplit() {
+			return unix.EINVAL
+		}
 	}
 	cur := v
 	if needLo {
@@ -186,7 +190,8 @@ func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) e
 // unmapRange removes [start, end) from the tree, splitting the VMAs at its
 // edges (do_vmi_munmap). Sealed VMAs refuse with EPERM before anything
 // changes; splitting one VMA in two when map_count has reached
-// vm.max_map_count fails with ENOMEM (vms_gather_munmap_vmas).
+// vm.max_map_count fails with ENOMEM (vms_gather_munmap_vmas); a VMA that
+// may not be split, with EINVAL.
 func (as *AddressSpace) unmapRange(start, end uint64) error {
 	vs := as.overlapping(start, end)
 	if len(vs) == 0 {
@@ -200,6 +205,9 @@ func (as *AddressSpace) unmapRange(start, end uint64) error {
 	first, last := vs[0], vs[len(vs)-1]
 	if first.Start < start && first.End > end && as.stats.MapCount >= as.MaxMapCount {
 		return unix.ENOMEM
+	}
+	if first.Start < start && !first.maySplit() || last.End > end && !last.maySplit() {
+		return unix.EINVAL
 	}
 	if first.Start < start {
 		_, hi := as.splitAt(first, start)

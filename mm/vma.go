@@ -47,6 +47,11 @@ func (k BackingKind) String() string {
 // special reports whether k is a kernel special mapping (never merged).
 func (k BackingKind) special() bool { return k >= BackingVDSO }
 
+// maySplit is vm_ops->may_split: the kernel's special mappings ([vdso],
+// [vvar], [vvar_vclock]: special_mapping_split) refuse to be split, with
+// EINVAL.
+func (v *VMA) maySplit() bool { return !v.Backing.Kind.special() }
+
 // hasFile reports whether VMAs of this kind have a vm_file (and so print
 // their pgoff, device and inode in /proc/PID/maps).
 func (k BackingKind) hasFile() bool { return k == BackingFile || k == BackingSharedAnon }

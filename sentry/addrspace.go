@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"slices"
@@ -251,6 +252,34 @@ func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 		}
 	}
 	return mm.MapsLine{}, false
+}
+
+// DriverFlags implements syscalls.Host: for a file that is not regular, the
+// flags are read from the VMA's VmFlags line in /proc/PID/smaps (rare: the
+// file costs a page-table walk per VMA).
+func (h hostView) DriverFlags(fd int, addr uint64) (mm.VMFlags, bool) {
+	var st unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", h.t.tg.pid, fd), &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFREG {
+		return 0, false
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", h.t.tg.pid))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	in := false
+	for sc.Scan() {
+		line := sc.Text()
+		if l, err := mm.ParseMapsLine(line); err == nil {
+			in = l.Start <= addr && addr < l.End
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
+			return mm.ParseVmFlags(v) & mm.DriverFlags, true
+		}
+	}
+	return 0, false
 }
 
 var _ syscalls.Host = hostView{}

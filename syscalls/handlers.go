@@ -19,6 +19,11 @@ type Host interface {
 	FileBacking(fd int, withMode bool) (mm.Backing, error)
 	// MapsLineAt returns the host's /proc/PID/maps line containing addr.
 	MapsLineAt(addr uint64) (mm.MapsLine, bool)
+	// DriverFlags returns the mm.DriverFlags of the host's VMA at addr
+	// when fd is not a regular file (a device, an anon inode such as
+	// io_uring or perf_event), whose driver's mmap may set them; false for
+	// a regular file.
+	DriverFlags(fd int, addr uint64) (mm.VMFlags, bool)
 }
 
 // Update applies a syscall's effect to the model, given its arguments and
@@ -111,6 +116,11 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 		}
 	}
 	v := mm.NewMmap(start, length, prot&(mm.ProtRead|mm.ProtWrite|mm.ProtExec), shared, b, a[5]>>mm.PageShift, noreserve)
+	if b.Kind == mm.BackingFile {
+		if f, ok := h.DriverFlags(int(int32(a[4])), start); ok {
+			v.Flags |= f
+		}
+	}
 	if flags&unix.MAP_GROWSDOWN != 0 {
 		v.Flags |= mm.VMGrowsDown
 	}

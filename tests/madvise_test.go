@@ -57,10 +57,6 @@ var specRows = []specRow{
 		"io_uring_ring/DOFORK: ret=-1 errno=EINVAL flags_before=de,mm"},
 }
 
-// specSkipMessage is how a spec-vs-host row is reported while madvisor
-// still passes madvise through to the host.
-const specSkipMessage = "spec-vs-host row, needs the sentry's own madvise (issue 4)"
-
 func TestMadviseDifferential(t *testing.T) {
 	for _, prog := range madvisePrograms {
 		for _, static := range []bool{false, true} {
@@ -151,12 +147,7 @@ func compareMadvise(t *testing.T, prog, bin string) {
 	}
 	for _, s := range specs {
 		t.Run("spec/"+s.row.Case, func(t *testing.T) {
-			switch s.got {
-			case s.want:
-			case s.row.Host:
-				t.Logf("host (native): %s\nspec (wanted): %s\nmadvisor:      %s", s.row.Host, s.want, s.got)
-				t.Skip(specSkipMessage)
-			default:
+			if s.got != s.want {
 				t.Errorf("spec-vs-host row: got %q under madvisor, want the spec's %q (the host prints %q)",
 					s.got, s.want, s.row.Host)
 			}

@@ -38,31 +38,10 @@ static const struct advice special_advice[] = {
     {99, "unknown99"},
 };
 
-// Cases today's madvisor gets wrong: its model does not know the flags the
-// kernel gives these mappings (VM_IO, VM_PFNMAP, VM_MIXEDMAP, VM_DONTDUMP),
-// so it accepts advice the host refuses, or splits a VMA the host leaves
-// whole (--check-maps reports it). They run only with MADV_KNOWN_BUGS=1.
-static const char *known_bugs[] = {
-    "vvar/DONTDUMP",		"vvar/WIPEONFORK",		 "io_uring_ring/DODUMP",	"io_uring_ring/GUARD_INSTALL",
-    "io_uring_ring/GUARD_REMOVE", "perf_buffer/DOFORK",		 "perf_buffer/DODUMP",		"perf_buffer/GUARD_INSTALL",
-    "perf_buffer/GUARD_REMOVE",
-};
-
-static int known_bug(const char *name) {
-	if (getenv("MADV_KNOWN_BUGS"))
-		return 0;
-	for (size_t i = 0; i < sizeof(known_bugs) / sizeof(known_bugs[0]); i++)
-		if (strcmp(name, known_bugs[i]) == 0)
-			return 1;
-	return 0;
-}
-
 static void run(const char *what, char *addr, size_t len) {
 	char name[96];
 	for (size_t a = 0; a < sizeof(special_advice) / sizeof(special_advice[0]); a++) {
 		snprintf(name, sizeof(name), "%s/%s", what, special_advice[a].name);
-		if (known_bug(name))
-			continue;
 		const char *before = vmflags(addr);
 		char fl[128];
 		snprintf(fl, sizeof(fl), "%s", before);
