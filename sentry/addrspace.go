@@ -155,7 +155,11 @@ func (s *Sandbox) strace(t *Task, a *action, ret int64) {
 	call := syscalls.FormatCall(uintptr(a.nr), a.args, hostView{t})
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	fmt.Fprintf(s.cfg.Strace, "[pid %5d] %s %s\n", t.tid, call, syscalls.FormatReturn(uintptr(a.nr), uint64(ret)))
+	locks := ""
+	if a.locks != "" {
+		locks = " {locks: " + a.locks + "}"
+	}
+	fmt.Fprintf(s.cfg.Strace, "[pid %5d] %s %s%s\n", t.tid, call, syscalls.FormatReturn(uintptr(a.nr), uint64(ret)), locks)
 }
 
 // hostView is what syscall handlers and the formatter may ask of a task's

@@ -44,7 +44,9 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
 	start, lenIn, advice := si.Args[0], si.Args[1], int(int32(si.Args[2]))
 	env := t.s.madviseEnv(t, advice)
 	env.LoseGuardRaces = t.s.guardRacesLeft
+	lt := t.startLockTrace()
 	res := as.m.Madvise(t.holder, start, lenIn, advice, env)
+	act.locks = lt.stop(t)
 	t.s.guardRacesLeft -= res.RacesLost
 	want := -int64(res.Err)
 	switch {

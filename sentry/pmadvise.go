@@ -79,7 +79,9 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
 		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
 	}
 	env.LoseGuardRaces = t.s.guardRacesLeft
+	lt := t.startLockTrace()
 	res := as.m.ProcessMadvise(t.holder, iovs, advice, env)
+	act.locks = lt.stop(t)
 	t.s.guardRacesLeft -= res.RacesLost
 	switch {
 	case res.Ret < 0 && len(res.Applied) == 0:

@@ -37,6 +37,9 @@ type action struct {
 	// nr and args, for strace and the maps check.
 	nr   uint64
 	args [6]uint64
+	// locks is the model's lock trace of a madvise or process_madvise,
+	// for strace (lockTrace).
+	locks string
 }
 
 // exit runs at the syscall's exit stop. Engine thread only.
