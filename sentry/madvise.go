@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -107,17 +106,12 @@ func (s *Sandbox) madviseEnv(t *Task, advice int) mm.MadviseEnv {
 	return env
 }
 
-// hostKconfig reads which madvise-related options the host kernel has,
-// from the files each one creates.
-var hostKconfig = sync.OnceValue(func() mm.MadviseKconfig {
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	return mm.MadviseKconfig{
-		KSM:           exists("/sys/kernel/mm/ksm"),
-		THP:           exists("/sys/kernel/mm/transparent_hugepage"),
-		MemoryFailure: exists("/proc/sys/vm/memory_failure_early_kill"),
-		Swap:          exists("/proc/swaps"),
-	}
-})
+// hostKconfig is the host kernel's madvise-related configuration, as the
+// feature probe found it.
+func hostKconfig() mm.MadviseKconfig {
+	f := hostmm.HostFeatures()
+	return mm.MadviseKconfig{KSM: f.KSM, THP: f.THP, MemoryFailure: f.MemoryFailure, Swap: f.Swap}
+}
 
 // hasCapability reports whether thread tid has capability c in its
 // effective set (/proc/TID/status CapEff).

@@ -164,3 +164,37 @@ func head(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestFeatures: `madvisor features` probes the host and prints every
+// advice and feature; its answers agree with what a program sees natively.
+func TestFeatures(t *testing.T) {
+	r := runMadvisor(t, "features")
+	require.Equal(t, 0, r.Status, "%s", r)
+	assert.Contains(t, r.Stdout, "host kernel ")
+	for _, want := range []string{"MADV_NORMAL ", "MADV_GUARD_REMOVE ", "MADV_HWPOISON ", "process_madvise ", "mseal ", "PROCMAP_QUERY"} {
+		assert.Contains(t, r.Stdout, want)
+	}
+	// The probe must match the running kernel: MEMORY_FAILURE decides
+	// HWPOISON, and on a 6.13+ host GUARD_INSTALL is accepted.
+	hwpoison := strings.Fields(lineWith(r.Stdout, "MADV_HWPOISON "))
+	require.GreaterOrEqual(t, len(hwpoison), 3)
+	_, err := os.Stat("/proc/sys/vm/memory_failure_early_kill")
+	assert.Equal(t, map[bool]string{true: "yes", false: "no"}[err == nil], hwpoison[2])
+
+	r = runMadvisor(t, "features", "extra")
+	assert.Equal(t, 2, r.Status)
+	assert.Contains(t, r.Stderr, "features takes no arguments")
+	r = runMadvisor(t, "help", "features")
+	assert.Equal(t, 0, r.Status)
+	assert.Contains(t, r.Stdout, "Usage: madvisor features")
+}
+
+// lineWith returns the first line of s that contains sub.
+func lineWith(s, sub string) string {
+	for _, l := range splitLines(s) {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}

@@ -27,6 +27,7 @@ const mainUsage = `madvisor: a deterministic kernel-in-userspace for memory mana
 
 Usage:
   madvisor run [flags] -- PROGRAM [ARGS...]   run PROGRAM under the sentry
+  madvisor features                           probe the host kernel's memory API
   madvisor help [COMMAND]                     show help
 
 madvisor runs an unmodified Linux x86-64 program and every process and thread
@@ -60,10 +61,16 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			newRunFlags(stdout).fs.Usage()
 			return 0
 		}
+		if len(args) > 1 && args[0] == "help" && args[1] == "features" {
+			fmt.Fprint(stdout, featuresUsage)
+			return 0
+		}
 		fmt.Fprint(stdout, mainUsage)
 		return 0
 	case "run":
 		return runCommand(args[1:], stdout, stderr)
+	case "features":
+		return featuresCommand(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "madvisor: unknown command %q\n\n%s", args[0], mainUsage)
 	return 2

@@ -1,0 +1,115 @@
+package hostmm
+
+import (
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Features is what the host kernel offers of the memory API madvisor
+// emulates, found by probing it (not by its version: distributions
+// backport and configure).
+type Features struct {
+	// Release is the kernel release (uname -r).
+	Release string
+	// Advice reports, per madvise advice value, whether the host accepts
+	// it (madvise_behavior_valid: a known value whose Kconfig is on).
+	Advice map[int]bool
+	// KSM, THP and MemoryFailure are the Kconfig options that gate advice
+	// (MERGEABLE/UNMERGEABLE; HUGEPAGE/NOHUGEPAGE/COLLAPSE;
+	// HWPOISON/SOFT_OFFLINE); Swap is CONFIG_SWAP (WILLNEED on anonymous
+	// memory).
+	KSM, THP, MemoryFailure, Swap bool
+	// ProcessMadvise (5.10), PidfdSelf (PIDFD_SELF_*, 6.14/6.15), Mseal
+	// (6.10), GuardFile (guard markers on file mappings, 6.15),
+	// ProcmapQuery (the PROCMAP_QUERY ioctl, 6.11), Userfaultfd.
+	ProcessMadvise, PidfdSelf, Mseal, GuardFile, ProcmapQuery, Userfaultfd bool
+}
+
+// AdviceValues are the madvise advice values of x86-64 (facts "Values").
+var AdviceValues = []int{
+	unix.MADV_NORMAL, unix.MADV_RANDOM, unix.MADV_SEQUENTIAL, unix.MADV_WILLNEED, unix.MADV_DONTNEED,
+	unix.MADV_FREE, unix.MADV_REMOVE, unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_MERGEABLE,
+	unix.MADV_UNMERGEABLE, unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_DONTDUMP, unix.MADV_DODUMP,
+	unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK, unix.MADV_COLD, unix.MADV_PAGEOUT, unix.MADV_POPULATE_READ,
+	unix.MADV_POPULATE_WRITE, unix.MADV_DONTNEED_LOCKED, unix.MADV_COLLAPSE, unix.MADV_HWPOISON,
+	madvSoftOffline, unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE,
+}
+
+const (
+	madvSoftOffline      = 101
+	pidfdSelfThreadGroup = -10001
+	procmapQuery         = 0xc0686611 // _IOWR('f', 17, struct procmap_query)
+)
+
+// HostFeatures probes the host once (in madvisor's own process) and
+// returns what it found.
+var HostFeatures = sync.OnceValue(probe)
+
+func probe() Features {
+	f := Features{Advice: map[int]bool{}}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		f.Release = unix.ByteSliceToString(u.Release[:])
+	}
+	page, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err == nil {
+		defer unix.Munmap(page)
+		addr := uintptr(unsafe.Pointer(&page[0]))
+		for _, a := range AdviceValues {
+			// A zero length: the advice is checked first, then nothing
+			// is done (facts "order of checks" 1 and 4).
+			_, _, e := unix.Syscall(unix.SYS_MADVISE, addr, 0, uintptr(a))
+			f.Advice[a] = e == 0
+		}
+	}
+	f.KSM = f.Advice[unix.MADV_MERGEABLE]
+	f.THP = f.Advice[unix.MADV_HUGEPAGE]
+	f.MemoryFailure = f.Advice[unix.MADV_HWPOISON]
+	_, err = os.Stat("/proc/swaps")
+	f.Swap = err == nil
+
+	// process_madvise(-1, NULL, 0, COLD, 0): EBADF where it exists.
+	_, _, e := unix.Syscall6(unix.SYS_PROCESS_MADVISE, ^uintptr(0), 0, 0, unix.MADV_COLD, 0, 0)
+	f.ProcessMadvise = e != unix.ENOSYS
+	selfFD := pidfdSelfThreadGroup
+	_, _, e = unix.Syscall6(unix.SYS_PROCESS_MADVISE, uintptr(selfFD), 0, 0, unix.MADV_COLD, 0, 0)
+	f.PidfdSelf = f.ProcessMadvise && e == 0
+	// mseal(0, 0, 0) seals nothing and returns 0 where it exists.
+	_, _, e = unix.Syscall(unix.SYS_MSEAL, 0, 0, 0)
+	f.Mseal = e != unix.ENOSYS
+	f.GuardFile = f.Advice[unix.MADV_GUARD_INSTALL] && probeGuardFile()
+	if maps, err := os.Open("/proc/self/maps"); err == nil {
+		// A zero-sized query is refused with EINVAL where the ioctl
+		// exists, ENOTTY where it does not.
+		var q [104]byte
+		_, _, e = unix.Syscall(unix.SYS_IOCTL, maps.Fd(), procmapQuery, uintptr(unsafe.Pointer(&q[0])))
+		f.ProcmapQuery = e != unix.ENOTTY
+		maps.Close()
+	}
+	_, _, e = unix.Syscall(unix.SYS_USERFAULTFD, ^uintptr(0), 0, 0)
+	f.Userfaultfd = e != unix.ENOSYS
+	return f
+}
+
+// probeGuardFile reports whether GUARD_INSTALL works on a shared memfd
+// mapping (6.15; before, file mappings are EINVAL).
+func probeGuardFile() bool {
+	fd, err := unix.MemfdCreate("madvisor-probe", unix.MFD_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	size := os.Getpagesize()
+	if unix.Ftruncate(fd, int64(size)) != nil {
+		return false
+	}
+	b, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(b)
+	return unix.Madvise(b, unix.MADV_GUARD_INSTALL) == nil
+}
