@@ -27,6 +27,7 @@ var madvisePrograms = []string{
 	"madv_guard",
 	"madv_pmadv",
 	"madv_special",
+	"madv_seal",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program
