@@ -150,7 +150,12 @@ func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, e
 }
 
 func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
-	if failed(ret) {
+	switch ret {
+	case 0, -int64(unix.ENOMEM), -int64(unix.EACCES), -int64(unix.EPERM):
+		// mprotect's loop changes the VMAs before the one it fails at (a
+		// hole, prot beyond VM_MAY*, a sealed VMA): the model's own walk
+		// stops at the same place.
+	default:
 		return
 	}
 	start, end = a[0], a[0]+pageAlign(a[1])
