@@ -10,6 +10,36 @@
 // "elapsed_ns N iterations M", so process start-up (and madvisor's launch)
 // is excluded; and gcc -O2 of a generated 2,000-line C file, timed as a
 // whole command. Native and madvisor runs alternate, N times each.
+//
+// Rows (-run selects them by name):
+//
+//	getppid                  1,000,000 getppid() calls (not intercepted)
+//	madvise(MADV_DONTNEED)   200,000 DONTNEED calls on one page, re-touched
+//	mmap+touch+munmap        100,000 iterations
+//	gcc -O2 (2,000 lines)    one compile, wall time
+//	advice/ADVICE/1p         per advice: madvise(ADVICE) on a 1-page range
+//	advice/ADVICE/1024p      ... and on a 1,024-page range (one VMA each)
+//	advice/ADVICE/10000vma   a walk: madvise over 10,000 one-page VMAs that
+//	                         cannot merge (NORMAL, DONTNEED, COLD, HUGEPAGE,
+//	                         GUARD_INSTALL)
+//
+// The advice rows (csrc/advice.c; -run advice selects all of them,
+// -run 'advice/(DONTNEED|COLD)/' or -run vma a few) cover all 27 advice
+// values. Each call is timed on its own, after an untimed reset step that
+// makes it do its work every time: re-touch the pages before DONTNEED,
+// FREE, REMOVE, COLD, PAGEOUT and DONTNEED_LOCKED; the opposite advice
+// before a flag or guard advice (so the call always changes the flag or the
+// markers); DONTNEED before POPULATE_*, DONTNEED and a re-touch before
+// COLLAPSE; none for WILLNEED, HWPOISON and SOFT_OFFLINE (the whole loop is
+// timed). Mappings: private anonymous, except a shared memfd for REMOVE, a
+// file for WILLNEED and mlocked memory for DONTNEED_LOCKED. HWPOISON and
+// SOFT_OFFLINE run without CAP_SYS_ADMIN: the EPERM (or, without
+// CONFIG_MEMORY_FAILURE, EINVAL) path, never a real poisoning. The advice
+// rows print a second table (µs per call, ratio, each row's setup and the
+// calls' outcomes). The outcomes must be the same natively and under
+// madvisor: a difference is printed and makes bench exit 1. The advice rows
+// take 4-6 minutes with -n 5 on a loaded 2-CPU VM (-scale 0.2 for a quick
+// look).
 package main
 
 import (
@@ -40,7 +70,9 @@ type benchmark struct {
 	name string
 	// src is the C program in csrc (empty for the gcc benchmark).
 	src string
-	// iterations is passed as argv[1] to the C program.
+	// args are passed to the C program before the iteration count.
+	args []string
+	// iterations is passed to the C program as its last argument.
 	iterations int
 	// perCall prints microseconds per call under madvisor.
 	perCall bool
@@ -48,6 +80,15 @@ type benchmark struct {
 	target string
 	// check returns whether a result meets the target.
 	check func(native, sandboxed time.Duration, iterations int) bool
+	// advice is set for the per-advice rows (csrc/advice.c), which print
+	// their own table.
+	advice *adviceRow
+}
+
+// adviceRow is what the per-advice table shows of a row.
+type adviceRow struct {
+	advice string // the MADV_ name without MADV_
+	extent string // "1 page", "1,024 pages" or "10,000 VMAs"
 }
 
 func ratioAtMost(limit float64) func(n, m time.Duration, _ int) bool {
@@ -63,6 +104,75 @@ var benchmarks = []benchmark{
 	{name: "gcc -O2 (2,000 lines)", target: "ratio <= 1.10", check: ratioAtMost(1.10)},
 }
 
+// advices are the madvise advice values, in numeric order (csrc/advice.c
+// knows each one's mapping and reset step).
+var advices = []string{
+	"NORMAL", "RANDOM", "SEQUENTIAL", "WILLNEED", "DONTNEED", "FREE", "REMOVE",
+	"DONTFORK", "DOFORK", "MERGEABLE", "UNMERGEABLE", "HUGEPAGE", "NOHUGEPAGE",
+	"DONTDUMP", "DODUMP", "WIPEONFORK", "KEEPONFORK", "COLD", "PAGEOUT",
+	"POPULATE_READ", "POPULATE_WRITE", "DONTNEED_LOCKED", "COLLAPSE",
+	"HWPOISON", "SOFT_OFFLINE", "GUARD_INSTALL", "GUARD_REMOVE",
+}
+
+// perPage are the advice whose call, or reset step, touches every page of
+// the range: fewer iterations on 1,024 pages.
+var perPage = map[string]bool{
+	"DONTNEED": true, "FREE": true, "REMOVE": true, "COLD": true, "PAGEOUT": true,
+	"POPULATE_READ": true, "POPULATE_WRITE": true, "DONTNEED_LOCKED": true, "COLLAPSE": true,
+}
+
+// walkVMAs is the number of one-page VMAs of the walk rows.
+const walkVMAs = 10_000
+
+// walks are the advice timed over walkVMAs VMAs, and their extra arguments
+// (NORMAL: no reset, so the walk finds every VMA already NORMAL and changes
+// nothing).
+var walks = []struct {
+	advice string
+	args   []string
+}{
+	{"NORMAL", []string{"-r", "none"}},
+	{"DONTNEED", nil},
+	{"COLD", nil},
+	{"HUGEPAGE", nil},
+	{"GUARD_INSTALL", nil},
+}
+
+func init() {
+	for _, a := range advices {
+		for _, pages := range []int{1, 1024} {
+			it := 1000
+			if pages > 1 && perPage[a] {
+				it = 100
+			}
+			if pages > 1 && a == "COLLAPSE" {
+				it = 50
+			}
+			extent := "1 page"
+			if pages > 1 {
+				extent = fmt.Sprintf("%d,%03d pages", pages/1000, pages%1000)
+			}
+			benchmarks = append(benchmarks, benchmark{
+				name: fmt.Sprintf("advice/%s/%dp", a, pages), src: "advice.c",
+				args: []string{a, strconv.Itoa(pages)}, iterations: it, perCall: true,
+				advice: &adviceRow{advice: a, extent: extent},
+			})
+		}
+	}
+	for _, w := range walks {
+		it := 10
+		if w.advice == "NORMAL" {
+			it = 20
+		}
+		benchmarks = append(benchmarks, benchmark{
+			name: fmt.Sprintf("advice/%s/%dvma", w.advice, walkVMAs), src: "advice.c",
+			args:       append(append([]string{"-w"}, w.args...), w.advice, strconv.Itoa(walkVMAs)),
+			iterations: it, perCall: true,
+			advice: &adviceRow{advice: w.advice, extent: fmt.Sprintf("%d,%03d VMAs", walkVMAs/1000, walkVMAs%1000)},
+		})
+	}
+}
+
 func main() {
 	madvisor := flag.String("madvisor", "", "madvisor binary (default: build madvisor/tools/madvisor into a temporary directory)")
 	reps := flag.Int("n", 5, "runs of each benchmark natively and under madvisor (alternating)")
@@ -72,7 +182,25 @@ func main() {
 	cc := flag.String("cc", "gcc", "C compiler used to build the benchmarks and for the gcc benchmark")
 	verbose := flag.Bool("v", false, "print every run's time")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./tools/bench [flags]\n\nTimes benchmarks natively and under madvisor and prints medians and ratios.\n\n")
+		out := flag.CommandLine.Output()
+		fmt.Fprintf(out, "usage: go run ./tools/bench [flags]\n\nTimes benchmarks natively and under madvisor and prints medians and ratios.\n\n")
+		fmt.Fprintf(out, "Benchmarks (-run REGEXP selects by name):\n")
+		for _, b := range benchmarks {
+			if b.advice == nil {
+				fmt.Fprintf(out, "  %s\n", b.name)
+			}
+		}
+		fmt.Fprintf(out, "  advice/ADVICE/1p, advice/ADVICE/1024p: madvise(MADV_ADVICE) on a 1-page and a\n"+
+			"    1,024-page range, per call, after an untimed reset step (csrc/advice.c); ADVICE:\n")
+		for i := 0; i < len(advices); i += 7 {
+			fmt.Fprintf(out, "      %s\n", strings.Join(advices[i:min(i+7, len(advices))], " "))
+		}
+		fmt.Fprintf(out, "    HWPOISON and SOFT_OFFLINE run without CAP_SYS_ADMIN (the error path only)\n")
+		fmt.Fprintf(out, "  advice/ADVICE/%dvma: madvise over %d one-page VMAs that cannot merge; ADVICE:\n     ", walkVMAs, walkVMAs)
+		for _, w := range walks {
+			fmt.Fprintf(out, " %s", w.advice)
+		}
+		fmt.Fprintf(out, "\n  (-run advice: all advice rows, 4-6 minutes with -n 5)\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -121,9 +249,25 @@ func main() {
 		rows = append(rows, r)
 	}
 	printHeader(bin, *reps, *mflags)
-	printTable(rows)
+	var plain, advice []row
 	for _, r := range rows {
-		if r.err != nil {
+		if r.b.advice != nil {
+			advice = append(advice, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
+	if len(plain) > 0 {
+		printTable(plain)
+	}
+	if len(advice) > 0 {
+		if len(plain) > 0 {
+			fmt.Println()
+		}
+		printAdviceTable(advice)
+	}
+	for _, r := range rows {
+		if r.err != nil || r.differs() {
 			os.RemoveAll(dir)
 			os.Exit(1)
 		}
@@ -134,7 +278,17 @@ func main() {
 type row struct {
 	b                 benchmark
 	native, sandboxed []time.Duration
-	err               error
+	// setup and the results are the "setup" and "result" lines the program
+	// printed, each distinct line once, in order of appearance.
+	setup                           string
+	nativeResults, sandboxedResults []string
+	err                             error
+}
+
+// differs reports whether the program printed other outcomes under
+// madvisor than natively.
+func (r row) differs() bool {
+	return !slices.Equal(r.nativeResults, r.sandboxedResults)
 }
 
 func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbose bool) row {
@@ -146,7 +300,7 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 			r.err = err
 			return r
 		}
-		argv = []string{exe, strconv.Itoa(b.iterations)}
+		argv = append(append([]string{exe}, b.args...), strconv.Itoa(b.iterations))
 	} else {
 		src := filepath.Join(dir, "gen2000.c")
 		if err := os.WriteFile(src, []byte(generateC(2000)), 0o644); err != nil {
@@ -167,15 +321,20 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 			if sandboxed {
 				full = append(slices.Clone(runArgs), argv...)
 			}
-			d, err := timeRun(full, b.src != "")
+			d, info, err := timeRun(full, b.src != "")
 			if err != nil {
 				r.err = fmt.Errorf("%s: %w", side(sandboxed), err)
 				return r
 			}
+			if r.setup == "" {
+				r.setup = info["setup"]
+			}
 			if sandboxed {
 				r.sandboxed = append(r.sandboxed, d)
+				r.sandboxedResults = appendNew(r.sandboxedResults, info["result"])
 			} else {
 				r.native = append(r.native, d)
+				r.nativeResults = appendNew(r.nativeResults, info["result"])
 			}
 			if verbose {
 				fmt.Fprintf(os.Stderr, "%s %v  ", side(sandboxed), d.Round(time.Microsecond))
@@ -187,6 +346,14 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 	return r
 }
 
+// appendNew appends s to list unless it is empty or already there.
+func appendNew(list []string, s string) []string {
+	if s == "" || slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
 func side(sandboxed bool) string {
 	if sandboxed {
 		return "madvisor"
@@ -195,8 +362,9 @@ func side(sandboxed bool) string {
 }
 
 // timeRun runs argv; for a self-timed program it returns the elapsed_ns the
-// program printed, otherwise the wall time of the whole command.
-func timeRun(argv []string, selfTimed bool) (time.Duration, error) {
+// program printed, and its other "KEY rest of line" lines (setup, result)
+// by key; otherwise the wall time of the whole command.
+func timeRun(argv []string, selfTimed bool) (time.Duration, map[string]string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = &stdout
@@ -205,26 +373,43 @@ func timeRun(argv []string, selfTimed bool) (time.Duration, error) {
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%q: %w\n%s%s", argv, err, stdout.String(), stderr.String())
+		return 0, nil, fmt.Errorf("%q: %w\n%s%s", argv, err, stdout.String(), stderr.String())
 	}
 	if !selfTimed {
-		return wall, nil
+		return wall, nil, nil
 	}
+	elapsed := time.Duration(-1)
+	info := map[string]string{}
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "elapsed_ns" {
-			ns, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("%q: bad elapsed_ns line %q", argv, sc.Text())
-			}
-			return time.Duration(ns), nil
+		key, rest, _ := strings.Cut(sc.Text(), " ")
+		if key != "elapsed_ns" {
+			info[key] = rest
+			continue
 		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			return 0, nil, fmt.Errorf("%q: bad elapsed_ns line %q", argv, sc.Text())
+		}
+		ns, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%q: bad elapsed_ns line %q", argv, sc.Text())
+		}
+		elapsed = time.Duration(ns)
 	}
-	return 0, fmt.Errorf("%q printed no elapsed_ns line:\n%s%s", argv, stdout.String(), stderr.String())
+	if elapsed < 0 {
+		return 0, nil, fmt.Errorf("%q printed no elapsed_ns line:\n%s%s", argv, stdout.String(), stderr.String())
+	}
+	return elapsed, info, nil
 }
 
+// built maps a csrc file name to its executable, once built.
+var built = map[string]string{}
+
 func buildC(dir, cc, name string) (string, error) {
+	if exe, ok := built[name]; ok {
+		return exe, nil
+	}
 	src, err := csrc.ReadFile("csrc/" + name)
 	if err != nil {
 		return "", err
@@ -237,6 +422,7 @@ func buildC(dir, cc, name string) (string, error) {
 	if out, err := exec.Command(cc, "-O2", "-Wall", "-o", exe, srcPath).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%s %s: %w\n%s", cc, name, err, out)
 	}
+	built[name] = exe
 	return exe, nil
 }
 
@@ -312,6 +498,36 @@ func printTable(rows []row) {
 	for _, r := range rows {
 		if r.err != nil {
 			fmt.Printf("\n%s failed: %v\n", r.b.name, r.err)
+		}
+	}
+}
+
+// printAdviceTable prints the per-advice rows: microseconds per call, the
+// ratio, and the outcomes of the calls.
+func printAdviceTable(rows []row) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "ADVICE\tRANGE\tITERATIONS\tNATIVE/CALL\tMADVISOR/CALL\tRATIO\tSPREAD N/M\tRESULT (N = M)\tSETUP\t")
+	for _, r := range rows {
+		a := r.b.advice
+		if r.err != nil || len(r.native) == 0 || len(r.sandboxed) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%d\tFAILED\t\t\t\t\t%s\t\n", a.advice, a.extent, r.b.iterations, r.setup)
+			continue
+		}
+		n, m := median(r.native), median(r.sandboxed)
+		result := strings.Join(r.nativeResults, " | ")
+		if r.differs() {
+			result = "DIFFERS: native " + result + "; madvisor " + strings.Join(r.sandboxedResults, " | ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.2fx\t%s/%s\t%s\t%s\t\n", a.advice, a.extent, r.b.iterations,
+			perCall(n, r.b.iterations), perCall(m, r.b.iterations), float64(m)/float64(n),
+			spread(r.native), spread(r.sandboxed), result, r.setup)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Printf("\n%s failed: %v\n", r.b.name, r.err)
+		} else if r.differs() {
+			fmt.Printf("\n%s: the calls' outcomes differ: native %q, madvisor %q\n", r.b.name, r.nativeResults, r.sandboxedResults)
 		}
 	}
 }
