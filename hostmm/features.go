@@ -1,7 +1,10 @@
 package hostmm
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -112,4 +115,70 @@ func probeGuardFile() bool {
 	}
 	defer unix.Munmap(b)
 	return unix.Madvise(b, unix.MADV_GUARD_INSTALL) == nil
+}
+
+// An Emulation is a kernel feature madvisor can provide itself when the
+// host lacks it (or when asked to, so that the emulation runs on a host
+// that has the feature).
+type Emulation string
+
+const (
+	// EmulateMseal: mseal(2) in the model; the sentry refuses what a seal
+	// forbids (munmap, mprotect, mremap, mmap MAP_FIXED, brk, discards).
+	EmulateMseal Emulation = "mseal"
+	// EmulatePidfdSelf: PIDFD_SELF_THREAD / _THREAD_GROUP for
+	// process_madvise.
+	EmulatePidfdSelf Emulation = "pidfd-self"
+)
+
+// Emulations lists every emulation, in the order `madvisor features`
+// prints them.
+var Emulations = []Emulation{EmulateMseal, EmulatePidfdSelf}
+
+// Lacks reports whether the host lacks what e provides.
+func (f Features) Lacks(e Emulation) bool {
+	switch e {
+	case EmulateMseal:
+		return !f.Mseal
+	case EmulatePidfdSelf:
+		return !f.PidfdSelf
+	}
+	return false
+}
+
+// EmulationSet is the set of emulations a run uses.
+type EmulationSet map[Emulation]bool
+
+// ParseEmulate parses the value of --emulate: "auto" (what the host
+// lacks), "all", "none", or a comma-separated list of emulation names.
+func ParseEmulate(spec string, f Features) (EmulationSet, error) {
+	set := EmulationSet{}
+	switch spec {
+	case "auto":
+		for _, e := range Emulations {
+			set[e] = f.Lacks(e)
+		}
+	case "all":
+		for _, e := range Emulations {
+			set[e] = true
+		}
+	case "none":
+	default:
+		for _, name := range strings.Split(spec, ",") {
+			e := Emulation(strings.TrimSpace(name))
+			if !slices.Contains(Emulations, e) {
+				return nil, fmt.Errorf("unknown emulation %q (known: auto, all, none, %s)", name, joinEmulations())
+			}
+			set[e] = true
+		}
+	}
+	return set, nil
+}
+
+func joinEmulations() string {
+	names := make([]string, len(Emulations))
+	for i, e := range Emulations {
+		names[i] = string(e)
+	}
+	return strings.Join(names, ", ")
 }

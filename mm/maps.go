@@ -257,6 +257,32 @@ func (as *AddressSpace) Maps() []MapsLine {
 	return out
 }
 
+// HostMaps renders the maps the host shows when the flags in hidden exist
+// only in the model (an emulated feature, e.g. VM_SEALED when mseal is
+// emulated): VMAs that differ only in them are one VMA on the host.
+//
+// Preconditions: the caller holds mmap_lock for reading.
+func (as *AddressSpace) HostMaps(hidden VMFlags) []MapsLine {
+	if hidden == 0 {
+		return as.Maps()
+	}
+	var out []MapsLine
+	var cur VMA
+	as.tree.Ascend(func(v *VMA) bool {
+		nv := *v
+		nv.Flags &^= hidden
+		if len(out) > 0 && canMerge(&cur, &nv) {
+			cur.End = nv.End
+			out[len(out)-1] = as.mapsLine(&cur)
+			return true
+		}
+		cur = nv
+		out = append(out, as.mapsLine(&cur))
+		return true
+	})
+	return out
+}
+
 func (as *AddressSpace) mapsLine(v *VMA) MapsLine {
 	perms := []byte(v.Prot().String() + "p")
 	if v.Flags&VMMayShare != 0 {

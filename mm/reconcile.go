@@ -42,7 +42,9 @@ func (as *AddressSpace) MergeAcross(addr uint64) bool {
 		return false
 	}
 	a := as.prev(b)
-	visible := VMAccessFlags | VMShared
+	// VM_SEALED counts too: the host merges two VMAs that differ in it
+	// only when mseal is emulated, and then the model's seal is the truth.
+	visible := VMAccessFlags | VMShared | VMSealed
 	if a == nil || a.End != addr || a.unmergeable() || b.unmergeable() ||
 		(a.Flags^b.Flags)&visible != 0 || a.Backing != b.Backing ||
 		a.UffdArmed != b.UffdArmed || a.Name != b.Name {

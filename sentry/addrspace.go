@@ -133,10 +133,14 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 		return // the process is going away
 	}
 	as.m.AS.SyncGrowsDown(host)
-	if d := mm.DiffMaps(as.m.AS.Maps(), host); d != "" {
+	hidden := s.emulatedFlags()
+	if d := mm.DiffMaps(as.m.AS.HostMaps(hidden), host); d != "" {
 		s.diffs.Add(1)
 		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
 			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
+		if hidden != 0 {
+			return // the host lacks the emulated state: keep the model
+		}
 		// Adopt the host's view so one difference is reported once.
 		startBrk, brk := as.m.AS.Brk()
 		startStack := as.m.AS.StackStart()

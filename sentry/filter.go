@@ -14,10 +14,14 @@ import (
 // argument matches, only the matching calls), SECCOMP_RET_ALLOW for every
 // other one. Calls of a foreign ABI (int 0x80 from a 64-bit process) are
 // traced too, so the sentry sees them instead of the model silently
-// diverging.
-func BuildFilter() ([]bpf.Instruction, error) {
+// diverging. procView adds the opens (syscalls.ProcViewIntercepted).
+func BuildFilter(procView bool) ([]bpf.Instruction, error) {
 	rules := seccomp.NewSyscallRules()
-	for _, e := range syscalls.Intercepted() {
+	entries := syscalls.Intercepted()
+	if procView {
+		entries = append(entries, syscalls.ProcViewIntercepted()...)
+	}
+	for _, e := range entries {
 		rules = rules.Add(e.Nr, ruleFor(e))
 	}
 	prog := seccomp.Program{

@@ -17,7 +17,7 @@ import (
 // interpreter for every x86-64 syscall number: TRACE for the table's
 // syscalls (when their argument matches hold), ALLOW for all others.
 func TestFilterTracesExactlyTheTable(t *testing.T) {
-	insns, err := BuildFilter()
+	insns, err := BuildFilter(false)
 	require.NoError(t, err)
 	for nr := int32(0); nr < 1024; nr++ {
 		e, intercepted := syscalls.Lookup(uintptr(nr))
@@ -51,7 +51,7 @@ func TestFilterTracesExactlyTheTable(t *testing.T) {
 // TestFilterTracesForeignArch: a 32-bit syscall (int 0x80) is traced, so
 // the sentry sees what it cannot model.
 func TestFilterTracesForeignArch(t *testing.T) {
-	insns, err := BuildFilter()
+	insns, err := BuildFilter(false)
 	require.NoError(t, err)
 	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
 	require.NoError(t, err)

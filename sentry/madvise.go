@@ -26,18 +26,18 @@ import (
 //     POPULATE, REMOVE, COLLAPSE...) changes no VMA: the host's own call is
 //     its effect and its result, untouched.
 //
-// It reports false when the address space's mmap_lock is held by another
-// task: the caller queues the task. Engine thread only.
-func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
+// It sets act.contended when the address space's mmap_lock is held by
+// another task: the caller queues the task. Engine thread only.
+func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 	as := t.tg.mm
 	if as == nil {
-		return true
+		return
 	}
 	// Madvise takes the locks itself, synchronously: it must find them
 	// free, since the engine thread may not block.
 	if as.held {
 		act.contended = as
-		return false
+		return
 	}
 
 	start, lenIn, advice := si.Args[0], si.Args[1], int(int32(si.Args[2]))
@@ -57,6 +57,23 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(mm.ERESTARTNOINTR) }
 	case res.Err != 0 && len(res.Applied) == 0:
 		act.emulate = func(hostmm.Tracee) int64 { return want }
+	case res.Err == unix.EPERM && t.s.emulating(hostmm.EmulateMseal):
+		// A seal only the model knows stopped the walk: the host must
+		// act on the pieces before it, not on the whole range.
+		act.locked = as
+		act.emulate = func(tr hostmm.Tracee) int64 {
+			for _, p := range res.Applied {
+				if _, err := tr.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, uint64(advice)); err != nil {
+					break
+				}
+			}
+			return want
+		}
+		act.onExit = func(t *Task, _ int64) {
+			for _, p := range res.Applied {
+				t.reconcileEdges(as, p.Start, p.End)
+			}
+		}
 	case changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true
@@ -74,7 +91,6 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) bool {
 			}
 		}
 	}
-	return true
 }
 
 // changesVMAs reports whether an advice changes VMA state the model keeps

@@ -31,26 +31,28 @@ const (
 // caller's own mm run on the host under mmap_lock and the program sees the
 // model's result; other advice are the host's own call.
 //
-// It reports false when the target's mmap_lock is held by another task:
-// the caller queues the task. Engine thread only.
-func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
+// It sets act.contended when the target's mmap_lock is held by another
+// task: the caller queues the task. Engine thread only.
+func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 	pidfd, vec, vlen := int32(si.Args[0]), si.Args[1], si.Args[2]
 	advice, flags := int(int32(si.Args[3])), uint32(si.Args[4])
-	refuse := func(e unix.Errno) bool {
+	refuse := func(e unix.Errno) {
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(e) }
-		return true
 	}
 	if flags != 0 {
-		return refuse(unix.EINVAL)
+		refuse(unix.EINVAL)
+		return
 	}
 	if vlen > mm.UIOMaxIOV {
-		return refuse(unix.EINVAL)
+		refuse(unix.EINVAL)
+		return
 	}
 	raw := make([]mm.Iovec, vlen)
 	if vlen > 0 {
 		b := make([]byte, 16*vlen)
 		if t.readMem(vec, b) != nil {
-			return refuse(unix.EFAULT)
+			refuse(unix.EFAULT)
+			return
 		}
 		for i := range raw {
 			raw[i] = mm.Iovec{Base: binary.LittleEndian.Uint64(b[16*i:]), Len: binary.LittleEndian.Uint64(b[16*i+8:])}
@@ -58,19 +60,21 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
 	}
 	iovs, errno := mm.ImportIovecs(raw)
 	if errno != 0 {
-		return refuse(errno)
+		refuse(errno)
+		return
 	}
 	target, errno := t.pidfdTarget(pidfd)
 	if errno != 0 {
-		return refuse(errno)
+		refuse(errno)
+		return
 	}
 	if target == nil || target.tg.mm == nil {
-		return true // outside the sandbox: the host answers
+		return // outside the sandbox: the host answers
 	}
 	as := target.tg.mm
 	if as.held {
 		act.contended = as
-		return false
+		return
 	}
 	own := as == t.tg.mm
 	env := t.s.madviseEnv(t, advice)
@@ -85,7 +89,7 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
 	t.s.guardRacesLeft -= res.RacesLost
 	switch {
 	case res.Ret < 0 && len(res.Applied) == 0:
-		return refuse(unix.Errno(-res.Ret))
+		refuse(unix.Errno(-res.Ret))
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true
@@ -100,7 +104,6 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) bool {
 			}
 		}
 	}
-	return true
 }
 
 // pidfdTarget resolves a process_madvise pidfd for t: the task it names

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
+	"madvisor/mm"
 )
 
 // Config says what to run and how.
@@ -37,6 +38,9 @@ type Config struct {
 	// function answers it instead of the host (running host syscalls in
 	// the tracee as it needs) and returns what the program sees.
 	Emulate func(nr uint64, args [6]uint64) func(tr hostmm.Tracee) int64
+	// Emulations are the kernel features the sentry provides itself
+	// instead of the host (hostmm.ParseEmulate).
+	Emulations hostmm.EmulationSet
 	// LoseGuardRaces is a fault-injection switch for tests: the first
 	// LoseGuardRaces MADV_GUARD_INSTALL walks of the run (over all
 	// processes) lose their race with a page fault, so an install that
@@ -189,7 +193,11 @@ func (s *Sandbox) launch() error {
 	}
 	defer errW.Close()
 
-	argv := append([]string{"madvisor", StageArg, s.cfg.Path}, s.cfg.Argv...)
+	stage := StageArg
+	if s.procView() {
+		stage = StageProcViewArg
+	}
+	argv := append([]string{"madvisor", stage, s.cfg.Path}, s.cfg.Argv...)
 	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
 		Env: s.cfg.Env,
 		Files: []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
@@ -270,4 +278,28 @@ func (s *Sandbox) dumpTasks() {
 	s.mu.Unlock()
 	sort.Strings(lines)
 	s.logf("%d tasks:\n%s", len(lines), "madvisor: "+strings.Join(lines, "\nmadvisor: "))
+}
+
+// emulating reports whether the run emulates e.
+func (s *Sandbox) emulating(e hostmm.Emulation) bool { return s.cfg.Emulations[e] }
+
+// procView reports whether the run keeps the program's view of /proc:
+// whenever it emulates anything.
+func (s *Sandbox) procView() bool {
+	for _, on := range s.cfg.Emulations {
+		if on {
+			return true
+		}
+	}
+	return false
+}
+
+// emulatedFlags are the VMA flags only the model has: those of the
+// features the run emulates.
+func (s *Sandbox) emulatedFlags() mm.VMFlags {
+	var f mm.VMFlags
+	if s.emulating(hostmm.EmulateMseal) {
+		f |= mm.VMSealed
+	}
+	return f
 }

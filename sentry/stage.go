@@ -17,6 +17,10 @@ import (
 // filter on itself and execs the target. No helper binary beside madvisor.
 const StageArg = "__madvisor_stage"
 
+// StageProcViewArg is StageArg for a run that keeps the program's view of
+// /proc: the filter also traps the opens.
+const StageProcViewArg = "__madvisor_stage_procview"
+
 // The stage's inherited descriptors.
 const (
 	stageSyncFd  = 3 // read end: one byte once the engine has seized us
@@ -27,8 +31,8 @@ const (
 // init function of the main package (or of a test package), where the
 // runtime keeps the goroutine on the main thread.
 func MaybeRunStage() {
-	if len(os.Args) > 1 && os.Args[1] == StageArg {
-		RunStage(os.Args[2:])
+	if len(os.Args) > 1 && (os.Args[1] == StageArg || os.Args[1] == StageProcViewArg) {
+		RunStage(os.Args[2:], os.Args[1] == StageProcViewArg)
 	}
 }
 
@@ -37,7 +41,7 @@ func MaybeRunStage() {
 // main thread (madvisor calls it from init with the OS thread locked), since
 // only the main thread is traced and the filter is installed on the calling
 // thread only: it is that thread which execs.
-func RunStage(argv []string) {
+func RunStage(argv []string, procView bool) {
 	runtime.LockOSThread()
 	if len(argv) < 2 {
 		stageFail("internal error: stage called without a program")
@@ -48,7 +52,7 @@ func RunStage(argv []string) {
 	}
 	unix.Close(stageSyncFd)
 	unix.CloseOnExec(stageErrorFd)
-	insns, err := BuildFilter()
+	insns, err := BuildFilter(procView)
 	if err != nil {
 		stageFail(err.Error())
 	}

@@ -103,31 +103,19 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 			return act
 		}
 	}
-	switch si.Nr {
-	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
-		t.cloneEntry(&act)
-	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
-		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
-		// nothing.
-	case unix.SYS_MADVISE:
-		if !t.madviseEntry(&act, si) {
-			return action{contended: act.contended}
+	switch {
+	case si.Nr == unix.SYS_OPEN || si.Nr == unix.SYS_OPENAT || si.Nr == unix.SYS_OPENAT2:
+		// Traced only for the /proc view (procview.go).
+		if t.procViewEntry(&act, si); act.emulate == nil {
+			return action{}
 		}
-	case unix.SYS_PROCESS_MADVISE:
-		if !t.processMadviseEntry(&act, si) {
-			return action{contended: act.contended}
-		}
+	case t.s.emulating(hostmm.EmulateMseal) && t.sealEntry(&act, si):
+		// A seal decided it (sealemu.go).
 	default:
-		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
-			as, args := t.tg.mm, si.Args
-			act.watch = true
-			act.locked = as
-			act.onExit = func(t *Task, ret int64) {
-				if start, end := update(as.m.AS, hostView{t}, args, ret); start < end {
-					t.reconcileEdges(as, start, end)
-				}
-			}
-		}
+		t.modelEntry(&act, si)
+	}
+	if act.contended != nil {
+		return action{contended: act.contended}
 	}
 	if as := act.locked; as != nil {
 		if as.held || !as.m.Lock.TryWrite(t.holder) {
@@ -141,6 +129,35 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		act.watch = true
 	}
 	return act
+}
+
+// modelEntry prepares an intercepted syscall the host runs (or, for
+// madvise and process_madvise, the model answers) and the model follows.
+// It sets act.contended when the address space's lock is taken. Engine
+// thread only.
+func (t *Task) modelEntry(act *action, si *syscallInfo) {
+	switch si.Nr {
+	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
+		t.cloneEntry(act)
+	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
+		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
+		// nothing.
+	case unix.SYS_MADVISE:
+		t.madviseEntry(act, si)
+	case unix.SYS_PROCESS_MADVISE:
+		t.processMadviseEntry(act, si)
+	default:
+		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
+			as, args := t.tg.mm, si.Args
+			act.watch = true
+			act.locked = as
+			act.onExit = func(t *Task, ret int64) {
+				if start, end := update(as.m.AS, hostView{t}, args, ret); start < end {
+					t.reconcileEdges(as, start, end)
+				}
+			}
+		}
+	}
 }
 
 // cloneKind is how a new task relates to its parent.

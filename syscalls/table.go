@@ -260,6 +260,21 @@ var intercepted = []Entry{
 		}},
 }
 
+// procView are the syscalls traced only while the sentry keeps the
+// program's own view of /proc (it emulates a kernel feature: the host's
+// /proc/PID/maps would show the emulation's traces, or miss what the model
+// has): the opens, so that an open of a process's maps file can be
+// answered from the model. They are not in Lookup's table.
+var procView = []Entry{
+	{Nr: unix.SYS_OPEN, Name: "open", Args: args(ExecPath, Hex, Hex)},
+	{Nr: unix.SYS_OPENAT, Name: "openat", Args: args(DirFd, ExecPath, Hex, Hex)},
+	{Nr: unix.SYS_OPENAT2, Name: "openat2", Args: args(DirFd, ExecPath, Addr, Size)},
+}
+
+// ProcViewIntercepted returns the extra syscalls traced while the sentry
+// keeps the program's view of /proc (see procView).
+func ProcViewIntercepted() []Entry { return append([]Entry(nil), procView...) }
+
 // byNr indexes intercepted by syscall number; nil where not intercepted.
 var byNr [len(sysNames)]*Entry
 

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/sentry"
 )
@@ -43,6 +44,8 @@ Flags of run (details: "madvisor run --help"):
   --strace[=FILE]   print intercepted syscalls strace style (to stderr or FILE)
   --lockdep=MODE    validate the sentry's lock protocol: off (default), warn
                     or panic
+  --emulate=WHAT    provide kernel features the host lacks (auto, the default),
+                    all of them, none, or a list (see "madvisor features")
   --lose-guard-races=N  fault injection: make MADV_GUARD_INSTALL lose N races
 `
 
@@ -100,6 +103,7 @@ type runFlags struct {
 	lockdep   lockdep.Mode
 	// loseGuardRaces is the fault-injection switch of the restart path.
 	loseGuardRaces int
+	emulate        string
 }
 
 func newRunFlags(out io.Writer) *runFlags {
@@ -108,6 +112,7 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.Var(&r.strace, "strace", "print each intercepted syscall, strace style, with decoded arguments and result,\nto stderr (--strace) or to `FILE` (--strace=FILE)")
 	r.fs.BoolVar(&r.checkMaps, "check-maps", false, "after every intercepted syscall, compare the model with /proc/PID/maps and\nprint the first difference (both views) on stderr")
 	r.fs.Var(&r.lockdep, "lockdep", "validate the sentry's own lock protocol (mmap_lock...): `off|warn|panic`;\nwarn prints a lockdep report and goes on, panic stops madvisor (and the program)")
+	r.fs.StringVar(&r.emulate, "emulate", "auto", "which kernel features madvisor provides itself instead of the host:\n`auto` (those the host lacks), all, none, or a comma-separated list of "+emulationNames()+";\n\"madvisor features\" shows what the host has")
 	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
 		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
@@ -146,6 +151,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "madvisor: run: --lose-guard-races must not be negative")
 		return 2
 	}
+	emulations, err := hostmm.ParseEmulate(rf.emulate, hostmm.HostFeatures())
+	if err != nil {
+		fmt.Fprintf(stderr, "madvisor: run: --emulate: %v\n", err)
+		return 2
+	}
 	argv := rf.fs.Args()
 	if len(argv) == 0 {
 		fmt.Fprintln(stderr, "madvisor: run: no program given (usage: madvisor run [flags] -- PROGRAM [ARGS...])")
@@ -166,6 +176,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		Log:       stderr,
 		CheckMaps: rf.checkMaps,
 
+		Emulations:     emulations,
 		LoseGuardRaces: rf.loseGuardRaces,
 	}
 	if rf.strace.set {
@@ -215,4 +226,13 @@ func resolve(name string) (string, int, error) {
 		return "", 126, fmt.Errorf("cannot run %s: is a directory", name)
 	}
 	return "", 126, fmt.Errorf("cannot run %s: permission denied (not executable)", name)
+}
+
+// emulationNames lists the emulations for --help.
+func emulationNames() string {
+	names := make([]string, len(hostmm.Emulations))
+	for i, e := range hostmm.Emulations {
+		names[i] = string(e)
+	}
+	return strings.Join(names, ", ")
 }

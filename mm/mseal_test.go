@@ -1,0 +1,41 @@
+package mm
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestMseal checks the model's mseal (for hosts without it) against
+// do_mseal's checks and effect.
+func TestMseal(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 6)))
+	require.NoError(t, as.Map(anonRW(8, 2)))
+	assert.Equal(t, unix.EINVAL, as.Mseal(at(0), pg(1), 1), "flags")
+	assert.Equal(t, unix.EINVAL, as.Mseal(at(0)+1, pg(1), 0), "unaligned")
+	assert.Equal(t, unix.EINVAL, as.Mseal(at(0), ^uint64(0), 0), "len rounds to 0")
+	assert.NoError(t, as.Mseal(at(0), 0, 0), "len 0")
+	assert.Equal(t, unix.ENOMEM, as.Mseal(at(4), pg(6), 0), "a gap")
+	assert.Equal(t, 2, as.Len(), "a failed mseal seals nothing")
+
+	require.NoError(t, as.Mseal(at(2), pg(2)-1, 0))
+	v, _ := as.Find(at(2))
+	assert.Equal(t, at(2), v.Start)
+	assert.Equal(t, at(4), v.End)
+	assert.NotZero(t, v.Flags&VMSealed)
+	assert.Equal(t, 4, as.Len())
+	first, ok := as.FirstSealed(at(0), at(10))
+	assert.True(t, ok)
+	assert.Equal(t, at(2), first)
+	_, ok = as.FirstSealed(at(4), at(10))
+	assert.False(t, ok)
+
+	// The host of an emulated mseal shows no split.
+	assert.Len(t, as.HostMaps(VMSealed), 2)
+	assert.Len(t, as.Maps(), 4)
+	assert.Equal(t, unix.EPERM, as.Unmap(at(3), at(5)))
+	require.NoError(t, as.Validate())
+}

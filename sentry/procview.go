@@ -1,0 +1,216 @@
+package sentry
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+)
+
+// The program's own view of /proc, kept while the sentry emulates a kernel
+// feature (Sandbox.procView): the host's /proc/PID/maps shows the host's
+// VMAs, which an emulation changes (a seal the host never saw does not
+// split a VMA there), so an open of the maps file of a process under the
+// sandbox is answered with the model's text, which is what the emulated
+// kernel prints. The program gets a memfd holding that text, named after
+// the path it opened; it reads it like the real file. The text is taken
+// at the open, as a program that opens, reads and closes expects.
+
+// procViewEntry answers open/openat/openat2 of a maps file the model
+// knows; any other open runs natively. Engine thread only.
+func (t *Task) procViewEntry(act *action, si *syscallInfo) {
+	a := si.Args
+	var pathAddr, flags uint64
+	switch si.Nr {
+	case unix.SYS_OPEN:
+		pathAddr, flags = a[0], a[1]
+	case unix.SYS_OPENAT:
+		pathAddr, flags = a[1], a[2]
+	case unix.SYS_OPENAT2:
+		pathAddr = a[1]
+		var how [8]byte // struct open_how begins with the u64 flags
+		if t.readMem(a[2], how[:]) != nil {
+			return
+		}
+		flags = uint64(how[0]) | uint64(how[1])<<8 | uint64(how[2])<<16 | uint64(how[3])<<24
+	default:
+		return
+	}
+	p, err := t.readString(pathAddr, unix.PathMax)
+	if err != nil || flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return
+	}
+	target, file := t.procMapsTarget(p)
+	if target == nil || target.tg.mm == nil {
+		return
+	}
+	as, pid := target.tg.mm, target.tg.pid
+	act.locked = as
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		mfdFlags := uint64(0)
+		if flags&unix.O_CLOEXEC != 0 {
+			mfdFlags = unix.MFD_CLOEXEC
+		}
+		fd, err := tr.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		if fd < 0 {
+			return fd
+		}
+		text := mapsText(as, pid)
+		if file == "smaps" {
+			text = t.s.smapsText(as, pid)
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd), []byte(text), 0); err != nil {
+			t.s.logf("pid %d: writing the model's maps for %s: %v", t.tg.pid, p, err)
+		}
+		return fd
+	}
+}
+
+// procMapsTarget returns the task whose maps or smaps file p names, if it
+// is a process under the sandbox, and which file: /proc/self/F,
+// /proc/thread-self/F, /proc/PID/F and /proc/PID/task/TID/F (absolute
+// paths only).
+func (t *Task) procMapsTarget(p string) (*Task, string) {
+	p = path.Clean(p)
+	rest, ok := strings.CutPrefix(p, "/proc/")
+	if !ok {
+		return nil, ""
+	}
+	parts := strings.Split(rest, "/")
+	file := parts[len(parts)-1]
+	if file != "maps" && file != "smaps" {
+		return nil, ""
+	}
+	parts = parts[:len(parts)-1]
+	if len(parts) == 3 && parts[1] == "task" {
+		parts = parts[2:] // a thread: its process's mm
+	}
+	if len(parts) != 1 {
+		return nil, ""
+	}
+	switch parts[0] {
+	case "self", "thread-self":
+		return t, file
+	}
+	pid, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return nil, ""
+	}
+	if target := t.s.eng.tasks[pid]; target != nil && !target.dead {
+		return target, file
+	}
+	return nil, ""
+}
+
+// mapsText is the model's /proc/PID/maps, with the stack's extent taken
+// from the host (page faults grow it without a syscall).
+func mapsText(as *AddressSpace, pid int) string {
+	if host, err := readMaps(pid); err == nil {
+		as.m.AS.SyncGrowsDown(host)
+	}
+	var b strings.Builder
+	for _, l := range as.m.AS.Maps() {
+		b.WriteString(l.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// smapsText is /proc/PID/smaps as the emulated kernel prints it: per model
+// VMA, the host's block for the same range with the VmFlags of the
+// emulated flags set from the model. Where the model splits a host VMA
+// (a seal the host never saw), each piece gets the host block's fields
+// scaled to its size (Size is exact; the page counts are estimates).
+func (s *Sandbox) smapsText(as *AddressSpace, pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return ""
+	}
+	blocks := parseSmaps(string(raw))
+	hidden := s.emulatedFlags()
+	var b strings.Builder
+	as.m.AS.Walk(0, ^uint64(0), func(v mm.VMA) bool {
+		var blk *smapsBlock
+		for i := range blocks {
+			if blocks[i].line.Start <= v.Start && v.End <= blocks[i].line.End {
+				blk = &blocks[i]
+				break
+			}
+		}
+		if blk == nil {
+			return true // not on the host (yet): skip, as a racing unmap would
+		}
+		line := blk.line
+		line.Start, line.End = v.Start, v.End
+		if line.Inode != 0 || line.DevMajor != 0 || line.DevMinor != 0 {
+			line.Offset += v.Start - blk.line.Start
+		}
+		b.WriteString(line.String())
+		b.WriteByte('\n')
+		frac := float64(v.End-v.Start) / float64(blk.line.End-blk.line.Start)
+		for _, f := range blk.fields {
+			switch {
+			case strings.HasPrefix(f, "VmFlags:"):
+				b.WriteString(patchVmFlags(f, v.Flags, hidden))
+			case strings.HasPrefix(f, "Size:"):
+				fmt.Fprintf(&b, "%-16s%8d kB", "Size:", (v.End-v.Start)>>10)
+			case frac < 1 && strings.HasSuffix(f, " kB") && !strings.Contains(f, "PageSize"):
+				name, val, _ := strings.Cut(f, ":")
+				kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(val, " kB")), 10, 64)
+				fmt.Fprintf(&b, "%-16s%8d kB", name+":", uint64(float64(kb)*frac)&^3)
+			default:
+				b.WriteString(f)
+			}
+			b.WriteByte('\n')
+		}
+		return true
+	})
+	return b.String()
+}
+
+// smapsBlock is one VMA's block of /proc/PID/smaps.
+type smapsBlock struct {
+	line   mm.MapsLine
+	fields []string
+}
+
+func parseSmaps(text string) []smapsBlock {
+	var out []smapsBlock
+	for _, l := range strings.Split(text, "\n") {
+		if l == "" {
+			continue
+		}
+		if ml, err := mm.ParseMapsLine(l); err == nil {
+			out = append(out, smapsBlock{line: ml})
+			continue
+		}
+		if len(out) > 0 {
+			out[len(out)-1].fields = append(out[len(out)-1].fields, l)
+		}
+	}
+	return out
+}
+
+// patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
+// (emulated) flags follow the model's flags.
+func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
+	var keep []string
+	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
+		if mm.ParseVmFlags(m)&hidden == 0 {
+			keep = append(keep, m)
+		}
+	}
+	if flags&hidden&mm.VMSealed != 0 {
+		keep = append(keep, "sl")
+	}
+	return "VmFlags: " + strings.Join(keep, " ") + " "
+}
