@@ -127,7 +127,9 @@ const (
 	// forbids (munmap, mprotect, mremap, mmap MAP_FIXED, brk, discards).
 	EmulateMseal Emulation = "mseal"
 	// EmulatePidfdSelf: PIDFD_SELF_THREAD / _THREAD_GROUP for
-	// process_madvise.
+	// process_madvise: the vector runs as madvise(2) calls in the process
+	// itself, which also lifts old hosts' limit of process_madvise to the
+	// remote advice.
 	EmulatePidfdSelf Emulation = "pidfd-self"
 )
 

@@ -90,6 +90,8 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 	switch {
 	case res.Ret < 0 && len(res.Applied) == 0:
 		refuse(unix.Errno(-res.Ret))
+	case (pidfd == pidfdSelfThread || pidfd == pidfdSelfThreadGroup) && t.s.emulating(hostmm.EmulatePidfdSelf):
+		t.pidfdSelfCall(act, res, iovs, advice)
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true
@@ -153,4 +155,57 @@ func fdinfoPid(tid, fd int) (pid int, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// pidfdSelfCall runs a process_madvise whose pidfd is PIDFD_SELF_* on a
+// host that may not know those values, nor allow every advice on a
+// process's own mm through process_madvise (hostmm.EmulatePidfdSelf): the
+// vector is run as the kernel's vector_madvise does, one madvise(2) per
+// iovec in the tracee, stopping at the first error; the result is the
+// bytes of the iovecs done, or that error. Where the model decided the
+// VMA changes, its result stands, as in processMadviseEntry.
+func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) {
+	as := t.tg.mm
+	changes := changesVMAs(advice)
+	if changes {
+		act.locked = as
+	}
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		var done, left uint64
+		var ret int64
+		for _, v := range iovs {
+			left += v.Len
+		}
+		// As vector_madvise: iovecs are visited while bytes are left
+		// (empty ones too: an unaligned one is EINVAL).
+		for _, v := range iovs {
+			if left == 0 {
+				break
+			}
+			r, err := tr.Inject(unix.SYS_MADVISE, v.Base, v.Len, uint64(advice))
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			if r < 0 {
+				ret = r
+				break
+			}
+			done += v.Len
+			left -= v.Len
+		}
+		if done > 0 {
+			ret = int64(done)
+		}
+		if changes && ret != res.Ret && res.Err != 0 {
+			ret = res.Ret
+		}
+		return ret
+	}
+	if changes {
+		act.onExit = func(t *Task, _ int64) {
+			for _, p := range res.Applied {
+				t.reconcileEdges(as, p.Start, p.End)
+			}
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"golang.org/x/sys/unix"
+
 	"madvisor/hostmm"
 	"madvisor/syscalls"
 )
@@ -48,24 +50,39 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 	w.Flush()
 	fmt.Fprintln(stdout)
 	w = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "feature\thost\tsince / gates")
+	fmt.Fprintln(w, "feature\thost\tsince / gates\tmadvisor (--emulate=auto)")
 	for _, r := range []struct {
 		name  string
 		have  bool
 		since string
+		// emu is the emulation that provides the feature ("" if none).
+		emu hostmm.Emulation
+		// why says what madvisor does when the host lacks it and there
+		// is no emulation.
+		why string
 	}{
-		{"CONFIG_KSM", f.KSM, "MERGEABLE, UNMERGEABLE"},
-		{"CONFIG_TRANSPARENT_HUGEPAGE", f.THP, "HUGEPAGE, NOHUGEPAGE, COLLAPSE"},
-		{"CONFIG_MEMORY_FAILURE", f.MemoryFailure, "HWPOISON, SOFT_OFFLINE"},
-		{"CONFIG_SWAP", f.Swap, "WILLNEED on anonymous memory"},
-		{"process_madvise", f.ProcessMadvise, "5.10"},
-		{"PIDFD_SELF_THREAD / _THREAD_GROUP", f.PidfdSelf, "6.14 / 6.15"},
-		{"mseal", f.Mseal, "6.10"},
-		{"guard markers on file mappings", f.GuardFile, "6.15"},
-		{"PROCMAP_QUERY ioctl", f.ProcmapQuery, "6.11"},
-		{"userfaultfd", f.Userfaultfd, "4.3"},
+		{"CONFIG_KSM", f.KSM, "MERGEABLE, UNMERGEABLE", "", "follows the host (a kernel option, not emulated)"},
+		{"CONFIG_TRANSPARENT_HUGEPAGE", f.THP, "HUGEPAGE, NOHUGEPAGE, COLLAPSE", "", "follows the host (a kernel option, not emulated)"},
+		{"CONFIG_MEMORY_FAILURE", f.MemoryFailure, "HWPOISON, SOFT_OFFLINE", "", "follows the host (a kernel option, not emulated)"},
+		{"CONFIG_SWAP", f.Swap, "WILLNEED on anonymous memory", "", "follows the host (a kernel option, not emulated)"},
+		{"process_madvise", f.ProcessMadvise, "5.10", "", "unavailable: not emulated yet"},
+		{"PIDFD_SELF_THREAD / _THREAD_GROUP", f.PidfdSelf, "6.14 / 6.15", hostmm.EmulatePidfdSelf, ""},
+		{"mseal", f.Mseal, "6.10", hostmm.EmulateMseal, ""},
+		{"guard markers (MADV_GUARD_*)", f.Advice[unix.MADV_GUARD_INSTALL], "6.13", "", "unavailable: not emulated yet"},
+		{"guard markers on file mappings", f.GuardFile, "6.15", "", "unavailable: not emulated yet"},
+		{"PROCMAP_QUERY ioctl", f.ProcmapQuery, "6.11", "", "madvisor reads /proc/PID/maps instead; programs get the host's ENOTTY"},
+		{"userfaultfd", f.Userfaultfd, "4.3", "", "unavailable"},
 	} {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.name, yes(r.have), r.since)
+		does := "native"
+		switch {
+		case r.emu != "" && f.Lacks(r.emu):
+			does = "emulated (--emulate=" + string(r.emu) + ")"
+		case r.emu != "":
+			does = "native (--emulate=" + string(r.emu) + " to emulate)"
+		case !r.have:
+			does = r.why
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.name, yes(r.have), r.since, does)
 	}
 	w.Flush()
 	return 0
