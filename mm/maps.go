@@ -271,7 +271,9 @@ func (as *AddressSpace) HostMaps(hidden VMFlags) []MapsLine {
 	as.tree.Ascend(func(v *VMA) bool {
 		nv := *v
 		nv.Flags &^= hidden
-		if len(out) > 0 && canMerge(&cur, &nv) {
+		// A boundary the host keeps for a reason the model cannot see
+		// (SplitApart) stays.
+		if len(out) > 0 && !as.isUnmergedOK(nv.Start) && canMerge(&cur, &nv) {
 			cur.End = nv.End
 			out[len(out)-1] = as.mapsLine(&cur)
 			return true

@@ -39,3 +39,18 @@ func TestMseal(t *testing.T) {
 	assert.Equal(t, unix.EPERM, as.Unmap(at(3), at(5)))
 	require.NoError(t, as.Validate())
 }
+
+// TestHostMapsKeepsHostBoundaries: a boundary the host keeps (SplitApart)
+// is not merged away by HostMaps, even between VMAs that differ in nothing
+// the model knows.
+func TestHostMapsKeepsHostBoundaries(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 4)))
+	as.PrepareAnonVMA(at(0), at(4))
+	as.SplitApart(at(2))
+	require.Len(t, as.Maps(), 2)
+	assert.Len(t, as.HostMaps(VMSealed), 2)
+	require.NoError(t, as.Mseal(at(0), pg(1), 0))
+	assert.Len(t, as.Maps(), 3)
+	assert.Len(t, as.HostMaps(VMSealed), 2)
+}
