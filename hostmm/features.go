@@ -126,6 +126,11 @@ const (
 	// EmulateMseal: mseal(2) in the model; the sentry refuses what a seal
 	// forbids (munmap, mprotect, mremap, mmap MAP_FIXED, brk, discards).
 	EmulateMseal Emulation = "mseal"
+	// EmulateGuard: guard markers (MADV_GUARD_INSTALL / REMOVE). The
+	// model keeps the markers; on the host a guard page is PROT_NONE with
+	// its contents discarded, a fault on it is reported as SEGV_MAPERR,
+	// and the program's /proc view hides the PROT_NONE pieces.
+	EmulateGuard Emulation = "guard"
 	// EmulatePidfdSelf: PIDFD_SELF_THREAD / _THREAD_GROUP for
 	// process_madvise: the vector runs as madvise(2) calls in the process
 	// itself, which also lifts old hosts' limit of process_madvise to the
@@ -135,11 +140,15 @@ const (
 
 // Emulations lists every emulation, in the order `madvisor features`
 // prints them.
-var Emulations = []Emulation{EmulateMseal, EmulatePidfdSelf}
+var Emulations = []Emulation{EmulateGuard, EmulateMseal, EmulatePidfdSelf}
 
 // Lacks reports whether the host lacks what e provides.
 func (f Features) Lacks(e Emulation) bool {
 	switch e {
+	case EmulateGuard:
+		// Markers on file mappings came last (6.15): a host without them
+		// gets every marker emulated, so that they behave as one.
+		return !f.GuardFile
 	case EmulateMseal:
 		return !f.Mseal
 	case EmulatePidfdSelf:

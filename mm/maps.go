@@ -257,31 +257,61 @@ func (as *AddressSpace) Maps() []MapsLine {
 	return out
 }
 
-// HostMaps renders the maps the host shows when the flags in hidden exist
-// only in the model (an emulated feature, e.g. VM_SEALED when mseal is
-// emulated): VMAs that differ only in them are one VMA on the host.
+// HostMaps renders the maps the host shows when features are emulated:
+// the flags in hidden exist only in the model (VM_SEALED when mseal is
+// emulated), so VMAs that differ only in them are one VMA on the host;
+// with guardsProtNone, guard pages are PROT_NONE pieces on the host (guard
+// markers emulated), which split their VMA there.
 //
 // Preconditions: the caller holds mmap_lock for reading.
-func (as *AddressSpace) HostMaps(hidden VMFlags) []MapsLine {
-	if hidden == 0 {
+func (as *AddressSpace) HostMaps(hidden VMFlags, guardsProtNone bool) []MapsLine {
+	if hidden == 0 && !guardsProtNone {
 		return as.Maps()
 	}
-	var out []MapsLine
-	var cur VMA
+	var pieces []VMA
 	as.tree.Ascend(func(v *VMA) bool {
 		nv := *v
 		nv.Flags &^= hidden
-		// A boundary the host keeps for a reason the model cannot see
-		// (SplitApart) stays.
-		if len(out) > 0 && !as.isUnmergedOK(nv.Start) && canMerge(&cur, &nv) {
-			cur.End = nv.End
-			out[len(out)-1] = as.mapsLine(&cur)
+		if !guardsProtNone || nv.Guards.Empty() {
+			pieces = append(pieces, nv)
 			return true
 		}
-		cur = nv
-		out = append(out, as.mapsLine(&cur))
+		at := nv.Start
+		cut := func(end uint64, guard bool) {
+			if at >= end {
+				return
+			}
+			p := nv
+			p.Start, p.End = at, end
+			p.PgOff = nv.PgOff + (at-nv.Start)>>PageShift
+			p.Guards = GuardSet{}
+			if guard {
+				p.Flags &^= VMAccessFlags
+			}
+			pieces = append(pieces, p)
+			at = end
+		}
+		for _, r := range nv.Guards.Ranges() {
+			cut(nv.Start+r[0]<<PageShift, false)
+			cut(nv.Start+r[1]<<PageShift, true)
+		}
+		cut(nv.End, false)
 		return true
 	})
+	var out []MapsLine
+	var cur VMA
+	for i := range pieces {
+		nv := &pieces[i]
+		// A boundary the host keeps for a reason the model cannot see
+		// (SplitApart) stays.
+		if len(out) > 0 && !as.isUnmergedOK(nv.Start) && canMerge(&cur, nv) {
+			cur.End = nv.End
+			out[len(out)-1] = as.mapsLine(&cur)
+			continue
+		}
+		cur = *nv
+		out = append(out, as.mapsLine(&cur))
+	}
 	return out
 }
 

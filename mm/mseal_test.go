@@ -34,7 +34,7 @@ func TestMseal(t *testing.T) {
 	assert.False(t, ok)
 
 	// The host of an emulated mseal shows no split.
-	assert.Len(t, as.HostMaps(VMSealed), 2)
+	assert.Len(t, as.HostMaps(VMSealed, false), 2)
 	assert.Len(t, as.Maps(), 4)
 	assert.Equal(t, unix.EPERM, as.Unmap(at(3), at(5)))
 	require.NoError(t, as.Validate())
@@ -49,8 +49,8 @@ func TestHostMapsKeepsHostBoundaries(t *testing.T) {
 	as.PrepareAnonVMA(at(0), at(4))
 	as.SplitApart(at(2))
 	require.Len(t, as.Maps(), 2)
-	assert.Len(t, as.HostMaps(VMSealed), 2)
+	assert.Len(t, as.HostMaps(VMSealed, false), 2)
 	require.NoError(t, as.Mseal(at(0), pg(1), 0))
 	assert.Len(t, as.Maps(), 3)
-	assert.Len(t, as.HostMaps(VMSealed), 2)
+	assert.Len(t, as.HostMaps(VMSealed, false), 2)
 }

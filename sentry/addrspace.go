@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/hostmm"
 	"madvisor/mm"
 	"madvisor/syscalls"
 )
@@ -134,11 +135,12 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 	}
 	as.m.AS.SyncGrowsDown(host)
 	hidden := s.emulatedFlags()
-	if d := mm.DiffMaps(as.m.AS.HostMaps(hidden), host); d != "" {
+	guards := s.emulating(hostmm.EmulateGuard)
+	if d := mm.DiffMaps(as.m.AS.HostMaps(hidden, guards), host); d != "" {
 		s.diffs.Add(1)
 		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
 			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
-		if hidden != 0 {
+		if hidden != 0 || guards {
 			return // the host lacks the emulated state: keep the model
 		}
 		// Adopt the host's view so one difference is reported once.

@@ -57,6 +57,11 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(mm.ERESTARTNOINTR) }
 	case res.Err != 0 && len(res.Applied) == 0:
 		act.emulate = func(hostmm.Tracee) int64 { return want }
+	case isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
+		t.emulateGuardAdvice(act, as, advice, res.Applied, want)
+	case (advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE) && t.s.emulating(hostmm.EmulateGuard) &&
+		len(as.m.AS.GuardRuns(start, start+pageAlign(lenIn))) > 0:
+		t.emulatePopulate(act, as, advice, res.Applied, want)
 	case res.Err == unix.EPERM && t.s.emulating(hostmm.EmulateMseal):
 		// A seal only the model knows stopped the walk: the host must
 		// act on the pieces before it, not on the whole range.

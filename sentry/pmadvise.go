@@ -90,6 +90,8 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 	switch {
 	case res.Ret < 0 && len(res.Applied) == 0:
 		refuse(unix.Errno(-res.Ret))
+	case own && isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
+		t.emulateGuardAdvice(act, as, advice, res.Applied, res.Ret)
 	case (pidfd == pidfdSelfThread || pidfd == pidfdSelfThreadGroup) && t.s.emulating(hostmm.EmulatePidfdSelf):
 		t.pidfdSelfCall(act, res, iovs, advice)
 	case own && changesVMAs(advice):

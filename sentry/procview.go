@@ -126,10 +126,13 @@ func mapsText(as *AddressSpace, pid int) string {
 }
 
 // smapsText is /proc/PID/smaps as the emulated kernel prints it: per model
-// VMA, the host's block for the same range with the VmFlags of the
-// emulated flags set from the model. Where the model splits a host VMA
-// (a seal the host never saw), each piece gets the host block's fields
-// scaled to its size (Size is exact; the page counts are estimates).
+// VMA, the host's blocks over its range (an emulation may split a model VMA
+// in several host VMAs, e.g. PROT_NONE guard pieces, or a seal may split
+// what the host keeps whole): the header from the model, Size exact, the
+// other kB counters summed over the host blocks in proportion to their
+// overlap (exact when the host blocks lie inside the VMA), and VmFlags from
+// the host block at the VMA's start with the emulated flags set from the
+// model.
 func (s *Sandbox) smapsText(as *AddressSpace, pid int) string {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
@@ -138,42 +141,46 @@ func (s *Sandbox) smapsText(as *AddressSpace, pid int) string {
 	blocks := parseSmaps(string(raw))
 	hidden := s.emulatedFlags()
 	var b strings.Builder
-	as.m.AS.Walk(0, ^uint64(0), func(v mm.VMA) bool {
-		var blk *smapsBlock
+	lines := as.m.AS.Maps()
+	for _, line := range lines {
+		var over []*smapsBlock
 		for i := range blocks {
-			if blocks[i].line.Start <= v.Start && v.End <= blocks[i].line.End {
-				blk = &blocks[i]
-				break
+			if blocks[i].line.Start < line.End && line.Start < blocks[i].line.End {
+				over = append(over, &blocks[i])
 			}
 		}
-		if blk == nil {
-			return true // not on the host (yet): skip, as a racing unmap would
+		if len(over) == 0 {
+			continue // not on the host (yet): as a racing unmap would
 		}
-		line := blk.line
-		line.Start, line.End = v.Start, v.End
-		if line.Inode != 0 || line.DevMajor != 0 || line.DevMinor != 0 {
-			line.Offset += v.Start - blk.line.Start
-		}
+		v, _ := as.m.AS.Find(line.Start)
 		b.WriteString(line.String())
 		b.WriteByte('\n')
-		frac := float64(v.End-v.Start) / float64(blk.line.End-blk.line.Start)
-		for _, f := range blk.fields {
+		sums := map[string]float64{}
+		for _, blk := range over {
+			lo, hi := max(blk.line.Start, line.Start), min(blk.line.End, line.End)
+			frac := float64(hi-lo) / float64(blk.line.End-blk.line.Start)
+			for _, f := range blk.fields {
+				if name, val, ok := strings.Cut(f, ":"); ok && strings.HasSuffix(f, " kB") {
+					kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(val, " kB")), 10, 64)
+					sums[name] += float64(kb) * frac
+				}
+			}
+		}
+		for _, f := range over[0].fields {
+			name, _, _ := strings.Cut(f, ":")
 			switch {
-			case strings.HasPrefix(f, "VmFlags:"):
+			case name == "VmFlags":
 				b.WriteString(patchVmFlags(f, v.Flags, hidden))
-			case strings.HasPrefix(f, "Size:"):
-				fmt.Fprintf(&b, "%-16s%8d kB", "Size:", (v.End-v.Start)>>10)
-			case frac < 1 && strings.HasSuffix(f, " kB") && !strings.Contains(f, "PageSize"):
-				name, val, _ := strings.Cut(f, ":")
-				kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(val, " kB")), 10, 64)
-				fmt.Fprintf(&b, "%-16s%8d kB", name+":", uint64(float64(kb)*frac)&^3)
-			default:
+			case name == "Size":
+				fmt.Fprintf(&b, "%-16s%8d kB", "Size:", (line.End-line.Start)>>10)
+			case strings.HasSuffix(name, "PageSize") || !strings.HasSuffix(f, " kB"):
 				b.WriteString(f)
+			default:
+				fmt.Fprintf(&b, "%-16s%8d kB", name+":", uint64(sums[name]+0.5))
 			}
 			b.WriteByte('\n')
 		}
-		return true
-	})
+	}
 	return b.String()
 }
 
@@ -201,16 +208,47 @@ func parseSmaps(text string) []smapsBlock {
 }
 
 // patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
-// (emulated) flags follow the model's flags.
+// (emulated) flags follow the model's flags, in the kernel's order (by
+// flag bit).
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
-	var keep []string
+	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
 		if mm.ParseVmFlags(m)&hidden == 0 {
-			keep = append(keep, m)
+			out = append(out, m)
 		}
 	}
-	if flags&hidden&mm.VMSealed != 0 {
-		keep = append(keep, "sl")
+	for _, add := range []struct {
+		flag mm.VMFlags
+		name string
+	}{{mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
+		if flags&hidden&add.flag == 0 {
+			continue
+		}
+		at := len(out)
+		for i, m := range out {
+			if vmFlagBit(m) > add.flag {
+				at = i
+				break
+			}
+		}
+		out = append(out[:at], append([]string{add.name}, out[at:]...)...)
 	}
-	return "VmFlags: " + strings.Join(keep, " ") + " "
+	return "VmFlags: " + strings.Join(out, " ") + " "
+}
+
+// vmFlagBit is the flag of a VmFlags mnemonic, for ordering (0 if unknown;
+// a few the model does not keep are placed by their kernel bit).
+func vmFlagBit(m string) mm.VMFlags {
+	if f := mm.ParseVmFlags(m); f != 0 {
+		return f
+	}
+	switch m {
+	case "sd":
+		return 1 << 27
+	case "um":
+		return 1 << 32
+	case "uw":
+		return 1 << 33
+	}
+	return 0
 }

@@ -301,5 +301,8 @@ func (s *Sandbox) emulatedFlags() mm.VMFlags {
 	if s.emulating(hostmm.EmulateMseal) {
 		f |= mm.VMSealed
 	}
+	if s.emulating(hostmm.EmulateGuard) {
+		f |= mm.VMMaybeGuard
+	}
 	return f
 }

@@ -109,8 +109,18 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if t.procViewEntry(&act, si); act.emulate == nil {
 			return action{}
 		}
+	case si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64:
+		// Traced only for the /proc view: pagemap and mem under guard
+		// emulation.
+		if !t.s.emulating(hostmm.EmulateGuard) ||
+			!(si.Nr == unix.SYS_PREAD64 && t.pagemapPreadEntry(&act, si)) && !t.procMemEntry(&act, si) {
+			return action{}
+		}
 	case t.s.emulating(hostmm.EmulateMseal) && t.sealEntry(&act, si):
 		// A seal decided it (sealemu.go).
+	case t.s.emulating(hostmm.EmulateGuard) && (si.Nr == unix.SYS_MPROTECT || si.Nr == unix.SYS_PKEY_MPROTECT ||
+		si.Nr == unix.SYS_MREMAP) && t.guardEntry(&act, si):
+		// Guard pages in the range (guardemu.go).
 	default:
 		t.modelEntry(&act, si)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/hostmm"
 	"madvisor/lockdep"
 )
 
@@ -144,7 +145,11 @@ func (t *Task) handleStop(ev stopEvent) {
 		t.eventStop(sig)
 	default:
 		t.attached = true
-		// A signal-delivery stop: forward the signal unchanged.
+		// A signal-delivery stop: forward the signal (a touch of an
+		// emulated guard page gets a real marker's si_code).
+		if sig == unix.SIGSEGV && t.s.emulating(hostmm.EmulateGuard) {
+			t.fixGuardSiginfo()
+		}
 		t.ptrace(t.resumeMode(), sig)
 	}
 }

@@ -269,6 +269,10 @@ var procView = []Entry{
 	{Nr: unix.SYS_OPEN, Name: "open", Args: args(ExecPath, Hex, Hex)},
 	{Nr: unix.SYS_OPENAT, Name: "openat", Args: args(DirFd, ExecPath, Hex, Hex)},
 	{Nr: unix.SYS_OPENAT2, Name: "openat2", Args: args(DirFd, ExecPath, Addr, Size)},
+	// pread64 of /proc/PID/pagemap and pread64/pwrite64 of /proc/PID/mem
+	// (guard pages under guard emulation).
+	{Nr: unix.SYS_PREAD64, Name: "pread64", Args: args(Fd, Addr, Size, Hex)},
+	{Nr: unix.SYS_PWRITE64, Name: "pwrite64", Args: args(Fd, Addr, Size, Hex)},
 }
 
 // ProcViewIntercepted returns the extra syscalls traced while the sentry

@@ -1,0 +1,279 @@
+package sentry
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+	"madvisor/syscalls"
+)
+
+// Guard marker emulation (hostmm.EmulateGuard), for hosts without guard
+// markers (or without them on file mappings). The model keeps the markers
+// (mm.VMA.Guards) and decides every result; on the host a guard page is
+// PROT_NONE with its contents discarded, so that a touch faults and kernel
+// copies fail with EFAULT. What would give the emulation away is fixed up:
+//   - the fault on a guard page is SEGV_ACCERR on the host; the program
+//     gets SEGV_MAPERR, as for a real marker (fixGuardSiginfo);
+//   - mprotect over guard pages leaves them PROT_NONE, and mremap carries
+//     them to the new place (guardEntry);
+//   - /proc/PID/maps and smaps come from the model (procview.go), so the
+//     PROT_NONE pieces do not show; pagemap reads through pread(2) show
+//     guard pages as the kernel does (bits 62 and 58, not present).
+
+// guardHostOps makes the host match the model after a guard advice acted
+// on pieces: GUARD_INSTALL discards each piece's pages and makes them
+// PROT_NONE; GUARD_REMOVE gives the pieces' guard pages their VMA's
+// protection back (data is not restored: they were discarded at install).
+func guardHostOps(tr hostmm.Tracee, advice int, applied []mm.MadviseRange) {
+	for _, p := range applied {
+		switch advice {
+		case unix.MADV_GUARD_INSTALL:
+			tr.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, unix.MADV_DONTNEED)
+			tr.Inject(unix.SYS_MPROTECT, p.Start, p.End-p.Start, unix.PROT_NONE)
+		case unix.MADV_GUARD_REMOVE:
+			for _, r := range p.VMA.Guards.Ranges() {
+				s := max(p.VMA.Start+r[0]<<mm.PageShift, p.Start)
+				e := min(p.VMA.Start+r[1]<<mm.PageShift, p.End)
+				if s < e {
+					tr.Inject(unix.SYS_MPROTECT, s, e-s, uint64(p.VMA.Prot()))
+				}
+			}
+		}
+	}
+}
+
+// isGuardAdvice reports whether advice installs or removes markers.
+func isGuardAdvice(advice int) bool {
+	return advice == unix.MADV_GUARD_INSTALL || advice == unix.MADV_GUARD_REMOVE
+}
+
+// emulateGuardAdvice answers a guard advice whose result the model
+// decided (ret): the host gets guardHostOps on the applied pieces.
+func (t *Task) emulateGuardAdvice(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
+	act.locked = as
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		guardHostOps(tr, advice, applied)
+		return ret
+	}
+}
+
+// guardEntry handles, under guard emulation, the calls that would undo or
+// strand the host's PROT_NONE guard pieces: mprotect over guard pages
+// (they are protected again after it) and mremap of a range with guard
+// pages (their protection is given back for the move, which the kernel
+// makes on one VMA, and taken again at the new place). It reports whether
+// it set act. Engine thread only.
+func (t *Task) guardEntry(act *action, si *syscallInfo) bool {
+	as, a := t.tg.mm, si.Args
+	if as == nil {
+		return false
+	}
+	start, end := a[0], a[0]+pageAlign(a[1])
+	if start%mm.PageSize != 0 || end <= start {
+		return false
+	}
+	runs := as.m.AS.GuardRuns(start, end)
+	if len(runs) == 0 {
+		return false
+	}
+	update := syscalls.ModelUpdate(uintptr(si.Nr), a)
+	act.locked = as
+	switch si.Nr {
+	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
+		act.emulate = func(tr hostmm.Tracee) int64 {
+			ret, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2], a[3])
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			update(as.m.AS, hostView{t}, a, ret)
+			for _, r := range as.m.AS.GuardRuns(start, end) {
+				tr.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, unix.PROT_NONE)
+			}
+			return ret
+		}
+	case unix.SYS_MREMAP:
+		act.emulate = func(tr hostmm.Tracee) int64 {
+			for _, r := range runs {
+				tr.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot))
+			}
+			ret, err := tr.Inject(unix.SYS_MREMAP, a[0], a[1], a[2], a[3], a[4])
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			update(as.m.AS, hostView{t}, a, ret)
+			at, size := start, end-start
+			if ret >= 0 || ret < -4095 {
+				at, size = uint64(ret), pageAlign(a[2])
+			}
+			for _, r := range as.m.AS.GuardRuns(at, at+size) {
+				tr.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, unix.PROT_NONE)
+			}
+			return ret
+		}
+	default:
+		act.locked = nil
+		return false
+	}
+	return true
+}
+
+// fixGuardSiginfo turns the SEGV_ACCERR of a touch of an emulated guard
+// page (PROT_NONE on the host) into the SEGV_MAPERR a real marker gives.
+// t is in a signal-delivery stop for SIGSEGV. Engine thread only.
+func (t *Task) fixGuardSiginfo() {
+	as := t.tg.mm
+	if as == nil {
+		return
+	}
+	var si [128]byte // siginfo_t: signo, errno, code (ints), then si_addr at 16
+	if ptraceRequest(unix.PTRACE_GETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return
+	}
+	code := int32(binary.LittleEndian.Uint32(si[8:]))
+	addr := binary.LittleEndian.Uint64(si[16:])
+	const segvMapErr, segvAccErr = 1, 2
+	if code != segvAccErr || !as.m.AS.IsGuard(addr) {
+		return
+	}
+	// The kernel checks the VMA's protection before the PTE: a guard page
+	// in a PROT_NONE VMA gives SEGV_ACCERR. (A write to a guard page of a
+	// read-only VMA would too; the access type is not in the siginfo, so
+	// that case shows SEGV_MAPERR here.)
+	if v, ok := as.m.AS.Find(addr); ok && v.Prot() == mm.ProtNone {
+		return
+	}
+	binary.LittleEndian.PutUint32(si[8:], segvMapErr)
+	ptraceRequest(unix.PTRACE_SETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0])))
+}
+
+// Pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
+const (
+	pmSwap        = 1 << 62
+	pmGuardRegion = 1 << 58
+	// pmGuardFrame is the swap type and offset of a guard marker's PTE
+	// (as 6.18 shows it to a reader with CAP_SYS_ADMIN; 0 to others).
+	pmGuardFrame = 0x9f
+)
+
+// pagemapPreadEntry answers a pread64 on a process's /proc/PID/pagemap
+// under guard emulation: the host's entries, with the guard pages' ones
+// as a real marker shows them. Other preads run natively. It reports
+// whether it set act. Engine thread only.
+func (t *Task) pagemapPreadEntry(act *action, si *syscallInfo) bool {
+	a := si.Args
+	fd, buf, count, off := int(int32(a[0])), a[1], a[2], a[3]
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
+	if err != nil {
+		return false
+	}
+	var pid int
+	if n, _ := fmt.Sscanf(link, "/proc/%d/pagemap", &pid); n != 1 || off%8 != 0 || count%8 != 0 || count > 1<<20 {
+		return false
+	}
+	target := t.s.eng.tasks[pid]
+	if target == nil || target.tg.mm == nil {
+		return false
+	}
+	as := target.tg.mm
+	guard := uint64(pmSwap | pmGuardRegion)
+	if hasCapability(t.tid, unix.CAP_SYS_ADMIN) {
+		guard |= pmGuardFrame
+	}
+	act.locked = as
+	act.emulate = func(hostmm.Tracee) int64 {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+		if err != nil {
+			return -int64(unix.EIO)
+		}
+		defer f.Close()
+		b := make([]byte, count)
+		n, err := f.ReadAt(b, int64(off))
+		if n == 0 && err != nil {
+			return -int64(unix.EIO)
+		}
+		b = b[:n&^7]
+		for i := 0; i < len(b); i += 8 {
+			page := (off/8 + uint64(i/8)) << mm.PageShift
+			if as.m.AS.IsGuard(page) {
+				binary.LittleEndian.PutUint64(b[i:], guard)
+			}
+		}
+		if t.writeMem(buf, b) != nil {
+			return -int64(unix.EFAULT)
+		}
+		return int64(len(b))
+	}
+	return true
+}
+
+// procMemEntry answers pread64/pwrite64 on a process's /proc/PID/mem that
+// reach an emulated guard page: a real marker stops the access there
+// (EIO if it is the first page), so the host call is made for the bytes
+// before it. Other accesses run natively. It reports whether it set act.
+// Engine thread only.
+func (t *Task) procMemEntry(act *action, si *syscallInfo) bool {
+	a := si.Args
+	fd, count, off := int(int32(a[0])), a[2], a[3]
+	if count == 0 {
+		return false
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
+	if err != nil {
+		return false
+	}
+	var pid int
+	if n, _ := fmt.Sscanf(link, "/proc/%d/mem", &pid); n != 1 {
+		return false
+	}
+	target := t.s.eng.tasks[pid]
+	if target == nil || target.tg.mm == nil {
+		return false
+	}
+	as := target.tg.mm
+	runs := as.m.AS.GuardRuns(off&^(mm.PageSize-1), off+count)
+	if len(runs) == 0 {
+		return false
+	}
+	limit := uint64(0)
+	if runs[0].Start > off {
+		limit = runs[0].Start - off
+	}
+	act.locked = as
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		if limit == 0 {
+			return -int64(unix.EIO)
+		}
+		ret, err := tr.Inject(uintptr(si.Nr), a[0], a[1], limit, a[3])
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		return ret
+	}
+	return true
+}
+
+// emulatePopulate answers POPULATE_READ / POPULATE_WRITE over a range with
+// emulated guard pages (PROT_NONE on the host, which the host would call
+// EINVAL): the model found the marker (EFAULT) or stopped earlier, and the
+// host populates the pieces before it.
+func (t *Task) emulatePopulate(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
+	act.locked = as
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		for _, p := range applied {
+			r, err := tr.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, uint64(advice))
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		return ret
+	}
+}
