@@ -67,6 +67,11 @@ type AddressSpace struct {
 	// (splits, mmap). It is protected by mmap_lock.
 	MaxMapCount int
 
+	// DefFlags is mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after
+	// mlockall(MCL_FUTURE), which every new mapping gets. It is protected
+	// by mmap_lock.
+	DefFlags VMFlags
+
 	// lastAnonVMA is the last anon_vma identity handed out. It is
 	// protected by mmap_lock.
 	lastAnonVMA AnonVMAID
@@ -315,4 +320,23 @@ func (as *AddressSpace) isUnmergedOK(addr uint64) bool {
 func (as *AddressSpace) newAnonVMA() AnonVMAID {
 	as.lastAnonVMA++
 	return as.lastAnonVMA
+}
+
+// Clone returns an independent copy of the address space, to try a change
+// on (a dry run) without touching the model.
+//
+// Preconditions: the caller holds mmap_lock for reading.
+func (as *AddressSpace) Clone() *AddressSpace {
+	c := *as
+	c.tree = btree.NewG(32, lessVMA)
+	as.tree.Ascend(func(v *VMA) bool {
+		nv := *v
+		c.tree.ReplaceOrInsert(&nv)
+		return true
+	})
+	c.unmergedOK = make(map[uint64]struct{}, len(as.unmergedOK))
+	for k := range as.unmergedOK {
+		c.unmergedOK[k] = struct{}{}
+	}
+	return &c
 }

@@ -584,6 +584,9 @@ func (as *AddressSpace) Fork() *AddressSpace {
 	c := NewAddressSpace()
 	c.startBrk, c.brk, c.startStack = as.startBrk, as.brk, as.startStack
 	c.MaxMapCount = as.MaxMapCount
+	// mm_init keeps only VM_INIT_DEF_MASK (VM_NOHUGEPAGE) of def_flags:
+	// mlockall(MCL_FUTURE) is not inherited.
+	c.DefFlags = as.DefFlags & VMNoHugePage
 	c.lastAnonVMA = as.lastAnonVMA
 	var prev *VMA
 	as.tree.Ascend(func(v *VMA) bool {
@@ -607,4 +610,46 @@ func (as *AddressSpace) Fork() *AddressSpace {
 		return true
 	})
 	return c
+}
+
+// RemapDontUnmap is mremap(MREMAP_MAYMOVE|MREMAP_DONTUNMAP) after the
+// kernel accepted it (old and new length equal): the pages move to
+// newStart as for a move (Remap), but the old range stays mapped, empty,
+// with VM_LOCKED and VM_LOCKONFAULT cleared, and without its anon_vma when
+// the whole VMA moved (its pages went with the new one).
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) RemapDontUnmap(oldStart, length, newStart uint64) error {
+	if err := checkRange(oldStart, oldStart+length); err != nil {
+		return err
+	}
+	oldEnd := oldStart + length
+	v := as.find(oldStart)
+	if v == nil || v.End < oldEnd {
+		return unix.EINVAL
+	}
+	if err := as.unmapRange(newStart, newStart+length); err != nil {
+		return err
+	}
+	v = as.find(oldStart)
+	off := (oldStart - v.Start) >> PageShift
+	nv := *v
+	nv.Start, nv.End = newStart, newStart+length
+	nv.PgOff = v.PgOff + off
+	if v.IsAnonymous() && v.AnonVMA == 0 {
+		nv.PgOff = newStart >> PageShift
+	}
+	nv.Guards = v.Guards.Slice(off, off+length>>PageShift)
+	whole := v.Start == oldStart && v.End == oldEnd
+	as.insert(&nv)
+	as.tryMerge(&nv)
+	if whole && v.AnonVMA != 0 {
+		ov := *v
+		ov.AnonVMA = 0
+		as.replace(v, ov)
+	}
+	if v = as.find(oldStart); v != nil && v.Flags&VMLockedMask != 0 {
+		return as.setFlags(oldStart, oldEnd, 0, VMLockedMask, unix.ENOMEM)
+	}
+	return nil
 }

@@ -146,9 +146,21 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 		// Adopt the host's view so one difference is reported once.
 		startBrk, brk := as.m.AS.Brk()
 		startStack := as.m.AS.StackStart()
+		defFlags := as.m.AS.DefFlags
 		as.m.AS = mm.FromMaps(host)
 		as.m.AS.SetBrk(startBrk, brk)
 		as.m.AS.SetStackStart(startStack)
+		as.m.AS.DefFlags = defFlags
+		// The maps text does not show seals; smaps does.
+		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", t.tid)); err == nil {
+			for _, b := range parseSmaps(string(raw)) {
+				for _, f := range b.fields {
+					if v, ok := strings.CutPrefix(f, "VmFlags:"); ok && mm.ParseVmFlags(v)&mm.VMSealed != 0 {
+						as.m.AS.SetFlags(b.line.Start, b.line.End, mm.VMSealed, 0)
+					}
+				}
+			}
+		}
 	}
 }
 

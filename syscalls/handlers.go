@@ -91,8 +91,11 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	}
 	start = uint64(ret)
 	length, prot, flags := pageAlign(a[1]), mm.Prot(a[2]), a[3]
-	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE
-	noreserve := flags&unix.MAP_NORESERVE != 0
+	droppable := flags&unix.MAP_TYPE == unix.MAP_DROPPABLE
+	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE && !droppable
+	// MAP_DROPPABLE is private anonymous memory that is also
+	// VM_DROPPABLE|VM_WIPEONFORK|VM_DONTDUMP and never accounted.
+	noreserve := flags&unix.MAP_NORESERVE != 0 || droppable
 	var b mm.Backing
 	switch {
 	case flags&unix.MAP_ANONYMOUS != 0 && !shared:
@@ -124,8 +127,16 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	if flags&unix.MAP_GROWSDOWN != 0 {
 		v.Flags |= mm.VMGrowsDown
 	}
+	if droppable {
+		v.Flags |= mm.VMDroppable | mm.VMWipeOnFork | mm.VMDontDump
+	}
 	if flags&unix.MAP_LOCKED != 0 {
 		v.Flags |= mm.VMLocked
+	}
+	// mm->def_flags (mlockall(MCL_FUTURE)); mmap_region drops the lock
+	// bits again for mappings mlock cannot lock.
+	if v.Flags&(mm.VMSpecial|mm.VMHugeTLB) == 0 {
+		v.Flags |= as.DefFlags
 	}
 	if flags&unix.MAP_STACK != 0 && hostHasTHP() {
 		// Since 6.7 a MAP_STACK mapping is VM_NOHUGEPAGE (calc_vm_flag_bits).
@@ -149,12 +160,11 @@ func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, e
 	return 0, 0
 }
 
-func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	switch ret {
 	case 0, -int64(unix.ENOMEM), -int64(unix.EACCES), -int64(unix.EPERM):
 		// mprotect's loop changes the VMAs before the one it fails at (a
-		// hole, prot beyond VM_MAY*, a sealed VMA): the model's own walk
-		// stops at the same place.
+		// hole, prot beyond VM_MAY*, a sealed VMA).
 	default:
 		return
 	}
@@ -164,13 +174,49 @@ func mprotectUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start,
 			start = v.Start
 		}
 	}
-	as.Protect(start, end, mm.Prot(a[2])&(mm.ProtRead|mm.ProtWrite|mm.ProtExec))
+	prot := mm.Prot(a[2]) & (mm.ProtRead | mm.ProtWrite | mm.ProtExec)
+	if ret != 0 {
+		// The model's own walk stops at the same place if it fails with
+		// the host's errno; if not, the host refused for a reason the
+		// model does not know (PR_SET_MDWE's EACCES), and the host's
+		// protections of the range are taken as they are.
+		if err, _ := as.Clone().Protect(start, end, prot).(unix.Errno); -int64(err) != ret {
+			protectFromHost(as, h, start, end)
+			return start, end
+		}
+	}
+	as.Protect(start, end, prot)
 	return start, end
+}
+
+// protectFromHost gives the model's VMAs in [start, end) the protection
+// the host's VMAs there have.
+func protectFromHost(as *mm.AddressSpace, h Host, start, end uint64) {
+	for addr := start; addr < end; {
+		l, ok := h.MapsLineAt(addr)
+		if !ok || l.End <= addr {
+			return
+		}
+		var p mm.Prot
+		for i, bit := range []mm.Prot{mm.ProtRead, mm.ProtWrite, mm.ProtExec} {
+			if l.Perms[i] != '-' {
+				p |= bit
+			}
+		}
+		as.Protect(max(l.Start, addr), min(l.End, end), p)
+		addr = l.End
+	}
 }
 
 func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
+	}
+	if a[3]&unix.MREMAP_DONTUNMAP != 0 {
+		// The old range stays too: the sentry checks its edges as well
+		// (syscall.go).
+		as.RemapDontUnmap(a[0], pageAlign(a[1]), uint64(ret))
+		return uint64(ret), uint64(ret) + pageAlign(a[2])
 	}
 	as.Remap(a[0], pageAlign(a[1]), uint64(ret), pageAlign(a[2]))
 	return uint64(ret), uint64(ret) + pageAlign(a[2])
@@ -188,6 +234,7 @@ func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end 
 	switch {
 	case newEnd > oldEnd:
 		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
+		v.Flags |= as.DefFlags // do_brk_flags: mm->def_flags
 		as.Map(v)
 		start, end = oldEnd, newEnd
 	case newEnd < oldEnd:
@@ -222,23 +269,31 @@ func lockUpdate(set, clear mm.VMFlags) Update {
 	}
 }
 
-// mlockallUpdate follows mlockall(MCL_CURRENT[|MCL_ONFAULT]): every VMA
-// that mlock may lock (not VM_SPECIAL, hugetlb or a special mapping) is
-// locked. MCL_FUTURE alone changes no VMA.
+// mlockallUpdate follows mlockall (apply_mlockall_flags): the default
+// flags of new mappings lose VM_LOCKED/VM_LOCKONFAULT, and get them back
+// with MCL_FUTURE; with MCL_CURRENT every VMA that mlock may lock (not
+// VM_SPECIAL, hugetlb or a special mapping) is locked.
 func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
-	if failed(ret) || a[0]&unix.MCL_CURRENT == 0 {
+	if failed(ret) {
 		return
 	}
 	set := mm.VMLocked
 	if a[0]&unix.MCL_ONFAULT != 0 {
 		set |= mm.VMLockOnFault
 	}
-	setOnLockable(as, set, 0)
+	as.DefFlags &^= mm.VMLocked | mm.VMLockOnFault
+	if a[0]&unix.MCL_FUTURE != 0 {
+		as.DefFlags |= set
+	}
+	if a[0]&unix.MCL_CURRENT != 0 {
+		setOnLockable(as, set, 0)
+	}
 	return 0, 0
 }
 
 func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) (start, end uint64) {
 	if !failed(ret) {
+		as.DefFlags &^= mm.VMLocked | mm.VMLockOnFault
 		setOnLockable(as, 0, mm.VMLocked|mm.VMLockOnFault)
 	}
 	return 0, 0

@@ -74,57 +74,18 @@ type peerKnownBug struct {
 	Bug          string
 }
 
-var (
-	bugMlockallFuture = peerKnownBug{After: []string{"munlock", "munlockall"},
-		Bug: "mlockall(MCL_FUTURE) is not modeled: syscalls/handlers.go mlockallUpdate ignores MCL_FUTURE " +
-			"(\"MCL_FUTURE alone changes no VMA\"), so the model has no mm->def_flags and the VMAs mapped after it " +
-			"lack VM_LOCKED (|VM_LOCKONFAULT with MCL_ONFAULT). munlock of such a range then changes no flag in " +
-			"the model and does not merge the pieces that the kernel merges (mlock2-tests: test_mlockall -> " +
-			"test_vma_management(false): mmap 3 pages, munlock the middle one, munlock all 3: the host has one " +
-			"VMA, the model three)"}
-	bugMremapDontunmap = peerKnownBug{After: []string{"mremap"},
-		Bug: "mremap(MREMAP_DONTUNMAP) is modeled as a plain move: syscalls/handlers.go mremapUpdate calls " +
-			"as.Remap without the flags, so the model unmaps the source range, while the kernel (move_vma with " +
-			"MREMAP_DONTUNMAP) keeps the source VMA mapped, emptied of its pages and without VM_LOCKED"}
-	bugSealedLostOnResync = peerKnownBug{After: []string{"mseal"}, FollowsKnown: true,
-		Bug: "after a check-maps report the sentry adopts the host's /proc/PID/maps text (sentry/addrspace.go: " +
-			"as.m.AS = mm.FromMaps(host)), which does not show VM_SEALED, so the VMAs that the program sealed " +
-			"before are unsealed in the model; a later mseal of an adjacent VMA then merges with them on the host " +
-			"and not in the model (mseal_test, after the MREMAP_DONTUNMAP report; the sealed VMAs that " +
-			"test_seal_*_munmap cases leave behind). A follow-on of the first report; the resync could read " +
-			"smaps VmFlags (\"sl\") instead"}
-	bugMprotectMDWE = peerKnownBug{After: []string{"mprotect"},
-		Bug: "mprotect refused with EACCES by PR_SET_MDWE (MDWE_REFUSE_EXEC_GAIN) is applied to the model: since " +
-			"be3af76 syscalls/handlers.go mprotectUpdate follows a failed mprotect (ENOMEM, EACCES, EPERM) with " +
-			"as.Protect over the whole range, trusting the model's walk to stop where the kernel's did, but the " +
-			"model does not know the process's MDWE state (prctl(PR_SET_MDWE) is not intercepted; it is inherited " +
-			"at fork), so it changes the VMA at which do_mprotect_pkey's loop failed (map_deny_write_exec -> " +
-			"-EACCES): mdwe_test's mprotect_add_EXEC and mprotect_WRITE_EXEC cases, in the forked children, " +
-			"leave the model with r-x / -wx where the host has r-- / -w-"}
-	bugMapDroppable = peerKnownBug{After: []string{"mmap"},
-		Bug: "MAP_DROPPABLE is modeled as a shared anonymous mapping (\"/dev/zero (deleted)\", rw-s): " +
-			"syscalls/handlers.go mmapUpdate takes flags&MAP_TYPE != MAP_PRIVATE as shared, and MAP_DROPPABLE " +
-			"(0x08) is a MAP_TYPE value; the kernel maps private anonymous memory with VM_DROPPABLE, " +
-			"VM_WIPEONFORK, VM_DONTDUMP and VM_NORESERVE (do_mmap, case MAP_DROPPABLE)"}
-)
-
 var peerSuites = []peerSuite{
 	{Name: "madv_populate", Covers: "MADV_POPULATE_READ/WRITE: PROT_NONE/READ/WRITE ranges, holes, already populated ranges"},
-	{Name: "mseal_test", Covers: "mseal; mprotect, munmap, mremap, mmap, madvise(discard) on sealed VMAs",
-		Known: []peerKnownBug{bugMremapDontunmap, bugSealedLostOnResync}},
+	{Name: "mseal_test", Covers: "mseal; mprotect, munmap, mremap, mmap, madvise(discard) on sealed VMAs"},
 	{Name: "seal_elf", Covers: "mseal of the program's own ELF mappings"},
-	{Name: "mlock2-tests", Covers: "mlock, mlock2(MLOCK_ONFAULT), munlock, mlockall, munlockall, VMA splits and merges",
-		Known: []peerKnownBug{bugMlockallFuture}},
-	{Name: "mremap_dontunmap", Covers: "mremap(MREMAP_DONTUNMAP), with and without MREMAP_FIXED",
-		Known: []peerKnownBug{bugMremapDontunmap}},
+	{Name: "mlock2-tests", Covers: "mlock, mlock2(MLOCK_ONFAULT), munlock, mlockall, munlockall, VMA splits and merges"},
+	{Name: "mremap_dontunmap", Covers: "mremap(MREMAP_DONTUNMAP), with and without MREMAP_FIXED"},
 	{Name: "mremap_test", Covers: "mremap moves and expansions across alignments and overlaps", Timeout: 2 * time.Minute},
 	{Name: "map_fixed_noreplace", Covers: "mmap(MAP_FIXED_NOREPLACE) over and beside existing VMAs"},
 	{Name: "map_populate", Covers: "mmap(MAP_POPULATE), fork"},
-	{Name: "droppable", Covers: "mmap(MAP_DROPPABLE), MADV_PAGEOUT",
-		Known: []peerKnownBug{bugMapDroppable}},
+	{Name: "droppable", Covers: "mmap(MAP_DROPPABLE), MADV_PAGEOUT"},
 	{Name: "mkdirty", Covers: "MADV_HUGEPAGE, mprotect of (PTE-mapped) THPs, ptrace(FOLL_FORCE) writes, UFFDIO_REGISTER/COPY"},
-	{Name: "mdwe_test", Covers: "mmap and mprotect under PR_SET_MDWE, fork",
-		Known: []peerKnownBug{bugMprotectMDWE}},
+	{Name: "mdwe_test", Covers: "mmap and mprotect under PR_SET_MDWE, fork"},
 	{Name: "mrelease_test", Covers: "process_mrelease of a killed child, fork"},
 	// Each merge waits for two full scans of ksmd, which takes long when
 	// other processes (a qemu guest's RAM) are mergeable: 4 s on an idle
