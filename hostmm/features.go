@@ -27,8 +27,12 @@ type Features struct {
 	KSM, THP, MemoryFailure, Swap bool
 	// ProcessMadvise (5.10), PidfdSelf (PIDFD_SELF_*, 6.14/6.15), Mseal
 	// (6.10), GuardFile (guard markers on file mappings, 6.15),
-	// ProcmapQuery (the PROCMAP_QUERY ioctl, 6.11), Userfaultfd.
+	// ProcmapQuery (the PROCMAP_QUERY ioctl, 6.11), Userfaultfd,
+	// PagemapScan (the PAGEMAP_SCAN ioctl, 6.7), SmapsGuardFlag (smaps
+	// VmFlags "gu" on a VMA that had a marker, ~6.19), PagemapGuardBit
+	// (pagemap bit 58 on a guard page, 6.15).
 	ProcessMadvise, PidfdSelf, Mseal, GuardFile, ProcmapQuery, Userfaultfd bool
+	PagemapScan, SmapsGuardFlag, PagemapGuardBit                           bool
 }
 
 // AdviceValues are the madvise advice values of x86-64 (facts "Values").
@@ -45,6 +49,7 @@ const (
 	madvSoftOffline      = 101
 	pidfdSelfThreadGroup = -10001
 	procmapQuery         = 0xc0686611 // _IOWR('f', 17, struct procmap_query)
+	pagemapScan          = 0xc0606610 // _IOWR('f', 16, struct pm_scan_arg)
 )
 
 // HostFeatures probes the host once (in madvisor's own process) and
@@ -94,7 +99,55 @@ func probe() Features {
 	}
 	_, _, e = unix.Syscall(unix.SYS_USERFAULTFD, ^uintptr(0), 0, 0)
 	f.Userfaultfd = e != unix.ENOSYS
+	if pm, err := os.Open("/proc/self/pagemap"); err == nil {
+		// A zero-sized argument is EINVAL where the ioctl exists.
+		var arg [96]byte
+		_, _, e = unix.Syscall(unix.SYS_IOCTL, pm.Fd(), pagemapScan, uintptr(unsafe.Pointer(&arg[0])))
+		f.PagemapScan = e != unix.ENOTTY
+		pm.Close()
+	}
+	if f.Advice[unix.MADV_GUARD_INSTALL] {
+		f.SmapsGuardFlag, f.PagemapGuardBit = probeGuardObservables()
+	}
 	return f
+}
+
+// probeGuardObservables installs a marker on a scratch page and reports
+// whether smaps shows "gu" for its VMA and pagemap bit 58 for the page.
+func probeGuardObservables() (smapsGu, pagemapBit bool) {
+	size := os.Getpagesize()
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false, false
+	}
+	defer unix.Munmap(b)
+	if unix.Madvise(b, unix.MADV_GUARD_INSTALL) != nil {
+		return false, false
+	}
+	addr := uint64(uintptr(unsafe.Pointer(&b[0])))
+	if pm, err := os.Open("/proc/self/pagemap"); err == nil {
+		var e [8]byte
+		if n, _ := pm.ReadAt(e[:], int64(addr/uint64(size)*8)); n == 8 {
+			pagemapBit = e[7]&(1<<(58-56)) != 0
+		}
+		pm.Close()
+	}
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return false, pagemapBit
+	}
+	in := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		var lo, hi uint64
+		if n, _ := fmt.Sscanf(line, "%x-%x", &lo, &hi); n == 2 && strings.Contains(line, " ") && !strings.HasSuffix(line, "kB") {
+			in = lo <= addr && addr < hi
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
+			return slices.Contains(strings.Fields(v), "gu"), pagemapBit
+		}
+	}
+	return false, pagemapBit
 }
 
 // probeGuardFile reports whether GUARD_INSTALL works on a shared memfd

@@ -33,4 +33,11 @@ func TestHostFeatures(t *testing.T) {
 	if f.PidfdSelf {
 		assert.True(t, f.ProcessMadvise)
 	}
+	if f.SmapsGuardFlag || f.PagemapGuardBit {
+		assert.True(t, f.Advice[unix.MADV_GUARD_INSTALL], "guard observables without guards")
+	}
+	if f.GuardFile {
+		// 6.15 brought file markers and the pagemap bit together.
+		assert.True(t, f.PagemapGuardBit)
+	}
 }

@@ -68,9 +68,12 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 		{"process_madvise", f.ProcessMadvise, "5.10", "", "unavailable: not emulated yet"},
 		{"PIDFD_SELF_THREAD / _THREAD_GROUP", f.PidfdSelf, "6.14 / 6.15", hostmm.EmulatePidfdSelf, ""},
 		{"mseal", f.Mseal, "6.10", hostmm.EmulateMseal, ""},
-		{"guard markers (MADV_GUARD_*)", f.Advice[unix.MADV_GUARD_INSTALL], "6.13", "", "unavailable: not emulated yet"},
-		{"guard markers on file mappings", f.GuardFile, "6.15", "", "unavailable: not emulated yet"},
+		{"guard markers (MADV_GUARD_*)", f.Advice[unix.MADV_GUARD_INSTALL], "6.13", hostmm.EmulateGuard, ""},
+		{"guard markers on file mappings", f.GuardFile, "6.15", hostmm.EmulateGuard, ""},
 		{"PROCMAP_QUERY ioctl", f.ProcmapQuery, "6.11", "", "madvisor reads /proc/PID/maps instead; programs get the host's ENOTTY"},
+		{"PAGEMAP_SCAN ioctl", f.PagemapScan, "6.7", "", "unavailable: not emulated yet (programs get ENOTTY)"},
+		{"pagemap guard bit (58)", f.PagemapGuardBit, "6.15", hostmm.EmulateGuard, ""},
+		{"smaps VmFlags \"gu\"", f.SmapsGuardFlag, "6.19", hostmm.EmulateGuard, ""},
 		{"userfaultfd", f.Userfaultfd, "4.3", "", "unavailable"},
 	} {
 		does := "native"
