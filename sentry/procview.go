@@ -43,7 +43,7 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		return
 	}
 	p, err := t.readString(pathAddr, unix.PathMax)
-	if err != nil || flags&unix.O_ACCMODE != unix.O_RDONLY {
+	if err != nil || flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
 		return
 	}
 	target, file := t.procMapsTarget(p)
