@@ -558,6 +558,17 @@ func (as *AddressSpace) Remap(oldStart, oldLen, newStart, newLen uint64) error {
 	if v == nil || v.End < oldEnd {
 		return unix.EINVAL
 	}
+	nv := movedCopy(v, oldStart, oldLen, newStart, newLen)
+	as.insert(&nv)
+	as.tryMerge(&nv)
+	return as.unmapRange(oldStart, oldEnd)
+}
+
+// movedCopy is copy_vma: the VMA that [oldStart, oldStart+oldLen) of v
+// becomes at newStart (newLen long), with v's flags, anon_vma, name, uffd
+// state and the range's guard markers; its pgoff is kept, except that an
+// anonymous VMA without anon_vma gets newStart>>PageShift.
+func movedCopy(v *VMA, oldStart, oldLen, newStart, newLen uint64) VMA {
 	off := (oldStart - v.Start) >> PageShift
 	nv := *v
 	nv.Start, nv.End = newStart, newStart+newLen
@@ -566,9 +577,7 @@ func (as *AddressSpace) Remap(oldStart, oldLen, newStart, newLen uint64) error {
 		nv.PgOff = newStart >> PageShift
 	}
 	nv.Guards = v.Guards.Slice(off, off+oldLen>>PageShift)
-	as.insert(&nv)
-	as.tryMerge(&nv)
-	return as.unmapRange(oldStart, oldEnd)
+	return nv
 }
 
 // Fork returns the address space a child gets from fork (dup_mmap):
@@ -632,14 +641,7 @@ func (as *AddressSpace) RemapDontUnmap(oldStart, length, newStart uint64) error 
 		return err
 	}
 	v = as.find(oldStart)
-	off := (oldStart - v.Start) >> PageShift
-	nv := *v
-	nv.Start, nv.End = newStart, newStart+length
-	nv.PgOff = v.PgOff + off
-	if v.IsAnonymous() && v.AnonVMA == 0 {
-		nv.PgOff = newStart >> PageShift
-	}
-	nv.Guards = v.Guards.Slice(off, off+length>>PageShift)
+	nv := movedCopy(v, oldStart, length, newStart, length)
 	whole := v.Start == oldStart && v.End == oldEnd
 	as.insert(&nv)
 	as.tryMerge(&nv)
