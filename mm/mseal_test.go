@@ -54,3 +54,24 @@ func TestHostMapsKeepsHostBoundaries(t *testing.T) {
 	assert.Len(t, as.Maps(), 3)
 	assert.Len(t, as.HostMaps(VMSealed, false), 2)
 }
+
+// TestRemapDontUnmap: the pages move, the old range stays mapped, unlocked
+// and (moved whole) without its anon_vma.
+func TestRemapDontUnmap(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(with(anonRW(0, 4), VMLocked)))
+	require.NoError(t, as.Map(anonMap(10, 1, ProtNone)))
+	as.PrepareAnonVMA(at(0), at(4))
+	require.NoError(t, as.RemapDontUnmap(at(0), pg(4), at(20)))
+	old, ok := as.Find(at(0))
+	require.True(t, ok)
+	assert.Equal(t, at(4), old.End)
+	assert.Zero(t, old.Flags&VMLockedMask)
+	assert.Zero(t, old.AnonVMA)
+	moved, ok := as.Find(at(20))
+	require.True(t, ok)
+	assert.Equal(t, at(24), moved.End)
+	assert.NotZero(t, moved.Flags&VMLocked)
+	assert.NotZero(t, moved.AnonVMA)
+	require.NoError(t, as.Validate())
+}
