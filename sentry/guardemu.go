@@ -277,3 +277,89 @@ func (t *Task) emulatePopulate(act *action, as *AddressSpace, advice int, applie
 		return ret
 	}
 }
+
+// guardForkFix is what a forked child's host memory needs so that it
+// matches a real fork under guard emulation.
+type guardForkFix struct {
+	// unprotect are guard runs of the parent's WIPEONFORK VMAs: the child
+	// gets such VMAs without markers, but the host copied the PROT_NONE.
+	unprotect []mm.GuardRun
+	// populate are the pages present in the parent in shared VMAs with
+	// guard pages: fork copies the page tables of a VMA with markers
+	// (they live there), which the host, without markers, does not.
+	populate [][2]uint64
+}
+
+// guardForkFixups computes the child's guardForkFix from the parent's
+// model and pagemap, at the fork event (the parent is stopped). Nil if
+// there is nothing to do. Engine thread only.
+func (t *Task) guardForkFixups() *guardForkFix {
+	var fix guardForkFix
+	var pm *os.File
+	for _, v := range t.tg.mm.m.AS.VMAs() {
+		if v.Guards.Empty() || v.Flags&mm.VMDontCopy != 0 {
+			continue
+		}
+		if v.Flags&mm.VMWipeOnFork != 0 {
+			fix.unprotect = append(fix.unprotect, t.tg.mm.m.AS.GuardRuns(v.Start, v.End)...)
+			continue
+		}
+		if v.Flags&mm.VMShared == 0 {
+			continue
+		}
+		if pm == nil {
+			f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", t.tg.pid))
+			if err != nil {
+				break
+			}
+			pm = f
+			defer pm.Close()
+		}
+		b := make([]byte, 8*((v.End-v.Start)>>mm.PageShift))
+		if n, _ := pm.ReadAt(b, int64(v.Start>>mm.PageShift*8)); n != len(b) {
+			continue
+		}
+		for i := 0; i < len(b); i += 8 {
+			page := v.Start + uint64(i/8)<<mm.PageShift
+			if binary.LittleEndian.Uint64(b[i:])&(1<<63) == 0 || v.Guards.Contains(uint64(i/8)) {
+				continue
+			}
+			if n := len(fix.populate); n > 0 && fix.populate[n-1][1] == page {
+				fix.populate[n-1][1] += mm.PageSize
+			} else {
+				fix.populate = append(fix.populate, [2]uint64{page, page + mm.PageSize})
+			}
+		}
+	}
+	if len(fix.unprotect) == 0 && len(fix.populate) == 0 {
+		return nil
+	}
+	return &fix
+}
+
+// applyForkFix runs the child's fixups in it at its first stop, where it
+// is about to return 0 from fork: the injected calls re-execute that
+// syscall instruction, and the registers are restored after. Engine
+// thread only.
+func (t *Task) applyForkFix() {
+	fix := t.forkFix
+	t.forkFix = nil
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil {
+		return
+	}
+	t.inj = &injection{saved: regs}
+	for _, r := range fix.unprotect {
+		if _, err := t.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot)); err != nil {
+			t.inj = nil
+			return
+		}
+	}
+	for _, r := range fix.populate {
+		if _, err := t.Inject(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_POPULATE_READ); err != nil {
+			t.inj = nil
+			return
+		}
+	}
+	t.finishInjection(int64(regs.Rax))
+}

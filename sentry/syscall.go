@@ -240,7 +240,11 @@ func (t *Task) adoptChild(tid int, kind cloneKind) {
 	case cloneFork:
 		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork()}
 	}
-	t.s.startTask(t.s.newTask(tid, tg))
+	child := t.s.newTask(tid, tg)
+	if kind == cloneFork && t.s.emulating(hostmm.EmulateGuard) && t.tg.mm != nil {
+		child.forkFix = t.guardForkFixups()
+	}
+	t.s.startTask(child)
 }
 
 // execed handles PTRACE_EVENT_EXEC: the thread now runs a new program in a

@@ -42,6 +42,9 @@ type Task struct {
 	watching bool
 	// inj is the syscall being answered by injected host syscalls.
 	inj *injection
+	// forkFix is what a forked child's host memory needs at its first
+	// stop under guard emulation (guardemu.go).
+	forkFix *guardForkFix
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex
@@ -160,6 +163,9 @@ func (t *Task) handleStop(ev stopEvent) {
 func (t *Task) eventStop(sig unix.Signal) {
 	if !t.attached {
 		t.attached = true
+		if t.forkFix != nil {
+			t.applyForkFix()
+		}
 		t.ptrace(unix.PTRACE_CONT, 0)
 		return
 	}

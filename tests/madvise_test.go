@@ -106,11 +106,6 @@ var emulationGaps = map[string]map[string]string{
 		"file_ro/touch_write": "a write to a guard page of a read-only VMA: the access type is not in the siginfo, " +
 			"so the emulation reports SEGV_MAPERR where the kernel reports SEGV_ACCERR",
 		"anon_ro/touch_write": "as file_ro/touch_write",
-		"fork/wipeonfork/child_touch": "a forked child's WIPEONFORK VMA keeps the parent's PROT_NONE guard pieces " +
-			"on the host",
-		"fork/shared/child_touch": "fork copies the page tables of a shared VMA with guard markers (they live " +
-			"there); without markers the host does not, so the child's pagemap shows those pages not present " +
-			"until touched",
 	},
 }
 
