@@ -102,6 +102,7 @@ var benchmarks = []benchmark{
 		target: "<= 8 µs/call", check: func(_, m time.Duration, it int) bool { return m <= time.Duration(it)*8*time.Microsecond }},
 	{name: "mmap+touch+munmap", src: "mmap.c", iterations: 100_000, perCall: true},
 	{name: "gcc -O2 (2,000 lines)", target: "ratio <= 1.10", check: ratioAtMost(1.10)},
+	{name: "guard fault (SIGSEGV + siglongjmp)", src: "guardfault.c", iterations: 20_000, perCall: true},
 }
 
 // advices are the madvise advice values, in numeric order (csrc/advice.c
