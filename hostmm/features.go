@@ -185,9 +185,9 @@ const (
 	// and the program's /proc view hides the PROT_NONE pieces.
 	EmulateGuard Emulation = "guard"
 	// EmulatePidfdSelf: PIDFD_SELF_THREAD / _THREAD_GROUP for
-	// process_madvise: the vector runs as madvise(2) calls in the process
-	// itself, which also lifts old hosts' limit of process_madvise to the
-	// remote advice.
+	// process_madvise, and every advice on the caller's own mm: the
+	// vector runs as madvise(2) calls in the process itself (old hosts
+	// allow only the remote advice there).
 	EmulatePidfdSelf Emulation = "pidfd-self"
 )
 

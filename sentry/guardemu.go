@@ -258,10 +258,10 @@ func (t *Task) procMemEntry(act *action, si *syscallInfo) bool {
 	return true
 }
 
-// emulatePopulate answers POPULATE_READ / POPULATE_WRITE over a range with
-// emulated guard pages (PROT_NONE on the host, which the host would call
-// EINVAL): the model found the marker (EFAULT) or stopped earlier, and the
-// host populates the pieces before it.
+// emulatePopulate answers POPULATE_READ / POPULATE_WRITE that the model
+// ended with an error (a hole: ENOMEM; a guard marker: EFAULT, which an
+// emulated marker, PROT_NONE on the host, would make EINVAL there): the
+// host populates the pieces before it, and its own error comes first.
 func (t *Task) emulatePopulate(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
 	act.locked = as
 	act.emulate = func(tr hostmm.Tracee) int64 {

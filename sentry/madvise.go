@@ -59,8 +59,11 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 		act.emulate = func(hostmm.Tracee) int64 { return want }
 	case isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, want)
-	case (advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE) && t.s.emulating(hostmm.EmulateGuard) &&
-		len(as.m.AS.GuardRuns(start, start+pageAlign(lenIn))) > 0:
+	case (advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE) && res.Err != 0:
+		// POPULATE stops at the first hole or guard (facts "The walk":
+		// its own walk); hosts before 6.x walked on past holes, and a
+		// host without markers sees PROT_NONE: the host populates only
+		// the pieces before the stop.
 		t.emulatePopulate(act, as, advice, res.Applied, want)
 	case res.Err == unix.EPERM && t.s.emulating(hostmm.EmulateMseal):
 		// A seal only the model knows stopped the walk: the host must

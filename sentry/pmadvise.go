@@ -92,7 +92,7 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		refuse(unix.Errno(-res.Ret))
 	case own && isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, res.Ret)
-	case (pidfd == pidfdSelfThread || pidfd == pidfdSelfThreadGroup) && t.s.emulating(hostmm.EmulatePidfdSelf):
+	case own && t.s.emulating(hostmm.EmulatePidfdSelf):
 		t.pidfdSelfCall(act, res, iovs, advice)
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
@@ -159,9 +159,10 @@ func fdinfoPid(tid, fd int) (pid int, ok bool) {
 	return 0, false
 }
 
-// pidfdSelfCall runs a process_madvise whose pidfd is PIDFD_SELF_* on a
-// host that may not know those values, nor allow every advice on a
-// process's own mm through process_madvise (hostmm.EmulatePidfdSelf): the
+// pidfdSelfCall runs a process_madvise on the caller's own mm (a
+// PIDFD_SELF_* value or a pidfd of its own process) on a host that may not
+// know those values, nor allow every advice on a process's own mm through
+// process_madvise (both 6.14; hostmm.EmulatePidfdSelf): the
 // vector is run as the kernel's vector_madvise does, one madvise(2) per
 // iovec in the tracee, stopping at the first error; the result is the
 // bytes of the iovecs done, or that error. Where the model decided the
