@@ -185,6 +185,9 @@ const (
 	// UFFDIO_UNREGISTER is _IOR(UFFDIO, _UFFDIO_UNREGISTER, struct
 	// uffdio_range) (struct size 16).
 	UFFDIO_UNREGISTER = 0x8010aa01
+	// PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg) (size 96) from
+	// include/uapi/linux/fs.h (6.7).
+	PAGEMAP_SCAN = 0xc0606610
 
 	// PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP are the pidfd
 	// sentinels of include/uapi/linux/pidfd.h (6.14 / 6.15).
@@ -273,6 +276,9 @@ var procView = []Entry{
 	// (guard pages under guard emulation).
 	{Nr: unix.SYS_PREAD64, Name: "pread64", Args: args(Fd, Addr, Size, Hex)},
 	{Nr: unix.SYS_PWRITE64, Name: "pwrite64", Args: args(Fd, Addr, Size, Hex)},
+	// The PAGEMAP_SCAN ioctl on a pagemap file (guard pages).
+	{Nr: unix.SYS_IOCTL, Name: "ioctl", Args: args(Fd, IoctlCmd, IoctlArg),
+		Match: []ArgMatch{{Index: 1, Value: PAGEMAP_SCAN, Low32: true}}},
 }
 
 // ProcViewIntercepted returns the extra syscalls traced while the sentry

@@ -96,13 +96,6 @@ func TestMadviseDifferentialEmulated(t *testing.T) {
 // by program and case-name prefix, with what is missing.
 var emulationGaps = map[string]map[string]string{
 	"madv_guard": {
-		"anon_priv/pagemap_scan":   "the PAGEMAP_SCAN ioctl is not emulated (guard pages lack PAGE_IS_GUARD)",
-		"anon_shared/pagemap_scan": "the PAGEMAP_SCAN ioctl is not emulated",
-		"memfd/pagemap_scan":       "the PAGEMAP_SCAN ioctl is not emulated",
-		"file_priv/pagemap_scan":   "the PAGEMAP_SCAN ioctl is not emulated",
-		"file_shared/pagemap_scan": "the PAGEMAP_SCAN ioctl is not emulated",
-		"file_ro/pagemap_scan":     "the PAGEMAP_SCAN ioctl is not emulated",
-		"anon_ro/pagemap_scan":     "the PAGEMAP_SCAN ioctl is not emulated",
 		"file_ro/touch_write": "a write to a guard page of a read-only VMA: the access type is not in the siginfo, " +
 			"so the emulation reports SEGV_MAPERR where the kernel reports SEGV_ACCERR",
 		"anon_ro/touch_write": "as file_ro/touch_write",

@@ -71,7 +71,7 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 		{"guard markers (MADV_GUARD_*)", f.Advice[unix.MADV_GUARD_INSTALL], "6.13", hostmm.EmulateGuard, ""},
 		{"guard markers on file mappings", f.GuardFile, "6.15", hostmm.EmulateGuard, ""},
 		{"PROCMAP_QUERY ioctl", f.ProcmapQuery, "6.11", "", "madvisor reads /proc/PID/maps instead; programs get the host's ENOTTY"},
-		{"PAGEMAP_SCAN ioctl", f.PagemapScan, "6.7", "", "unavailable: not emulated yet (programs get ENOTTY)"},
+		{"PAGEMAP_SCAN ioctl", f.PagemapScan, "6.7", hostmm.EmulateGuard, ""},
 		{"pagemap guard bit (58)", f.PagemapGuardBit, "6.15", hostmm.EmulateGuard, ""},
 		{"smaps VmFlags \"gu\"", f.SmapsGuardFlag, "6.19", hostmm.EmulateGuard, ""},
 		{"userfaultfd", f.Userfaultfd, "4.3", "", "unavailable"},
