@@ -23,6 +23,17 @@ const (
 	ProtExec  Prot = 0x4
 )
 
+// Allows reports whether a VMA with protection p lets a page fault of the
+// access kind a (ProtRead, ProtWrite or ProtExec) through to the page
+// table, as x86's access_error decides: a write needs VM_WRITE; a read or
+// an instruction fetch, any access bit.
+func (p Prot) Allows(a Prot) bool {
+	if a&ProtWrite != 0 {
+		return p&ProtWrite != 0
+	}
+	return p != ProtNone
+}
+
 // String renders p the way /proc/PID/maps renders the first three perms
 // characters ("r-x").
 func (p Prot) String() string {

@@ -75,3 +75,13 @@ func TestRemapDontUnmap(t *testing.T) {
 	assert.NotZero(t, moved.AnonVMA)
 	require.NoError(t, as.Validate())
 }
+
+// TestProtAllows: x86's access_error as Prot.Allows models it.
+func TestProtAllows(t *testing.T) {
+	assert.True(t, ProtRead.Allows(ProtRead))
+	assert.False(t, ProtRead.Allows(ProtWrite))
+	assert.True(t, ProtRead.Allows(ProtExec), "a fetch needs any access bit")
+	assert.True(t, (ProtRead | ProtWrite).Allows(ProtWrite))
+	assert.True(t, ProtWrite.Allows(ProtRead))
+	assert.False(t, ProtNone.Allows(ProtRead))
+}

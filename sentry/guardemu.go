@@ -6,6 +6,7 @@ import (
 	"os"
 	"unsafe"
 
+	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
@@ -141,11 +142,10 @@ func (t *Task) fixGuardSiginfo() {
 	if code != segvAccErr || !as.m.AS.IsGuard(addr) {
 		return
 	}
-	// The kernel checks the VMA's protection before the PTE: a guard page
-	// in a PROT_NONE VMA gives SEGV_ACCERR. (A write to a guard page of a
-	// read-only VMA would too; the access type is not in the siginfo, so
-	// that case shows SEGV_MAPERR here.)
-	if v, ok := as.m.AS.Find(addr); ok && v.Prot() == mm.ProtNone {
+	// The kernel checks the VMA's protection before the PTE: an access
+	// the VMA does not allow is SEGV_ACCERR even on a guard page. The
+	// access type is not in the siginfo: the faulting instruction says it.
+	if v, ok := as.m.AS.Find(addr); ok && !v.Prot().Allows(t.faultAccess(addr)) {
 		return
 	}
 	binary.LittleEndian.PutUint32(si[8:], segvMapErr)
@@ -362,4 +362,42 @@ func (t *Task) applyForkFix() {
 		}
 	}
 	t.finishInjection(int64(regs.Rax))
+}
+
+// faultAccess tells, from the instruction at the thread's rip, how it
+// touched addr: ProtExec for a fetch, ProtWrite for a store (or a
+// read-modify-write), else ProtRead (also when the instruction cannot be
+// decoded). The thread is in a signal-delivery stop for the fault.
+func (t *Task) faultAccess(addr uint64) mm.Prot {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil {
+		return mm.ProtRead
+	}
+	if addr>>mm.PageShift == regs.Rip>>mm.PageShift {
+		return mm.ProtExec
+	}
+	var code [15]byte
+	if t.readMem(regs.Rip, code[:]) != nil {
+		return mm.ProtRead
+	}
+	inst, err := x86asm.Decode(code[:], 64)
+	if err != nil || inst.Args[0] == nil {
+		return mm.ProtRead
+	}
+	if _, dst := inst.Args[0].(x86asm.Mem); !dst {
+		return mm.ProtRead
+	}
+	switch inst.Op {
+	case x86asm.CMP, x86asm.TEST, x86asm.BT, x86asm.PUSH, x86asm.CALL, x86asm.JMP, x86asm.LCALL, x86asm.LJMP,
+		x86asm.NOP, x86asm.PREFETCHNTA, x86asm.PREFETCHT0, x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHW,
+		x86asm.CLFLUSH, x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ, x86asm.SCASB, x86asm.SCASW,
+		x86asm.SCASD, x86asm.SCASQ, x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ:
+		return mm.ProtRead
+	case x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ:
+		// Reads [rsi], writes [rdi]: the fault's page says which.
+		if addr>>mm.PageShift != regs.Rdi>>mm.PageShift {
+			return mm.ProtRead
+		}
+	}
+	return mm.ProtWrite
 }

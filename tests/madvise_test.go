@@ -95,11 +95,7 @@ func TestMadviseDifferentialEmulated(t *testing.T) {
 // emulationGaps are the cases that --emulate=all does not reproduce yet,
 // by program and case-name prefix, with what is missing.
 var emulationGaps = map[string]map[string]string{
-	"madv_guard": {
-		"file_ro/touch_write": "a write to a guard page of a read-only VMA: the access type is not in the siginfo, " +
-			"so the emulation reports SEGV_MAPERR where the kernel reports SEGV_ACCERR",
-		"anon_ro/touch_write": "as file_ro/touch_write",
-	},
+	// None today.
 }
 
 // emulationGap returns why a case of prog may differ under emulation, or
