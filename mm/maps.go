@@ -448,3 +448,8 @@ func findLineEndingAt(lines []MapsLine, end uint64) (MapsLine, bool) {
 	}
 	return MapsLine{}, false
 }
+
+// MapsLineOf renders one VMA as /proc/PID/maps prints it.
+//
+// Preconditions: the caller holds mmap_lock for reading.
+func (as *AddressSpace) MapsLineOf(v VMA) MapsLine { return as.mapsLine(&v) }

@@ -121,6 +121,11 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.pagemapScanEntry(&act, si) {
 			return action{}
 		}
+	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == syscalls.PROCMAP_QUERY:
+		// Traced only for the /proc view (procmapquery.go).
+		if !t.procmapQueryEntry(&act, si) {
+			return action{}
+		}
 	case t.s.emulating(hostmm.EmulateMseal) && t.sealEntry(&act, si):
 		// A seal decided it (sealemu.go).
 	case t.s.emulating(hostmm.EmulateGuard) && (si.Nr == unix.SYS_MPROTECT || si.Nr == unix.SYS_PKEY_MPROTECT ||

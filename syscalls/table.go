@@ -188,6 +188,9 @@ const (
 	// PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg) (size 96) from
 	// include/uapi/linux/fs.h (6.7).
 	PAGEMAP_SCAN = 0xc0606610
+	// PROCMAP_QUERY is _IOWR('f', 17, struct procmap_query) (size 104)
+	// (6.11).
+	PROCMAP_QUERY = 0xc0686611
 
 	// PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP are the pidfd
 	// sentinels of include/uapi/linux/pidfd.h (6.14 / 6.15).
@@ -276,9 +279,10 @@ var procView = []Entry{
 	// (guard pages under guard emulation).
 	{Nr: unix.SYS_PREAD64, Name: "pread64", Args: args(Fd, Addr, Size, Hex)},
 	{Nr: unix.SYS_PWRITE64, Name: "pwrite64", Args: args(Fd, Addr, Size, Hex)},
-	// The PAGEMAP_SCAN ioctl on a pagemap file (guard pages).
+	// The PAGEMAP_SCAN ioctl on a pagemap file (guard pages), and
+	// PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
 	{Nr: unix.SYS_IOCTL, Name: "ioctl", Args: args(Fd, IoctlCmd, IoctlArg),
-		Match: []ArgMatch{{Index: 1, Value: PAGEMAP_SCAN, Low32: true}}},
+		Match: []ArgMatch{{Index: 1, Value: PAGEMAP_SCAN, Low32: true}, {Index: 1, Value: PROCMAP_QUERY, Low32: true}}},
 }
 
 // ProcViewIntercepted returns the extra syscalls traced while the sentry

@@ -29,6 +29,7 @@ var madvisePrograms = []string{
 	"madv_pmadv",
 	"madv_special",
 	"madv_seal",
+	"madv_procview",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program
