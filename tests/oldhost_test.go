@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,11 @@ import (
 //     (6.18) host prints natively, or the spec's line for a spec-vs-host
 //     row, except the cases listed in emulationGaps and
 //     oldHostHostDifferences; and madvisor itself must not fail (exit
-//     status 125, a Go panic) or hang.
+//     status 125, a Go panic) or hang;
+//   - the kernel's mm selftests of oldHostPeers (oldhost_peer_test.go),
+//     built statically from linux-source-6.12: under madvisor their results
+//     must be those of the same binaries natively on this host, except the
+//     listed differences.
 //
 // Without qemu or the kernel (Debian bookworm: qemu-system-x86,
 // linux-image-cloud-amd64, busybox-static, cpio; .ci/run installs them) the
@@ -58,9 +63,18 @@ type oldHostRun struct {
 
 // oldHostProgram is one program run natively and under madvisor.
 type oldHostProgram struct {
-	Name   string // also the guest binary /bin/NAME
+	Name   string // the runs' IDs; also the guest binary /bin/NAME unless Guest is set
+	Guest  string // the guest binary, if not /bin/NAME
 	Args   []string
 	Strict bool // differences fail the test
+}
+
+// guestPath is the program's path in the guest.
+func (p oldHostProgram) guestPath() string {
+	if p.Guest != "" {
+		return p.Guest
+	}
+	return "/bin/" + p.Name
 }
 
 func TestOldHost(t *testing.T) {
@@ -86,10 +100,17 @@ func TestOldHost(t *testing.T) {
 	}
 	files := []string{"-file", "/bin/madvisor=" + mv}
 	for _, p := range programs {
-		files = append(files, "-file", "/bin/"+p.Name+"="+cProgram(t, p.Name, true))
+		files = append(files, "-file", p.guestPath()+"="+cProgram(t, p.Name, true))
+	}
+	// The peer selftests run in the same boot, after the programs above.
+	peers := oldHostPeerBins(t)
+	scripted := slices.Clone(programs)
+	for _, p := range peers {
+		files = append(files, "-file", p.program().guestPath()+"="+p.Bin)
+		scripted = append(scripted, p.program())
 	}
 
-	script := oldHostScript(programs)
+	script := oldHostScript(scripted)
 	outDir := t.TempDir()
 	consolePath := filepath.Join(workDir, "oldhost-console.log")
 	args := append([]string{"-timeout", oldHostBootLimit.String(), "-v", "-out", outDir, "-console", consolePath,
@@ -183,6 +204,7 @@ func TestOldHost(t *testing.T) {
 	for _, d := range details {
 		t.Logf("%s", d)
 	}
+	checkOldHostPeers(t, outDir, release, peers)
 	if dmesg := readOut(t, outDir, "dmesg"); kernelTrouble(dmesg) {
 		t.Logf("the guest kernel logged warnings (not a failure of madvisor):\n%s", dmesg)
 	}
@@ -288,7 +310,7 @@ uname -r >"$OLDHOST_OUT/uname"
 madvisor features >"$OLDHOST_OUT/features.stdout" 2>&1 || : >"$OLDHOST_OUT/features.stdout"
 `, int(oldHostRunLimit.Seconds()))
 	for _, p := range programs {
-		argv := append([]string{"/bin/" + p.Name}, p.Args...)
+		argv := append([]string{p.guestPath()}, p.Args...)
 		fmt.Fprintf(&sb, "run %s.native %s\n", p.Name, shellJoin(argv))
 		mArgv := append(append([]string{"/bin/madvisor"}, oldHostMadvisorFlags...), argv...)
 		fmt.Fprintf(&sb, "run %s.madvisor %s\n", p.Name, shellJoin(mArgv))
@@ -425,9 +447,6 @@ func elfDynamic(path string) (bool, error) {
 var oldHostHostDifferences = map[string]map[string]string{
 	"madv_special": {
 		"perf_buffer/": "perf_event's mmap gives its buffer different VMA flags on 6.1 (no VM_IO|VM_PFNMAP): a driver's choice, not madvise's",
-	},
-	"madv_guard": {
-		"/pagemap_scan": "6.1 has no PAGEMAP_SCAN ioctl and madvisor does not emulate it (ENOTTY)",
 	},
 }
 

@@ -119,7 +119,7 @@ func TestPeerSuites(t *testing.T) {
 	for i, s := range peerSuites {
 		names[i] = s.Name
 	}
-	bin, buildLog := buildPeerSuites(t, tarball, names)
+	bin, buildLog := buildPeerSuites(t, tarball, names, false)
 
 	for _, s := range peerSuites {
 		t.Run(s.Name, func(t *testing.T) {
@@ -136,10 +136,12 @@ func TestPeerSuites(t *testing.T) {
 }
 
 // buildPeerSuites runs testdata/peer/build.sh for names and returns the
-// directory of the binaries and the script's log. A test that failed to
-// build is missing from the directory (its subtest fails with the log); a
-// tree that cannot be prepared fails the whole test.
-func buildPeerSuites(t *testing.T, tarball string, names []string) (bin, log string) {
+// directory of the binaries and the script's log; static builds them with
+// PEER_STATIC=1 (static PIEs, for the old-host guest, in their own cache
+// directory). A test that failed to build is missing from the directory (its
+// subtest fails with the log); a tree that cannot be prepared fails the whole
+// test.
+func buildPeerSuites(t *testing.T, tarball string, names []string, static bool) (bin, log string) {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "peer", "build.sh"))
 	if err != nil {
@@ -148,7 +150,10 @@ func buildPeerSuites(t *testing.T, tarball string, names []string) (bin, log str
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, names...)...)
-	cmd.Env = append(os.Environ(), "PEER_TARBALL="+tarball)
+	cmd.Env = append(os.Environ(), "PEER_TARBALL="+tarball, "PEER_STATIC=")
+	if static {
+		cmd.Env[len(cmd.Env)-1] = "PEER_STATIC=1"
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -371,22 +376,17 @@ func parseKTAP(out string) ktap {
 		case ktapPlan.MatchString(l):
 			k.Plan = l
 		case ktapResult.MatchString(l):
-			r := ktapResult.FindStringSubmatch(l)
 			k.Results = append(k.Results, l)
-			directive := ""
-			if i := strings.Index(r[3], "# "); i >= 0 {
-				directive = strings.ToUpper(strings.Fields(r[3][i+2:] + " x")[0])
-			}
-			switch {
-			case r[1] != "" && directive == "ERROR":
+			switch ktapKind(l) {
+			case "error":
 				k.Counts.Error++
-			case r[1] != "":
+			case "fail":
 				k.Counts.Fail++
-			case directive == "SKIP":
+			case "skip":
 				k.Counts.Skip++
-			case directive == "XFAIL":
+			case "xfail":
 				k.Counts.XFail++
-			case directive == "XPASS":
+			case "xpass":
 				k.Counts.XPass++
 			default:
 				k.Counts.Pass++
@@ -394,6 +394,32 @@ func parseKTAP(out string) ktap {
 		}
 	}
 	return k
+}
+
+// ktapKind classifies an ok / not ok line: pass, fail, xfail, xpass, skip
+// or error.
+func ktapKind(l string) string {
+	r := ktapResult.FindStringSubmatch(l)
+	if r == nil {
+		return ""
+	}
+	directive := ""
+	if i := strings.Index(r[3], "# "); i >= 0 {
+		directive = strings.ToUpper(strings.Fields(r[3][i+2:] + " x")[0])
+	}
+	switch {
+	case r[1] != "" && directive == "ERROR":
+		return "error"
+	case r[1] != "":
+		return "fail"
+	case directive == "SKIP":
+		return "skip"
+	case directive == "XFAIL":
+		return "xfail"
+	case directive == "XPASS":
+		return "xpass"
+	}
+	return "pass"
 }
 
 // ran reports whether the output has any kselftest result: a result line,

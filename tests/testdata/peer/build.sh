@@ -3,6 +3,7 @@
 # (tests/peer_test.go) runs natively and under madvisor.
 #
 #   build.sh TEST...      e.g. build.sh madv_populate mseal_test
+#   PEER_STATIC=1 build.sh TEST...   statically linked, for the old-host guest
 #
 # Source: Debian's linux-source-6.12 package (/usr/src/linux-source-6.12.tar.xz,
 # or $PEER_TARBALL). Only what the build needs is extracted: the mm selftests,
@@ -21,10 +22,18 @@
 # MAP_FIXED_NOREPLACE below a destination it checked for room, not the
 # preamble; the case then fails natively with EEXIST in about one run in twenty.
 #
+# PEER_STATIC=1 links the tests with -static-pie (TestOldHost runs them in a
+# 6.1 qemu guest that has no libc): a static PIE keeps the randomised layout of
+# the dynamic build (see -no-pie above), and the objects are the same -fPIE
+# ones (gcc's default). Only -luring needs a liburing.a, which bookworm's
+# liburing-dev lacks: without it, a test that uses liburing (cow,
+# gup_longterm, when local_config.h has it) fails to link statically.
+#
 # Cache: ${PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/madvisor-peer}/NAME-SIZE-MTIME
 # (one per tarball version). The extracted tree with its headers is kept there
-# and reused; binaries go to bin-HASH/, HASH being this script's checksum, so
-# a change of flags rebuilds them. A lock (flock) serialises concurrent builds.
+# and reused; binaries go to bin-HASH/ (bin-static-HASH/ with PEER_STATIC=1),
+# HASH being this script's checksum, so a change of flags rebuilds them. A
+# lock (flock) serialises concurrent builds.
 #
 # Output: the binaries' directory, alone on stdout's last line. Progress and
 # compiler messages go to stderr. Exit status 1 with the directory printed if
@@ -84,7 +93,13 @@ fi
 # selftests' Makefile does (check_config.sh writes it in the current directory).
 mmdir=$tree/tools/testing/selftests/mm
 hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
-bin=$cache/bin-$hash
+static=${PEER_STATIC:-}
+[[ $static == 0 || $static == false ]] && static=
+if [[ -n $static ]]; then
+  bin=$cache/bin-static-$hash
+else
+  bin=$cache/bin-$hash
+fi
 mkdir -p "$bin"
 if [[ ! -f $mmdir/local_config.h ]]; then
   (cd "$mmdir" && /bin/sh ./check_config.sh gcc)
@@ -96,6 +111,10 @@ fi
 cflags=(-Wall -O2 -I "$tree" -isystem "$tree/usr/include" -isystem "$tree/tools/include/uapi"
   -U_FORTIFY_SOURCE)
 ldlibs=(-lrt -lpthread -lm)
+ldflags=()
+if [[ -n $static ]]; then
+  ldflags=(-static-pie)
+fi
 
 # The helpers every test links (the Makefile's vm_util.c thp_settings.c,
 # plus uffd-common.c for the uffd tests), compiled once.
@@ -117,8 +136,8 @@ build_one() {
     log "$t: no $t.c in the mm selftests of $top"
     return 1
   fi
-  log "gcc $t"
-  if ! (cd "$mmdir" && gcc "${cflags[@]}" "$t.c" "${objs_t[@]}" "${ldlibs[@]}" "${extra_libs[@]}" -o "$out.tmp"); then
+  log "gcc ${static:+-static-pie }$t"
+  if ! (cd "$mmdir" && gcc "${cflags[@]}" "${ldflags[@]}" "$t.c" "${objs_t[@]}" "${ldlibs[@]}" "${extra_libs[@]}" -o "$out.tmp"); then
     rm -f "$out.tmp"
     log "$t: compilation failed"
     return 1
