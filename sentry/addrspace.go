@@ -33,6 +33,10 @@ type AddressSpace struct {
 	// thread only.
 	waiters []waiter
 	waiting []*Task
+	// views are the program's open maps/smaps files of this address space
+	// in the /proc view, refreshed when the model changes (procview.go).
+	// Engine thread only.
+	views []viewFile
 }
 
 // waiter is a task whose seccomp stop waits for an mmap_lock.

@@ -64,13 +64,11 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		if fd < 0 {
 			return fd
 		}
-		text := mapsText(as, pid)
-		if file == "smaps" {
-			text = t.s.smapsText(as, pid)
-		}
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd), []byte(text), 0); err != nil {
+		v := viewFile{tid: t.tid, fd: int(fd), link: "/memfd:" + p + " (deleted)", pid: pid, smaps: file == "smaps"}
+		if err := t.s.writeView(as, v); err != nil {
 			t.s.logf("pid %d: writing the model's maps for %s: %v", t.tg.pid, p, err)
 		}
+		as.views = append(as.views, v)
 		return fd
 	}
 }
@@ -251,4 +249,41 @@ func vmFlagBit(m string) mm.VMFlags {
 		return 1 << 33
 	}
 	return 0
+}
+
+// viewFile is a maps or smaps file of the /proc view that a program holds
+// open: a memfd in thread tid's file table, showing process pid's model.
+// A program may read it again after lseek (mremap_test re-reads its maps
+// fd), so its text follows the model: it is rewritten after every change.
+type viewFile struct {
+	tid, fd int
+	link    string // the memfd's /proc/TID/fd link while it is ours
+	pid     int
+	smaps   bool
+}
+
+// writeView writes the current text of v.
+func (s *Sandbox) writeView(as *AddressSpace, v viewFile) error {
+	text := mapsText(as, v.pid)
+	if v.smaps {
+		text = s.smapsText(as, v.pid)
+	}
+	return os.WriteFile(fmt.Sprintf("/proc/%d/fd/%d", v.tid, v.fd), []byte(text), 0)
+}
+
+// refreshViews rewrites the open view files of as after a change of its
+// model, and forgets those the program closed. Engine thread only.
+func (s *Sandbox) refreshViews(as *AddressSpace) {
+	if as == nil || len(as.views) == 0 {
+		return
+	}
+	kept := as.views[:0]
+	for _, v := range as.views {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", v.tid, v.fd))
+		if err != nil || link != v.link || s.writeView(as, v) != nil {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	as.views = kept
 }

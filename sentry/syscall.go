@@ -2,6 +2,9 @@ package sentry
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -53,6 +56,7 @@ func (a *action) exit(t *Task, ret int64) {
 	if t.s.cfg.CheckMaps && a.locked != nil {
 		t.s.checkMaps(t, a.locked, a.nr)
 	}
+	t.s.refreshViews(a.locked)
 	a.release()
 }
 
@@ -262,6 +266,12 @@ func (t *Task) adoptChild(tid int, kind cloneKind) {
 // Engine thread only.
 func (t *Task) execed(ev stopEvent) {
 	t.tid = t.tg.pid
+	if t.tg == t.s.root && isStage(t.tid) {
+		// The seize raced with the stage's own exec of madvisor: that is
+		// not the program. The stage's Go runtime maps memory before its
+		// filter is on, untraced; the model starts at the program's exec.
+		return
+	}
 	as, err := t.s.addressSpaceFromHost(t.tid)
 	if err != nil {
 		t.s.logf("pid %d: cannot build the model at exec: %v", t.tg.pid, err)
@@ -293,7 +303,19 @@ func (t *Task) emulate(act *action) {
 	if t.s.cfg.Strace != nil {
 		t.s.strace(t, act, ret)
 	}
+	t.s.refreshViews(act.locked)
 	act.release()
 	t.holder.CheckNoneHeld("return to the tracee")
 	t.ptrace(unix.PTRACE_CONT, 0)
+}
+
+// isStage reports whether process pid is madvisor's pre-exec stage
+// (argv[1] is StageArg or StageProcViewArg).
+func isStage(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(b), "\x00")
+	return len(args) > 1 && (args[1] == StageArg || args[1] == StageProcViewArg)
 }

@@ -42,6 +42,27 @@ static void query(const char *name, char *base, void *addr, uint64_t flags, uint
 	     (unsigned long)q.vma_offset / PG, q.inode != 0, name_size ? q.vma_name_size : 0);
 }
 
+// reread counts the lines of maps_fd that overlap [lo, hi), reading it
+// again from the start (a program that keeps its maps fd open).
+static int reread(char *lo, char *hi) {
+	static char buf[1 << 16];
+	if (lseek(maps_fd, 0, SEEK_SET) != 0)
+		die("lseek maps");
+	long n = 0, r;
+	while ((r = read(maps_fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	buf[n] = 0;
+	int count = 0;
+	for (char *l = buf; *l; l = strchr(l, '\n') + 1) {
+		unsigned long s, e;
+		if (sscanf(l, "%lx-%lx", &s, &e) == 2 && s < (uintptr_t)hi && e > (uintptr_t)lo)
+			count++;
+		if (!strchr(l, '\n'))
+			break;
+	}
+	return count;
+}
+
 int main(void) {
 	PG = sysconf(_SC_PAGESIZE);
 	probe_init();
@@ -52,6 +73,10 @@ int main(void) {
 		die("open maps");
 
 	line("maps/fresh", 0, 0, "vmas=%d", count_vmas(base, base + 6 * PG));
+	mprotect(base + PG, PG, PROT_READ);
+	line("maps/reread_after_mprotect", 0, 0, "vmas=%d", reread(base, base + 6 * PG));
+	mprotect(base + PG, PG, PROT_READ | PROT_WRITE);
+	line("maps/reread_after_undo", 0, 0, "vmas=%d", reread(base, base + 6 * PG));
 	query("query/inside", base, base + PG, 0, 0);
 	query("query/flags_readable", base, base, Q_READABLE, 0);
 	query("query/not_executable", base, base, Q_EXECUTABLE, 0);
