@@ -289,6 +289,16 @@ var procView = []Entry{
 // keeps the program's view of /proc (see procView).
 func ProcViewIntercepted() []Entry { return append([]Entry(nil), procView...) }
 
+// lookupProcView returns the procView entry for nr, for formatting.
+func lookupProcView(nr uintptr) (Entry, bool) {
+	for _, e := range procView {
+		if e.Nr == nr {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
 // byNr indexes intercepted by syscall number; nil where not intercepted.
 var byNr [len(sysNames)]*Entry
 
