@@ -152,19 +152,7 @@ func TestOldHost(t *testing.T) {
 		m := readOldHostRun(t, outDir, p.Name+".madvisor")
 		warnings := madvisorLines(m.Stderr)
 
-		// madvisor itself must neither fail nor hang.
-		switch {
-		case m.TimedOut:
-			t.Errorf("%s under madvisor in the 6.1 guest: timeout after %v (native: status %d in %v)",
-				p.Name, m.Duration, n.Status, n.Duration)
-		case m.Status == 125:
-			t.Errorf("%s under madvisor in the 6.1 guest: madvisor failed (status 125):\n%s", p.Name, m.Stderr)
-		case goPanic(m.Stderr):
-			t.Errorf("%s under madvisor in the 6.1 guest: madvisor panicked (status %d):\n%s", p.Name, m.Status, m.Stderr)
-		}
-		if n.TimedOut {
-			t.Errorf("%s natively in the 6.1 guest: timeout after %v", p.Name, n.Duration)
-		}
+		checkOldHostRuns(t, p.Name, n, m)
 		if p.Strict {
 			assert.Equal(t, n.Status, m.Status, "%s in the 6.1 guest: exit status under madvisor vs native", p.Name)
 			assert.Equal(t, n.Stdout, m.Stdout, "%s in the 6.1 guest: stdout under madvisor vs native", p.Name)
@@ -484,4 +472,22 @@ func specRowFor(prog, name string) (specRow, bool) {
 		}
 	}
 	return specRow{}, false
+}
+
+// checkOldHostRuns fails t if madvisor itself failed (status 125, a Go
+// panic) or hung running name in the guest (m), or the native run (n) hung.
+func checkOldHostRuns(t *testing.T, name string, n, m oldHostRun) {
+	t.Helper()
+	switch {
+	case m.TimedOut:
+		t.Errorf("%s under madvisor in the 6.1 guest: timeout after %v (native: status %d in %v)",
+			name, m.Duration, n.Status, n.Duration)
+	case m.Status == 125:
+		t.Errorf("%s under madvisor in the 6.1 guest: madvisor failed (status 125):\n%s", name, m.Stderr)
+	case goPanic(m.Stderr):
+		t.Errorf("%s under madvisor in the 6.1 guest: madvisor panicked (status %d):\n%s", name, m.Status, m.Stderr)
+	}
+	if n.TimedOut {
+		t.Errorf("%s natively in the 6.1 guest: timeout after %v", name, n.Duration)
+	}
 }
