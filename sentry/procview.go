@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path"
@@ -19,8 +20,11 @@ import (
 // split a VMA there), so an open of the maps file of a process under the
 // sandbox is answered with the model's text, which is what the emulated
 // kernel prints. The program gets a memfd holding that text, named after
-// the path it opened; it reads it like the real file. The text is taken
-// at the open, as a program that opens, reads and closes expects.
+// the path it opened; it reads it like the real file. The text is written
+// at the open and again after every change of the model while the file is
+// open (viewFile), so a program that rewinds and re-reads it sees the
+// current VMAs. pagemap, mem, PAGEMAP_SCAN and PROCMAP_QUERY are answered
+// per call (guardemu.go, pagemapscan.go, procmapquery.go).
 
 // procViewEntry answers open/openat/openat2 of a maps file the model
 // knows; any other open runs natively. Engine thread only.
@@ -38,7 +42,7 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		if t.readMem(a[2], how[:]) != nil {
 			return
 		}
-		flags = uint64(how[0]) | uint64(how[1])<<8 | uint64(how[2])<<16 | uint64(how[3])<<24
+		flags = uint64(binary.LittleEndian.Uint32(how[:]))
 	default:
 		return
 	}
