@@ -42,7 +42,7 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		if t.readMem(a[2], how[:]) != nil {
 			return
 		}
-		flags = uint64(binary.LittleEndian.Uint32(how[:]))
+		flags = binary.LittleEndian.Uint64(how[:])
 	default:
 		return
 	}
