@@ -33,6 +33,8 @@ type Features struct {
 	// (pagemap bit 58 on a guard page, 6.15).
 	ProcessMadvise, PidfdSelf, Mseal, GuardFile, ProcmapQuery, Userfaultfd bool
 	PagemapScan, SmapsGuardFlag, PagemapGuardBit                           bool
+	// Pkeys is memory protection keys (pkey_alloc works: a CPU with PKU).
+	Pkeys bool
 }
 
 // AdviceValues are the madvise advice values of x86-64 (facts "Values").
@@ -108,6 +110,10 @@ func probe() Features {
 	}
 	if f.Advice[unix.MADV_GUARD_INSTALL] {
 		f.SmapsGuardFlag, f.PagemapGuardBit = probeGuardObservables()
+	}
+	if key, _, e := unix.Syscall(unix.SYS_PKEY_ALLOC, 0, 0, 0); e == 0 {
+		f.Pkeys = true
+		unix.Syscall(unix.SYS_PKEY_FREE, key, 0, 0)
 	}
 	return f
 }

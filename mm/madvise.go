@@ -104,6 +104,10 @@ type MadviseEnv struct {
 	// HugeTLBPageSize is the huge page size of hugetlb VMAs (the model
 	// does not record a VMA's hstate); 0 means 2 MiB.
 	HugeTLBPageSize uint64
+	// PkeyDeniesWrite, if set, reports whether the memory protection key
+	// of the VMA at addr denies the caller writes (PKRU; the model does
+	// not keep pkeys). nil: no pkeys.
+	PkeyDeniesWrite func(addr uint64) bool
 	// LoseGuardRaces is a fault-injection knob: the first LoseGuardRaces
 	// GUARD_INSTALL install walks of this call find populated pages (a
 	// racing fault), so the range is zapped and the walk tried again.
@@ -489,8 +493,9 @@ func (c *madvCall) dropLock(call func()) {
 func (c *madvCall) vmaBehavior(v *VMA, s, e uint64) (uint64, unix.Errno) {
 	// facts "Per VMA": "mseal first (64-bit): EPERM when the VMA is sealed
 	// AND the advice discards (...) AND the VMA is anonymous AND not
-	// writable". (pkeys are not modelled: VM_WRITE decides.)
-	if v.Flags&VMSealed != 0 && isDiscard(c.advice) && v.IsAnonymous() && v.Flags&VMWrite == 0 {
+	// writable (no VM_WRITE, or a pkey denies write)".
+	if v.Flags&VMSealed != 0 && isDiscard(c.advice) && v.IsAnonymous() &&
+		(v.Flags&VMWrite == 0 || c.env.PkeyDeniesWrite != nil && c.env.PkeyDeniesWrite(s)) {
 		return 0, unix.EPERM
 	}
 	if madvFlagAdvice(c.advice) {

@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"madvisor/lockdep"
 )
 
 // TestMseal checks the model's mseal (for hosts without it) against
@@ -84,4 +86,20 @@ func TestProtAllows(t *testing.T) {
 	assert.True(t, (ProtRead | ProtWrite).Allows(ProtWrite))
 	assert.True(t, ProtWrite.Allows(ProtRead))
 	assert.False(t, ProtNone.Allows(ProtRead))
+}
+
+// TestMsealPkeyDeniesWrite: "not writable (no VM_WRITE, or a pkey denies
+// write)": a sealed writable anonymous VMA whose pkey denies writes refuses
+// discards.
+func TestMsealPkeyDeniesWrite(t *testing.T) {
+	withLockdep(t, lockdep.Panic)
+	m := newMM(t, with(anonRW(0, 4), VMSealed))
+	h := lockdep.NewHolder("madvise", 1)
+	got := madviseChecked(t, m, h, 0, 1, unix.MADV_DONTNEED, envWith())
+	assert.Equal(t, unix.Errno(0), got.Err)
+	denied := envWith(func(e *MadviseEnv) { e.PkeyDeniesWrite = func(uint64) bool { return true } })
+	got = madviseChecked(t, m, h, 0, 1, unix.MADV_DONTNEED, denied)
+	assert.Equal(t, unix.EPERM, got.Err)
+	got = madviseChecked(t, m, h, 0, 1, unix.MADV_COLD, denied)
+	assert.Equal(t, unix.Errno(0), got.Err, "not a discard")
 }

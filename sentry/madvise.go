@@ -2,10 +2,12 @@ package sentry
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -124,6 +126,11 @@ func (t *Task) setReturn(v int64) {
 func (s *Sandbox) madviseEnv(t *Task, advice int) mm.MadviseEnv {
 	env := mm.DefaultMadviseEnv()
 	env.Kconfig = hostKconfig()
+	if t.s.emulating(hostmm.EmulateMseal) && hostmm.HostFeatures().Pkeys {
+		// A seal the host does not know refuses discards where the VMA's
+		// pkey denies the caller writes: the host must tell both.
+		env.PkeyDeniesWrite = func(addr uint64) bool { return t.pkeyDeniesWrite(addr) }
+	}
 	if (advice == unix.MADV_HWPOISON || advice == mm.MAdvSoftOffline) && env.Kconfig.MemoryFailure {
 		// Read only when the advice exists: /proc/TID/status costs
 		// ~60 µs, and compiled-out advice fail before the check.
@@ -155,4 +162,42 @@ func hasCapability(tid int, c int) bool {
 		}
 	}
 	return false
+}
+
+// pkeyDeniesWrite reports whether the protection key of the VMA at addr
+// (smaps "ProtectionKey:") denies thread t writes: its PKRU (from the
+// thread's XSAVE area, PTRACE_GETREGSET NT_X86_XSTATE) has the key's
+// access- or write-disable bit. Engine thread only.
+func (t *Task) pkeyDeniesWrite(addr uint64) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", t.tid))
+	if err != nil {
+		return false
+	}
+	key := -1
+	for _, b := range parseSmaps(string(raw)) {
+		if b.line.Start <= addr && addr < b.line.End {
+			for _, f := range b.fields {
+				if v, ok := strings.CutPrefix(f, "ProtectionKey:"); ok {
+					key, _ = strconv.Atoi(strings.TrimSpace(v))
+				}
+			}
+		}
+	}
+	if key < 0 {
+		return false
+	}
+	const ntX86XState = 0x202
+	const xsaveHeader, pkruOffset, pkruBit = 512, 2688, 1 << 9
+	buf := make([]byte, 4096)
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETREGSET, uintptr(t.tid), ntX86XState,
+		uintptr(unsafe.Pointer(&iov)), 0, 0); e != 0 || iov.Len < pkruOffset+4 {
+		return false
+	}
+	if binary.LittleEndian.Uint64(buf[xsaveHeader:])&pkruBit == 0 {
+		return false // PKRU in its init state: 0, nothing denied
+	}
+	pkru := binary.LittleEndian.Uint32(buf[pkruOffset:])
+	return pkru>>(2*key)&3 != 0
 }

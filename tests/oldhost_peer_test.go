@@ -95,6 +95,11 @@ type oldHostPeerDiff struct {
 // oldHostPeerHostDiffs are differences that come from the guest, not from
 // madvisor: its kernel's build options, its CPU, its memory.
 var oldHostPeerHostDiffs = map[string][]oldHostPeerDiff{
+	"mseal_test": {{
+		Cases: "test_seal_discard_ro_anon_on_pkey",
+		Why: "memory protection keys: the guest's CPU (qemu TCG -cpu max) has PKU, this host's has not, so the " +
+			"two pkey cases run (and pass: madvisor's mseal emulation asks the thread's PKRU) only in the guest",
+	}},
 	"madv_populate": {{
 		Cases: "test_softdirty |",
 		Why: "soft-dirty tracking is a kernel build option: Debian's 6.1 cloud kernel has CONFIG_MEM_SOFT_DIRTY=y, " +
@@ -112,17 +117,7 @@ var oldHostPeerHostDiffs = map[string][]oldHostPeerDiff{
 // oldHostPeerKnownGaps are madvisor bugs and emulation gaps that change a
 // selftest's results on 6.1 (the sentry should be fixed; the test then
 // logs that the difference did not show).
-var oldHostPeerKnownGaps = map[string][]oldHostPeerDiff{
-	"mseal_test": {{
-		Cases: "test_seal_discard_ro_anon_on_pkey",
-		Why: "pkeys are not modelled. The guest's CPU (qemu TCG -cpu max) has PKU, this host's has not: here both " +
-			"cases skip. In the guest the unsealed case passes (as it would on 6.18 with PKU) but the sealed one " +
-			"fails at line 1694: a discard (MADV_DONTNEED) of sealed private anonymous memory that PKRU makes " +
-			"non-writable (pkey_mprotect + PKEY_DISABLE_WRITE) must fail with EPERM (mm/mseal.c is_ro_anon: " +
-			"!arch_vma_access_permitted(vma, true, ...)), while madvisor's mseal emulation looks at VM_WRITE " +
-			"only (mm/madvise.go vmaBehavior) and lets it run (0)",
-	}},
-}
+var oldHostPeerKnownGaps = map[string][]oldHostPeerDiff{}
 
 // oldHostPeerSplitVMAs are the selftests whose check-maps reports in the
 // guest are accepted, with the reason, when each report shows only VMAs
