@@ -199,15 +199,15 @@ func (h hostView) ReadString(addr uint64, max int) (string, error) {
 
 // FileBacking implements syscalls.Host. The open mode costs a read of
 // /proc/PID/fdinfo, so it is read only when asked (shared mappings).
-func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, error) {
+func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, bool, error) {
 	link := fmt.Sprintf("/proc/%d/fd/%d", h.t.tg.pid, fd)
 	var st unix.Stat_t
 	if err := unix.Stat(link, &st); err != nil {
-		return mm.Backing{}, err
+		return mm.Backing{}, false, err
 	}
 	path, err := os.Readlink(link)
 	if err != nil {
-		return mm.Backing{}, err
+		return mm.Backing{}, false, err
 	}
 	writable := withMode && openForWriting(h.t.tg.pid, fd)
 	return mm.Backing{
@@ -217,7 +217,7 @@ func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, error) {
 		Inode:    st.Ino,
 		Path:     path,
 		Writable: writable,
-	}, nil
+	}, st.Mode&unix.S_IFMT == unix.S_IFREG, nil
 }
 
 // openForWriting reports whether process pid's fd was opened for writing
@@ -280,14 +280,10 @@ func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 	return mm.MapsLine{}, false
 }
 
-// DriverFlags implements syscalls.Host: for a file that is not regular, the
-// flags are read from the VMA's VmFlags line in /proc/PID/smaps (rare: the
-// file costs a page-table walk per VMA).
-func (h hostView) DriverFlags(fd int, addr uint64) (mm.VMFlags, bool) {
-	var st unix.Stat_t
-	if unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", h.t.tg.pid, fd), &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFREG {
-		return 0, false
-	}
+// DriverFlags implements syscalls.Host: the flags are read from the VMA's
+// VmFlags line in /proc/PID/smaps (rare: only device and anon-inode
+// mappings ask; the file costs a page-table walk per VMA).
+func (h hostView) DriverFlags(addr uint64) (mm.VMFlags, bool) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", h.t.tg.pid))
 	if err != nil {
 		return 0, false

@@ -13,17 +13,16 @@ import (
 // Host is what a model update may ask of the calling process.
 type Host interface {
 	MemReader
-	// FileBacking returns the identity of the process's open file fd;
-	// withMode also reads its open mode (Backing.Writable), which only a
-	// shared mapping needs.
-	FileBacking(fd int, withMode bool) (mm.Backing, error)
+	// FileBacking returns the identity of the process's open file fd and
+	// whether it is a regular file; withMode also reads its open mode
+	// (Backing.Writable), which only a shared mapping needs.
+	FileBacking(fd int, withMode bool) (b mm.Backing, regular bool, err error)
 	// MapsLineAt returns the host's /proc/PID/maps line containing addr.
 	MapsLineAt(addr uint64) (mm.MapsLine, bool)
-	// DriverFlags returns the mm.DriverFlags of the host's VMA at addr
-	// when fd is not a regular file (a device, an anon inode such as
-	// io_uring or perf_event), whose driver's mmap may set them; false for
-	// a regular file.
-	DriverFlags(fd int, addr uint64) (mm.VMFlags, bool)
+	// DriverFlags returns the mm.DriverFlags of the host's VMA at addr,
+	// for a mapping of a file that is not regular (a device, an anon inode
+	// such as io_uring or perf_event), whose driver's mmap may set them.
+	DriverFlags(addr uint64) (mm.VMFlags, bool)
 }
 
 // Update applies a syscall's effect to the model, given its arguments and
@@ -97,18 +96,20 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	// VM_DROPPABLE|VM_WIPEONFORK|VM_DONTDUMP and never accounted.
 	noreserve := flags&unix.MAP_NORESERVE != 0 || droppable
 	var b mm.Backing
+	device := false // a mapping of a file that is not regular
 	switch {
 	case flags&unix.MAP_ANONYMOUS != 0 && !shared:
 		b = mm.Backing{Kind: mm.BackingAnon}
 	case flags&unix.MAP_ANONYMOUS != 0:
 		b = sharedAnonBacking(h, start)
 	default:
-		fb, err := h.FileBacking(int(int32(a[4])), shared)
+		fb, isRegular, err := h.FileBacking(int(int32(a[4])), shared)
 		if err != nil {
 			return
 		}
-		b = fb
+		b, device = fb, !isRegular
 		if fb.Path == "/dev/zero" {
+			device = false
 			// mmap of /dev/zero: private is plain anonymous memory,
 			// shared a fresh shmem file like MAP_SHARED|MAP_ANONYMOUS.
 			if shared {
@@ -119,8 +120,8 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 		}
 	}
 	v := mm.NewMmap(start, length, prot&(mm.ProtRead|mm.ProtWrite|mm.ProtExec), shared, b, a[5]>>mm.PageShift, noreserve)
-	if b.Kind == mm.BackingFile {
-		if f, ok := h.DriverFlags(int(int32(a[4])), start); ok {
+	if device {
+		if f, ok := h.DriverFlags(start); ok {
 			v.Flags |= f
 		}
 	}
