@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Peer suites (DESIGN.md, "Testing"): the kernel's own mm selftests, from
@@ -107,6 +109,31 @@ func peerTarball() string {
 }
 
 func TestPeerSuites(t *testing.T) {
+	runPeerSuites(t, peerSuites)
+}
+
+// peerEmulated are the peer suites also run under --emulate=all (issue 5:
+// the emulations of guard markers, mseal and PIDFD_SELF and the program's
+// /proc view on a host that has the features): the quick ones about
+// mseal, populate, mlock and mremap (mremap_test re-reads its maps fd).
+var peerEmulated = []string{"madv_populate", "mseal_test", "seal_elf", "mlock2-tests", "mremap_dontunmap", "mremap_test"}
+
+// TestPeerSuitesEmulated runs peerEmulated under `madvisor run
+// --check-maps --emulate=all`: the counts must still be the native ones.
+func TestPeerSuitesEmulated(t *testing.T) {
+	var suites []peerSuite
+	for _, s := range peerSuites {
+		if slices.Contains(peerEmulated, s.Name) {
+			suites = append(suites, s)
+		}
+	}
+	require.Len(t, suites, len(peerEmulated))
+	runPeerSuites(t, suites, "--check-maps", "--emulate=all")
+}
+
+// runPeerSuites builds suites and runs each natively and under madvisor
+// (with flags, if any), one subtest per suite.
+func runPeerSuites(t *testing.T, suites []peerSuite, flags ...string) {
 	tarball := peerTarball()
 	if _, err := os.Stat(tarball); err != nil {
 		why := fmt.Sprintf("the peer suites are built from %s (Debian: apt-get install linux-source-6.12): %v", tarball, err)
@@ -115,13 +142,13 @@ func TestPeerSuites(t *testing.T) {
 		}
 		t.Skip(why)
 	}
-	names := make([]string, len(peerSuites))
-	for i, s := range peerSuites {
+	names := make([]string, len(suites))
+	for i, s := range suites {
 		names[i] = s.Name
 	}
 	bin, buildLog := buildPeerSuites(t, tarball, names, false)
 
-	for _, s := range peerSuites {
+	for _, s := range suites {
 		t.Run(s.Name, func(t *testing.T) {
 			if s.Long && testing.Short() {
 				t.Skipf("-short: %s takes 30-50 s natively and under madvisor", s.Name)
@@ -130,7 +157,9 @@ func TestPeerSuites(t *testing.T) {
 			if _, err := os.Stat(prog); err != nil {
 				t.Fatalf("%s was not built (%v); build log:\n%s", s.Name, err, buildLog)
 			}
-			runPeerSuite(t, s, prog)
+			if failure := comparePeerRuns(t, s, prog, flags...); failure != "" {
+				t.Errorf("%s", failure)
+			}
 		})
 	}
 }
@@ -180,21 +209,13 @@ func buildPeerSuites(t *testing.T, tarball string, names []string, static bool) 
 	return bin, log
 }
 
-// runPeerSuite runs prog natively and under madvisor and compares.
-func runPeerSuite(t *testing.T, s peerSuite, prog string) {
-	t.Helper()
-	if failure := comparePeerRuns(t, s, prog); failure != "" {
-		t.Errorf("%s", failure)
-	}
-}
-
 // comparePeerRuns runs prog natively and under madvisor, logs both
 // summaries and returns what differs (empty if nothing): the counts, the
 // exit status, and the lines madvisor adds to stderr other than the
 // check-maps reports of the suite's known bugs (logged).
-func comparePeerRuns(t *testing.T, s peerSuite, prog string) string {
+func comparePeerRuns(t *testing.T, s peerSuite, prog string, flags ...string) string {
 	t.Helper()
-	opts := runOpts{Timeout: s.Timeout, Dir: t.TempDir()}
+	opts := runOpts{Timeout: s.Timeout, Dir: t.TempDir(), MadvisorFlags: flags}
 	restore := saveFiles(t, s.Restore)
 	native := runProgram(t, opts, prog)
 	restore()
