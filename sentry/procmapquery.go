@@ -78,13 +78,10 @@ func (t *Task) procmapQueryEntry(act *action, si *syscallInfo) bool {
 			return -int64(unix.ENOENT)
 		}
 		l := as.m.AS.MapsLineOf(v)
-		var vf uint64
-		for i, bit := range []uint64{pmqVMAReadable, pmqVMAWritable, pmqVMAExecutable} {
-			if l.Perms[i] != '-' {
-				vf |= bit
-			}
-		}
-		if l.Perms[3] == 's' {
+		// PROCMAP_QUERY_VMA_READABLE/WRITABLE/EXECUTABLE are PROT_READ/
+		// WRITE/EXEC's bits.
+		vf := uint64(l.Prot())
+		if l.Shared() {
 			vf |= pmqVMAShared
 		}
 		put := func(off int, x uint64) { binary.LittleEndian.PutUint64(b[off:], x) }

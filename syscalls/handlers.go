@@ -198,13 +198,7 @@ func protectFromHost(as *mm.AddressSpace, h Host, start, end uint64) {
 		if !ok || l.End <= addr {
 			return
 		}
-		var p mm.Prot
-		for i, bit := range []mm.Prot{mm.ProtRead, mm.ProtWrite, mm.ProtExec} {
-			if l.Perms[i] != '-' {
-				p |= bit
-			}
-		}
-		as.Protect(max(l.Start, addr), min(l.End, end), p)
+		as.Protect(max(l.Start, addr), min(l.End, end), l.Prot())
 		addr = l.End
 	}
 }
