@@ -168,18 +168,11 @@ const (
 func (t *Task) pagemapPreadEntry(act *action, si *syscallInfo) bool {
 	a := si.Args
 	fd, buf, count, off := int(int32(a[0])), a[1], a[2], a[3]
-	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
-	if err != nil {
+	target := t.procFileTarget(fd, "pagemap")
+	if target == nil || off%8 != 0 || count%8 != 0 || count > 1<<20 {
 		return false
 	}
-	var pid int
-	if n, _ := fmt.Sscanf(link, "/proc/%d/pagemap", &pid); n != 1 || off%8 != 0 || count%8 != 0 || count > 1<<20 {
-		return false
-	}
-	target := t.s.eng.tasks[pid]
-	if target == nil || target.tg.mm == nil {
-		return false
-	}
+	pid := target.tg.pid
 	as := target.tg.mm
 	guard := uint64(pmSwap | pmGuardRegion)
 	if hasCapability(t.tid, unix.CAP_SYS_ADMIN) {
@@ -223,16 +216,8 @@ func (t *Task) procMemEntry(act *action, si *syscallInfo) bool {
 	if count == 0 {
 		return false
 	}
-	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
-	if err != nil {
-		return false
-	}
-	var pid int
-	if n, _ := fmt.Sscanf(link, "/proc/%d/mem", &pid); n != 1 {
-		return false
-	}
-	target := t.s.eng.tasks[pid]
-	if target == nil || target.tg.mm == nil {
+	target := t.procFileTarget(fd, "mem")
+	if target == nil {
 		return false
 	}
 	as := target.tg.mm
@@ -400,4 +385,21 @@ func (t *Task) faultAccess(addr uint64) mm.Prot {
 		}
 	}
 	return mm.ProtWrite
+}
+
+// procFileTarget returns the task whose /proc/PID/name file t's fd is
+// open on, if that process is under the sandbox and has a model.
+func (t *Task) procFileTarget(fd int, name string) *Task {
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
+	if err != nil {
+		return nil
+	}
+	var pid int
+	if n, _ := fmt.Sscanf(link, "/proc/%d/"+name, &pid); n != 1 || link != fmt.Sprintf("/proc/%d/%s", pid, name) {
+		return nil
+	}
+	if target := t.s.eng.tasks[pid]; target != nil && !target.dead && target.tg.mm != nil {
+		return target
+	}
+	return nil
 }

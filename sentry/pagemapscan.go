@@ -36,18 +36,11 @@ const (
 // write-protect flags run natively). Engine thread only.
 func (t *Task) pagemapScanEntry(act *action, si *syscallInfo) bool {
 	fd, argAddr := int(int32(si.Args[0])), si.Args[2]
-	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
-	if err != nil {
+	target := t.procFileTarget(fd, "pagemap")
+	if target == nil {
 		return false
 	}
-	var pid int
-	if n, _ := fmt.Sscanf(link, "/proc/%d/pagemap", &pid); n != 1 {
-		return false
-	}
-	target := t.s.eng.tasks[pid]
-	if target == nil || target.tg.mm == nil {
-		return false
-	}
+	pid := target.tg.pid
 	var b [pmScanArgSize]byte
 	if t.readMem(argAddr, b[:]) != nil {
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(unix.EFAULT) }
