@@ -310,7 +310,7 @@ func madvRange(start, lenIn uint64) (end uint64, err unix.Errno) {
 	// facts 3 / spec "constraint: Length rounded up to PAGE_SIZE": a
 	// non-zero len_in whose PAGE_ALIGN is 0 -> EINVAL; start + aligned len
 	// wraps -> EINVAL. (uint64 wraps as the kernel's unsigned long does.)
-	length := (lenIn + PageSize - 1) &^ (PageSize - 1)
+	length := PageAlign(lenIn)
 	if lenIn != 0 && length == 0 {
 		return 0, unix.EINVAL
 	}

@@ -14,7 +14,7 @@ func (as *AddressSpace) Mseal(start, lenIn, flags uint64) error {
 	if flags != 0 || !pageAligned(start) {
 		return unix.EINVAL
 	}
-	length := (lenIn + PageSize - 1) &^ (PageSize - 1)
+	length := PageAlign(lenIn)
 	if lenIn != 0 && length == 0 {
 		return unix.EINVAL
 	}

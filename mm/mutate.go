@@ -9,6 +9,10 @@ import (
 
 func pageAligned(a uint64) bool { return a%PageSize == 0 }
 
+// PageAlign rounds n up to a whole number of pages (PAGE_ALIGN; it wraps
+// to 0 for n within a page of 2^64, as the kernel's does).
+func PageAlign(n uint64) uint64 { return (n + PageSize - 1) &^ (PageSize - 1) }
+
 // checkRange rejects empty, unaligned or wrapping ranges. Callers validate
 // user arguments first; this guards the model.
 func checkRange(start, end uint64) error {

@@ -1,7 +1,6 @@
 package sentry
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"slices"
@@ -223,17 +222,23 @@ func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, bool, error) {
 // openForWriting reports whether process pid's fd was opened for writing
 // (/proc/PID/fdinfo/FD flags).
 func openForWriting(pid, fd int) bool {
+	v, ok := fdinfoField(pid, fd, "flags")
+	fl, err := strconv.ParseUint(v, 8, 64)
+	return ok && err == nil && fl&unix.O_ACCMODE != unix.O_RDONLY
+}
+
+// fdinfoField returns the value of the "name:" line of /proc/PID/fdinfo/FD.
+func fdinfoField(pid, fd int, name string) (string, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
 	if err != nil {
-		return false
+		return "", false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "flags:"); ok {
-			fl, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
-			return fl&unix.O_ACCMODE != unix.O_RDONLY
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v), true
 		}
 	}
-	return false
+	return "", false
 }
 
 // MapsLineAt returns the host's /proc/PID/maps line containing addr: the
@@ -284,24 +289,8 @@ func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 // VmFlags line in /proc/PID/smaps (rare: only device and anon-inode
 // mappings ask; the file costs a page-table walk per VMA).
 func (h hostView) DriverFlags(addr uint64) (mm.VMFlags, bool) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", h.t.tg.pid))
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if l, err := mm.ParseMapsLine(line); err == nil {
-			in = l.Start <= addr && addr < l.End
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
-			return mm.ParseVmFlags(v) & mm.DriverFlags, true
-		}
-	}
-	return 0, false
+	v, ok := smapsField(h.t.tg.pid, addr, "VmFlags")
+	return mm.ParseVmFlags(v) & mm.DriverFlags, ok
 }
 
 var _ syscalls.Host = hostView{}

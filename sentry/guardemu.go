@@ -75,7 +75,7 @@ func (t *Task) guardEntry(act *action, si *syscallInfo) bool {
 	if as == nil {
 		return false
 	}
-	start, end := a[0], a[0]+pageAlign(a[1])
+	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	if start%mm.PageSize != 0 || end <= start {
 		return false
 	}
@@ -110,7 +110,7 @@ func (t *Task) guardEntry(act *action, si *syscallInfo) bool {
 			update(as.m.AS, hostView{t}, a, ret)
 			at, size := start, end-start
 			if ret >= 0 || ret < -4095 {
-				at, size = uint64(ret), pageAlign(a[2])
+				at, size = uint64(ret), mm.PageAlign(a[2])
 			}
 			for _, r := range as.m.AS.GuardRuns(at, at+size) {
 				tr.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, unix.PROT_NONE)

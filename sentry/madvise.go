@@ -96,7 +96,7 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 			if ret != want && want != 0 {
 				t.setReturn(want)
 			}
-			if end := start + (lenIn+mm.PageSize-1)&^(mm.PageSize-1); end > start {
+			if end := start + mm.PageAlign(lenIn); end > start {
 				t.reconcileEdges(as, start, end)
 			}
 		}
@@ -169,21 +169,12 @@ func hasCapability(tid int, c int) bool {
 // thread's XSAVE area, PTRACE_GETREGSET NT_X86_XSTATE) has the key's
 // access- or write-disable bit. Engine thread only.
 func (t *Task) pkeyDeniesWrite(addr uint64) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", t.tid))
-	if err != nil {
+	v, ok := smapsField(t.tid, addr, "ProtectionKey")
+	if !ok {
 		return false
 	}
-	key := -1
-	for _, b := range parseSmaps(string(raw)) {
-		if b.line.Start <= addr && addr < b.line.End {
-			for _, f := range b.fields {
-				if v, ok := strings.CutPrefix(f, "ProtectionKey:"); ok {
-					key, _ = strconv.Atoi(strings.TrimSpace(v))
-				}
-			}
-		}
-	}
-	if key < 0 {
+	key, err := strconv.Atoi(v)
+	if err != nil {
 		return false
 	}
 	const ntX86XState = 0x202

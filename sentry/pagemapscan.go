@@ -63,7 +63,7 @@ func (t *Task) pagemapScanEntry(act *action, si *syscallInfo) bool {
 			start%mm.PageSize != 0, end < start, vec == 0 && vecLen != 0:
 			return -int64(unix.EINVAL)
 		}
-		end = (end + mm.PageSize - 1) &^ (mm.PageSize - 1)
+		end = mm.PageAlign(end)
 		s := pagemapScan{pid: pid, as: as.m.AS, inverted: inverted, mask: mask, anyof: anyof, ret: ret,
 			vecLen: vecLen, maxPages: maxPages}
 		walkEnd, err := s.run(start, end)

@@ -1,12 +1,8 @@
 package sentry
 
 import (
-	"bufio"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -144,19 +140,12 @@ func (t *Task) pidfdTarget(pidfd int32) (*Task, unix.Errno) {
 // pidfds have: the pid in madvisor's pid namespace, 0 if the process is in
 // another one, -1 once it has been reaped.
 func fdinfoPid(tid, fd int) (pid int, ok bool) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/fdinfo/%d", tid, fd))
-	if err != nil {
+	v, ok := fdinfoField(tid, fd, "Pid")
+	if !ok {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, found := strings.CutPrefix(sc.Text(), "Pid:"); found {
-			pid, err := strconv.Atoi(strings.TrimSpace(v))
-			return pid, err == nil
-		}
-	}
-	return 0, false
+	pid, err := strconv.Atoi(v)
+	return pid, err == nil
 }
 
 // pidfdSelfCall runs a process_madvise on the caller's own mm (a

@@ -291,3 +291,23 @@ func (s *Sandbox) refreshViews(as *AddressSpace) {
 	}
 	as.views = kept
 }
+
+// smapsField returns the value of the "name:" line of the block of
+// /proc/PID/smaps whose VMA holds addr.
+func smapsField(pid int, addr uint64, name string) (string, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, b := range parseSmaps(string(raw)) {
+		if b.line.Start <= addr && addr < b.line.End {
+			for _, f := range b.fields {
+				if v, ok := strings.CutPrefix(f, name+":"); ok {
+					return strings.TrimSpace(v), true
+				}
+			}
+			return "", false
+		}
+	}
+	return "", false
+}

@@ -30,7 +30,7 @@ func (t *Task) sealEntry(act *action, si *syscallInfo) bool {
 		return true
 	}
 	sealed := func(start, length uint64) bool {
-		end := start + pageAlign(length)
+		end := start + mm.PageAlign(length)
 		if start%mm.PageSize != 0 || end <= start {
 			return false // the host's own EINVAL comes first
 		}
@@ -58,7 +58,7 @@ func (t *Task) sealEntry(act *action, si *syscallInfo) bool {
 		return t.sealedMprotect(act, si)
 	case unix.SYS_BRK:
 		_, brk := as.m.AS.Brk()
-		if a[0] < brk && sealed(pageAlign(a[0]), pageAlign(brk)-pageAlign(a[0])) {
+		if a[0] < brk && sealed(mm.PageAlign(a[0]), mm.PageAlign(brk)-mm.PageAlign(a[0])) {
 			// brk fails: it returns the unchanged break.
 			act.locked = as
 			act.emulate = func(hostmm.Tracee) int64 { return int64(brk) }
@@ -73,7 +73,7 @@ func (t *Task) sealEntry(act *action, si *syscallInfo) bool {
 // part before it (its own errors, a hole or EACCES, come first).
 func (t *Task) sealedMprotect(act *action, si *syscallInfo) bool {
 	as, a := t.tg.mm, si.Args
-	start, end := a[0], a[0]+pageAlign(a[1])
+	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	if start%mm.PageSize != 0 || end <= start {
 		return false
 	}
@@ -98,8 +98,6 @@ func (t *Task) sealedMprotect(act *action, si *syscallInfo) bool {
 	}
 	return true
 }
-
-func pageAlign(n uint64) uint64 { return (n + mm.PageSize - 1) &^ (mm.PageSize - 1) }
 
 // errnoResult is a syscall's return for an error from the model.
 func errnoResult(err error) int64 {

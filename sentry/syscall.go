@@ -10,6 +10,7 @@ import (
 
 	"madvisor/hostmm"
 	"madvisor/lockdep"
+	"madvisor/mm"
 	"madvisor/syscalls"
 )
 
@@ -180,7 +181,7 @@ func (t *Task) modelEntry(act *action, si *syscallInfo) {
 					t.reconcileEdges(as, start, end)
 					if nr == unix.SYS_MREMAP && args[3]&unix.MREMAP_DONTUNMAP != 0 {
 						// The emptied old range stays mapped.
-						t.reconcileEdges(as, args[0], args[0]+pageAlign(args[1]))
+						t.reconcileEdges(as, args[0], args[0]+mm.PageAlign(args[1]))
 					}
 				}
 			}

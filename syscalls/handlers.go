@@ -81,15 +81,13 @@ func ModelUpdate(nr uintptr, args [6]uint64) Update {
 
 func failed(ret int64) bool { return ret < 0 && ret > -4096 }
 
-func pageAlign(n uint64) uint64 { return (n + mm.PageSize - 1) &^ (mm.PageSize - 1) }
-
 // mmapUpdate follows do_mmap: the new VMA at the returned address.
 func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
 	if failed(ret) {
 		return
 	}
 	start = uint64(ret)
-	length, prot, flags := pageAlign(a[1]), mm.Prot(a[2]), a[3]
+	length, prot, flags := mm.PageAlign(a[1]), mm.Prot(a[2]), a[3]
 	droppable := flags&unix.MAP_TYPE == unix.MAP_DROPPABLE
 	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE && !droppable
 	// MAP_DROPPABLE is private anonymous memory that is also
@@ -156,7 +154,7 @@ func sharedAnonBacking(h Host, start uint64) mm.Backing {
 
 func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
 	if !failed(ret) {
-		as.Unmap(a[0], a[0]+pageAlign(a[1]))
+		as.Unmap(a[0], a[0]+mm.PageAlign(a[1]))
 	}
 	return 0, 0
 }
@@ -169,7 +167,7 @@ func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start,
 	default:
 		return
 	}
-	start, end = a[0], a[0]+pageAlign(a[1])
+	start, end = a[0], a[0]+mm.PageAlign(a[1])
 	if a[2]&unix.PROT_GROWSDOWN != 0 {
 		if v, ok := as.Find(start); ok && v.Flags&mm.VMGrowsDown != 0 {
 			start = v.Start
@@ -210,11 +208,11 @@ func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, e
 	if a[3]&unix.MREMAP_DONTUNMAP != 0 {
 		// The old range stays too: the sentry checks its edges as well
 		// (syscall.go).
-		as.RemapDontUnmap(a[0], pageAlign(a[1]), uint64(ret))
-		return uint64(ret), uint64(ret) + pageAlign(a[2])
+		as.RemapDontUnmap(a[0], mm.PageAlign(a[1]), uint64(ret))
+		return uint64(ret), uint64(ret) + mm.PageAlign(a[2])
 	}
-	as.Remap(a[0], pageAlign(a[1]), uint64(ret), pageAlign(a[2]))
-	return uint64(ret), uint64(ret) + pageAlign(a[2])
+	as.Remap(a[0], mm.PageAlign(a[1]), uint64(ret), mm.PageAlign(a[2]))
+	return uint64(ret), uint64(ret) + mm.PageAlign(a[2])
 }
 
 // brkUpdate follows brk(2): the returned break is the new one; the heap
@@ -225,7 +223,7 @@ func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end 
 	if newBrk == oldBrk {
 		return
 	}
-	oldEnd, newEnd := pageAlign(oldBrk), pageAlign(newBrk)
+	oldEnd, newEnd := mm.PageAlign(oldBrk), mm.PageAlign(newBrk)
 	switch {
 	case newEnd > oldEnd:
 		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
@@ -243,7 +241,7 @@ func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, en
 	if failed(ret) {
 		return 0, 0
 	}
-	start, end = a[0], a[0]+pageAlign(a[1])
+	start, end = a[0], a[0]+mm.PageAlign(a[1])
 	as.SetFlags(start, end, mm.VMSealed, 0)
 	return start, end
 }
@@ -256,7 +254,7 @@ func lockUpdate(set, clear mm.VMFlags) Update {
 			return 0, 0
 		}
 		start := a[0] &^ (mm.PageSize - 1)
-		end := pageAlign(a[0] + a[1])
+		end := mm.PageAlign(a[0] + a[1])
 		if start < end {
 			as.SetFlags(start, end, set, clear)
 		}
@@ -355,7 +353,7 @@ func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, en
 		}
 		name = s
 	}
-	start, end = a[2], a[2]+pageAlign(a[3])
+	start, end = a[2], a[2]+mm.PageAlign(a[3])
 	as.SetName(start, end, name)
 	return start, end
 }
