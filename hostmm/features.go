@@ -195,11 +195,54 @@ const (
 	// vector runs as madvise(2) calls in the process itself (old hosts
 	// allow only the remote advice there).
 	EmulatePidfdSelf Emulation = "pidfd-self"
+
+	// The advice of hosts before 6.1, each answered by the model and made
+	// real on the host with what such a host has (sentry/adviceemu.go):
+
+	// EmulatePopulate: MADV_POPULATE_READ / _WRITE (5.14), by faulting each
+	// page in: a read through process_vm_readv, a write fault through an
+	// atomic add of zero (FUTEX_WAKE_OP).
+	EmulatePopulate Emulation = "populate"
+	// EmulateColdPageout: MADV_COLD (5.4) only ages pages, which no
+	// program can see: nothing is done on the host. MADV_PAGEOUT (5.4)
+	// unmaps the file and shmem pages (their contents stay in the page
+	// cache), as reclaim does; anonymous pages stay, as with no swap.
+	EmulateColdPageout Emulation = "cold-pageout"
+	// EmulateDontneedLocked: MADV_DONTNEED_LOCKED (5.18): mlocked pieces
+	// are unlocked, discarded and locked again (an eager lock faults the
+	// pages back in: the contents are those after the discard, but Rss
+	// does not drop); others are discarded with MADV_DONTNEED.
+	EmulateDontneedLocked Emulation = "dontneed-locked"
+	// EmulateWipeOnFork: MADV_WIPEONFORK / KEEPONFORK (4.14): the flag
+	// is the model's; a forked child's wipe-on-fork VMAs are discarded in
+	// it before it runs.
+	EmulateWipeOnFork Emulation = "wipeonfork"
+	// EmulateFree: MADV_FREE (4.5): the pages stay as they are, as a FREE
+	// page does until memory pressure; the host's reclaim does not know
+	// they may be dropped, so they are never reclaimed.
+	EmulateFree Emulation = "free"
+	// EmulateProcessMadvise: process_madvise(2) (5.10) on processes under
+	// the same madvisor: answered by their models; on the caller's own mm
+	// it runs as madvise(2) calls (as pidfd-self); on another process the
+	// remote advice (hints) have no host effect.
+	EmulateProcessMadvise Emulation = "process-madvise"
 )
 
 // Emulations lists every emulation, in the order `madvisor features`
 // prints them.
-var Emulations = []Emulation{EmulateGuard, EmulateMseal, EmulatePidfdSelf}
+var Emulations = []Emulation{
+	EmulateGuard, EmulateMseal, EmulatePidfdSelf, EmulatePopulate, EmulateColdPageout, EmulateDontneedLocked,
+	EmulateWipeOnFork, EmulateFree, EmulateProcessMadvise,
+}
+
+// EmulatedAdvice maps each advice some emulation answers to it.
+var EmulatedAdvice = map[int]Emulation{
+	unix.MADV_POPULATE_READ: EmulatePopulate, unix.MADV_POPULATE_WRITE: EmulatePopulate,
+	unix.MADV_COLD: EmulateColdPageout, unix.MADV_PAGEOUT: EmulateColdPageout,
+	unix.MADV_DONTNEED_LOCKED: EmulateDontneedLocked,
+	unix.MADV_WIPEONFORK:      EmulateWipeOnFork, unix.MADV_KEEPONFORK: EmulateWipeOnFork,
+	unix.MADV_FREE: EmulateFree,
+}
 
 // Lacks reports whether the host lacks what e provides.
 func (f Features) Lacks(e Emulation) bool {
@@ -212,6 +255,13 @@ func (f Features) Lacks(e Emulation) bool {
 		return !f.Mseal
 	case EmulatePidfdSelf:
 		return !f.PidfdSelf
+	case EmulateProcessMadvise:
+		return !f.ProcessMadvise
+	}
+	for a, em := range EmulatedAdvice {
+		if em == e && !f.Advice[a] {
+			return true
+		}
 	}
 	return false
 }

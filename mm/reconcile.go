@@ -33,18 +33,20 @@ func (as *AddressSpace) SplitApart(addr uint64) {
 // kernel. The host is right about what it merged: if the two agree in
 // everything /proc/PID/maps shows (access bits, sharing, backing, name) and
 // in uffd arming, they become one VMA with the lower one's flags, pgoff and
-// anon_vma; otherwise nothing changes and false is returned.
+// anon_vma; otherwise nothing changes and false is returned. The flags in
+// modelOnly (those of emulated features, which the host does not have)
+// must agree too: there the model is the truth.
 //
 // Preconditions: the caller holds mmap_lock for writing.
-func (as *AddressSpace) MergeAcross(addr uint64) bool {
+func (as *AddressSpace) MergeAcross(addr uint64, modelOnly VMFlags) bool {
 	b := as.find(addr)
 	if b == nil || b.Start != addr {
 		return false
 	}
 	a := as.prev(b)
-	// VM_SEALED counts too: the host merges two VMAs that differ in it
-	// only when mseal is emulated, and then the model's seal is the truth.
-	visible := VMAccessFlags | VMShared | VMSealed
+	// VM_SEALED counts always: the host merges two VMAs that differ in it
+	// only when mseal is emulated.
+	visible := VMAccessFlags | VMShared | VMSealed | modelOnly
 	if a == nil || a.End != addr || a.unmergeable() || b.unmergeable() ||
 		(a.Flags^b.Flags)&visible != 0 || a.Backing != b.Backing ||
 		a.UffdArmed != b.UffdArmed || a.Name != b.Name {

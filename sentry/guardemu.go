@@ -263,26 +263,36 @@ func (t *Task) emulatePopulate(act *action, as *AddressSpace, advice int, applie
 	}
 }
 
-// guardForkFix is what a forked child's host memory needs so that it
-// matches a real fork under guard emulation.
-type guardForkFix struct {
+// forkFix is what a forked child's host memory needs so that it matches
+// a real fork under guard or wipe-on-fork emulation.
+type forkFix struct {
 	// unprotect are guard runs of the parent's WIPEONFORK VMAs: the child
 	// gets such VMAs without markers, but the host copied the PROT_NONE.
 	unprotect []mm.GuardRun
+	// wipe are the parent's WIPEONFORK VMAs when the flag is the model's
+	// only: the host copied their pages, which the child must not see.
+	wipe [][2]uint64
 	// populate are the pages present in the parent in shared VMAs with
 	// guard pages: fork copies the page tables of a VMA with markers
 	// (they live there), which the host, without markers, does not.
 	populate [][2]uint64
 }
 
-// guardForkFixups computes the child's guardForkFix from the parent's
-// model and pagemap, at the fork event (the parent is stopped). Nil if
-// there is nothing to do. Engine thread only.
-func (t *Task) guardForkFixups() *guardForkFix {
-	var fix guardForkFix
+// forkFixups computes the child's forkFix from the parent's model and
+// pagemap, at the fork event (the parent is stopped). Nil if there is
+// nothing to do. Engine thread only.
+func (t *Task) forkFixups() *forkFix {
+	var fix forkFix
 	var pm *os.File
+	guards, wipe := t.s.emulating(hostmm.EmulateGuard), t.s.emulating(hostmm.EmulateWipeOnFork)
 	for _, v := range t.tg.mm.m.AS.VMAs() {
-		if v.Guards.Empty() || v.Flags&mm.VMDontCopy != 0 {
+		if v.Flags&mm.VMDontCopy != 0 {
+			continue
+		}
+		if wipe && v.Flags&mm.VMWipeOnFork != 0 {
+			fix.wipe = append(fix.wipe, [2]uint64{v.Start, v.End})
+		}
+		if !guards || v.Guards.Empty() {
 			continue
 		}
 		if v.Flags&mm.VMWipeOnFork != 0 {
@@ -316,7 +326,7 @@ func (t *Task) guardForkFixups() *guardForkFix {
 			}
 		}
 	}
-	if len(fix.unprotect) == 0 && len(fix.populate) == 0 {
+	if len(fix.unprotect)+len(fix.wipe)+len(fix.populate) == 0 {
 		return nil
 	}
 	return &fix
@@ -336,6 +346,12 @@ func (t *Task) applyForkFix() {
 	t.inj = &injection{saved: regs}
 	for _, r := range fix.unprotect {
 		if _, err := t.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot)); err != nil {
+			t.inj = nil
+			return
+		}
+	}
+	for _, r := range fix.wipe {
+		if _, err := t.Inject(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED); err != nil {
 			t.inj = nil
 			return
 		}

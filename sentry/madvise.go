@@ -61,6 +61,8 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 		act.emulate = func(hostmm.Tracee) int64 { return want }
 	case isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, want)
+	case t.s.adviceEmulated(advice):
+		t.emulateAdviceCall(act, as, advice, res.Applied, want)
 	case (advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE) && res.Err != 0:
 		// POPULATE stops at the first hole or guard (facts "The walk":
 		// its own walk); hosts before 6.x walked on past holes, and a

@@ -88,8 +88,14 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		refuse(unix.Errno(-res.Ret))
 	case own && isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, res.Ret)
-	case own && t.s.emulating(hostmm.EmulatePidfdSelf):
+	case own && (t.s.emulating(hostmm.EmulatePidfdSelf) || t.s.emulating(hostmm.EmulateProcessMadvise) ||
+		t.s.adviceEmulated(advice)):
 		t.pidfdSelfCall(act, res, iovs, advice)
+	case !own && (t.s.emulating(hostmm.EmulateProcessMadvise) || t.s.adviceEmulated(advice)):
+		// The remote advice are hints (COLD, PAGEOUT, WILLNEED,
+		// COLLAPSE): the target's model answers; nothing is done to its
+		// memory, which runs on meanwhile and cannot be injected into.
+		act.emulate = func(hostmm.Tracee) int64 { return res.Ret }
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true
@@ -162,6 +168,11 @@ func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm
 	if changes {
 		act.locked = as
 	}
+	if t.s.adviceEmulated(advice) {
+		act.locked = as
+		act.emulate = func(tr hostmm.Tracee) int64 { return t.emulateVector(tr, res, iovs, advice) }
+		return
+	}
 	act.emulate = func(tr hostmm.Tracee) int64 {
 		var done, left uint64
 		var ret int64
@@ -200,4 +211,31 @@ func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm
 			}
 		}
 	}
+}
+
+// emulateVector runs an emulated advice's host work for a process_madvise
+// on the caller's own mm, iovec by iovec over the pieces the model applied
+// (res.Applied, in the vector's order): the model's result, unless the
+// host fails a POPULATE first, which ends the vector there.
+func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) int64 {
+	var done int64
+	next := 0 // the first piece not yet done
+	for _, v := range iovs {
+		end := v.Base + mm.PageAlign(v.Len)
+		first := next
+		for next < len(res.Applied) && res.Applied[next].Start >= v.Base && res.Applied[next].End <= end {
+			next++
+		}
+		if e := t.emulateAdvice(tr, advice, res.Applied[first:next]); e != 0 {
+			if done > 0 {
+				return done
+			}
+			return -int64(e)
+		}
+		if next == len(res.Applied) {
+			break
+		}
+		done += int64(v.Len)
+	}
+	return res.Ret
 }

@@ -222,7 +222,7 @@ func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
 	for _, add := range []struct {
 		flag mm.VMFlags
 		name string
-	}{{mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
+	}{{mm.VMWipeOnFork, "wf"}, {mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
 		if flags&hidden&add.flag == 0 {
 			continue
 		}

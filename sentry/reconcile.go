@@ -59,7 +59,7 @@ func (t *Task) reconcileEdges(as *AddressSpace, start, end uint64) {
 	}
 	for _, e := range splits {
 		if !slices.Contains(host, e) {
-			as.m.AS.MergeAcross(e)
+			as.m.AS.MergeAcross(e, t.s.emulatedFlags())
 		}
 	}
 }

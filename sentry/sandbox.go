@@ -304,5 +304,8 @@ func (s *Sandbox) emulatedFlags() mm.VMFlags {
 	if s.emulating(hostmm.EmulateGuard) {
 		f |= mm.VMMaybeGuard
 	}
+	if s.emulating(hostmm.EmulateWipeOnFork) {
+		f |= mm.VMWipeOnFork
+	}
 	return f
 }

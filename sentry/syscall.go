@@ -256,8 +256,8 @@ func (t *Task) adoptChild(tid int, kind cloneKind) {
 		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork()}
 	}
 	child := t.s.newTask(tid, tg)
-	if kind == cloneFork && t.s.emulating(hostmm.EmulateGuard) && t.tg.mm != nil {
-		child.forkFix = t.guardForkFixups()
+	if kind == cloneFork && t.tg.mm != nil && (t.s.emulating(hostmm.EmulateGuard) || t.s.emulating(hostmm.EmulateWipeOnFork)) {
+		child.forkFix = t.forkFixups()
 	}
 	t.s.startTask(child)
 }

@@ -43,8 +43,8 @@ type Task struct {
 	// inj is the syscall being answered by injected host syscalls.
 	inj *injection
 	// forkFix is what a forked child's host memory needs at its first
-	// stop under guard emulation (guardemu.go).
-	forkFix *guardForkFix
+	// stop under guard or wipe-on-fork emulation (guardemu.go).
+	forkFix *forkFix
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex

@@ -42,10 +42,15 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "host kernel %s\n\n", f.Release)
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "madvise advice\tvalue\thost\tsince / gated by")
+	fmt.Fprintln(w, "madvise advice\tvalue\thost\tsince / gated by\tmadvisor (--emulate=auto)")
 	for _, a := range hostmm.AdviceValues {
 		name, _ := syscalls.AdviceName(int64(a))
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", name, a, yes(f.Advice[a]), adviceOrigin[a])
+		emu := hostmm.EmulatedAdvice[a]
+		if a == unix.MADV_GUARD_INSTALL || a == unix.MADV_GUARD_REMOVE {
+			emu = hostmm.EmulateGuard
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", name, a, yes(f.Advice[a]), adviceOrigin[a],
+			whatMadvisorDoes(f, f.Advice[a], emu, "follows the host"))
 	}
 	w.Flush()
 	fmt.Fprintln(stdout)
@@ -65,7 +70,7 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 		{"CONFIG_TRANSPARENT_HUGEPAGE", f.THP, "HUGEPAGE, NOHUGEPAGE, COLLAPSE", "", "follows the host (a kernel option, not emulated)"},
 		{"CONFIG_MEMORY_FAILURE", f.MemoryFailure, "HWPOISON, SOFT_OFFLINE", "", "follows the host (a kernel option, not emulated)"},
 		{"CONFIG_SWAP", f.Swap, "WILLNEED on anonymous memory", "", "follows the host (a kernel option, not emulated)"},
-		{"process_madvise", f.ProcessMadvise, "5.10", "", "unavailable: not emulated yet"},
+		{"process_madvise", f.ProcessMadvise, "5.10", hostmm.EmulateProcessMadvise, ""},
 		{"PIDFD_SELF_THREAD / _THREAD_GROUP", f.PidfdSelf, "6.14 / 6.15", hostmm.EmulatePidfdSelf, ""},
 		{"mseal", f.Mseal, "6.10", hostmm.EmulateMseal, ""},
 		{"guard markers (MADV_GUARD_*)", f.Advice[unix.MADV_GUARD_INSTALL], "6.13", hostmm.EmulateGuard, ""},
@@ -76,19 +81,25 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 		{"smaps VmFlags \"gu\"", f.SmapsGuardFlag, "6.19", hostmm.EmulateGuard, ""},
 		{"userfaultfd", f.Userfaultfd, "4.3", "", "unavailable"},
 	} {
-		does := "native"
-		switch {
-		case r.emu != "" && f.Lacks(r.emu):
-			does = "emulated (--emulate=" + string(r.emu) + ")"
-		case r.emu != "":
-			does = "native (--emulate=" + string(r.emu) + " to emulate)"
-		case !r.have:
-			does = r.why
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.name, yes(r.have), r.since, does)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.name, yes(r.have), r.since, whatMadvisorDoes(f, r.have, r.emu, r.why))
 	}
 	w.Flush()
 	return 0
+}
+
+// whatMadvisorDoes says what madvisor does about a feature the host has
+// (have) or not, which emulation emu provides ("" if none); why is said
+// when the host lacks it and nothing emulates it.
+func whatMadvisorDoes(f hostmm.Features, have bool, emu hostmm.Emulation, why string) string {
+	switch {
+	case emu != "" && f.Lacks(emu):
+		return "emulated (--emulate=" + string(emu) + ")"
+	case emu != "":
+		return "native (--emulate=" + string(emu) + " to emulate)"
+	case !have:
+		return why
+	}
+	return "native"
 }
 
 // adviceOrigin is the version that introduced each advice, or the Kconfig

@@ -1,0 +1,218 @@
+package sentry
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+)
+
+// Emulation of the advice that hosts before 6.1 lack (hostmm.EmulatePopulate,
+// EmulateColdPageout, EmulateDontneedLocked, EmulateWipeOnFork,
+// EmulateFree). The model decides every result, as for any advice; what
+// the advice does to the host's memory is done with calls such a host has,
+// on the pieces the model applied it to (emulateAdvice). WIPEONFORK's flag
+// lives only in the model; a forked child's wipe-on-fork VMAs are
+// discarded in it before it runs (forkFixups).
+
+// adviceEmulated reports whether the run emulates advice.
+func (s *Sandbox) adviceEmulated(advice int) bool {
+	e, ok := hostmm.EmulatedAdvice[advice]
+	return ok && s.emulating(e)
+}
+
+// emulateAdviceCall answers an emulated advice whose result the model
+// decided (ret): the host gets emulateAdvice on the applied pieces, under
+// mmap_lock (DONTNEED_LOCKED changes the host's VMAs for a moment).
+// POPULATE's failure on the host (SIGBUS beyond the end of a file...)
+// comes before the model's own error, as in madvise_populate.
+func (t *Task) emulateAdviceCall(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
+	act.locked = as
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		if e := t.emulateAdvice(tr, advice, applied); e != 0 {
+			return -int64(e)
+		}
+		return ret
+	}
+}
+
+// emulateAdvice does advice's work on the host over pieces, with calls a
+// host without the advice has. It returns 0, or POPULATE's errno for the
+// first page it could not fault in (the pieces after it are not visited).
+// t is in an injection. Engine thread only.
+func (t *Task) emulateAdvice(tr hostmm.Tracee, advice int, pieces []mm.MadviseRange) unix.Errno {
+	inject := func(nr uintptr, args ...uint64) unix.Errno {
+		r, err := tr.Inject(nr, args...)
+		switch {
+		case err != nil:
+			return unix.EINTR
+		case r < 0:
+			return unix.Errno(-r)
+		}
+		return 0
+	}
+	for _, p := range pieces {
+		size := p.End - p.Start
+		switch advice {
+		case unix.MADV_POPULATE_READ, unix.MADV_POPULATE_WRITE:
+			if e := t.populate(tr, p, advice == unix.MADV_POPULATE_WRITE); e != 0 {
+				// facts "Per VMA", POPULATE: EFAULT (SIGBUS, SIGSEGV),
+				// EHWPOISON, EINTR; anything else ENOMEM.
+				switch e {
+				case unix.EFAULT, unix.EHWPOISON, unix.EINTR:
+					return e
+				}
+				return unix.ENOMEM
+			}
+		case unix.MADV_DONTNEED_LOCKED:
+			if p.VMA.Flags&mm.VMLocked == 0 {
+				inject(unix.SYS_MADVISE, p.Start, size, unix.MADV_DONTNEED)
+				continue
+			}
+			// DONTNEED refuses locked VMAs: unlock, discard, lock again
+			// (the host's VMAs split and merge back meanwhile).
+			var onFault uint64
+			if p.VMA.Flags&mm.VMLockOnFault != 0 {
+				onFault = unix.MLOCK_ONFAULT
+			}
+			if inject(unix.SYS_MUNLOCK, p.Start, size) == 0 {
+				inject(unix.SYS_MADVISE, p.Start, size, unix.MADV_DONTNEED)
+				inject(unix.SYS_MLOCK2, p.Start, size, onFault)
+			}
+		case unix.MADV_PAGEOUT:
+			// Reclaim unmaps the pages it takes; a file or shmem page's
+			// contents stay in the page cache. Anonymous pages would go
+			// to swap, which this emulation does not do (as a kernel
+			// without swap). Driver mappings (VM_SPECIAL) are not on the
+			// LRU lists: reclaim never takes their pages.
+			if p.VMA.Flags&mm.VMSpecial != 0 || p.VMA.Backing.Kind != mm.BackingFile && p.VMA.Backing.Kind != mm.BackingSharedAnon {
+				continue
+			}
+			for _, r := range t.pageCachePages(p.Start, p.End) {
+				inject(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
+			}
+		}
+		// COLD only ages pages on the LRU lists; FREE leaves the pages
+		// as they are until memory pressure reclaims them (the host's
+		// reclaim does not know them: they stay); WIPEONFORK and
+		// KEEPONFORK change the model's flag: nothing on the host.
+	}
+	return 0
+}
+
+// populate faults in the pages of r as POPULATE_READ / POPULATE_WRITE do,
+// and returns 0 or the errno of the first page that could not be faulted
+// in. Read faults are taken in batches through process_vm_readv
+// (madvisor's own access to the tracee: no signal, the VMA's protection
+// honoured); a page it cannot read, and every write fault, is faulted in
+// by a futex call injected in the tracee, which touches the word at the
+// page's start as user access does and changes nothing (futexFault).
+func (t *Task) populate(tr hostmm.Tracee, r mm.MadviseRange, write bool) unix.Errno {
+	for at := r.Start; at < r.End; at += mm.PageSize {
+		if !write {
+			if at += t.readFaults(at, r.End) << mm.PageShift; at == r.End {
+				break
+			}
+		}
+		if e := futexFault(tr, at, write); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+// readFaults faults in the pages of [start, end) for reading by reading
+// one byte of each through process_vm_readv, up to the first it cannot
+// read; it returns how many it read.
+func (t *Task) readFaults(start, end uint64) uint64 {
+	const batch = 1024 // IOV_MAX
+	var buf [batch]byte
+	var done uint64
+	for at := start; at < end; {
+		n := min(uint64(batch), (end-at)>>mm.PageShift)
+		remote := make([]unix.RemoteIovec, n)
+		for i := range remote {
+			remote[i] = unix.RemoteIovec{Base: uintptr(at + uint64(i)<<mm.PageShift), Len: 1}
+		}
+		local := []unix.Iovec{{Base: &buf[0]}}
+		local[0].SetLen(int(n))
+		got, _ := unix.ProcessVMReadv(t.tid, local, remote, 0)
+		done += uint64(max(got, 0))
+		if uint64(got) < n {
+			break
+		}
+		at += n << mm.PageShift
+	}
+	return done
+}
+
+// futexFault makes the tracee fault in the page at addr for reading or
+// writing, through the futex word at its start:
+//   - read: FUTEX_CMP_REQUEUE with nothing to wake or requeue reads the
+//     word (0, or EAGAIN when it is not the expected value: either is a
+//     success);
+//   - write: FUTEX_WAKE_OP adds zero to the word atomically; its
+//     comparison code is none of FUTEX_OP_CMP_*, so after the add the
+//     kernel returns ENOSYS and wakes no one.
+//
+// EFAULT means the page cannot be faulted in (a SIGBUS or SIGSEGV on
+// access; for a write, a page that cannot be written).
+func futexFault(tr hostmm.Tracee, addr uint64, write bool) unix.Errno {
+	var ret int64
+	var err error
+	if write {
+		const op = linux.FUTEX_OP_ADD<<28 | 15<<24
+		ret, err = tr.Inject(unix.SYS_FUTEX, addr, linux.FUTEX_WAKE_OP|linux.FUTEX_PRIVATE_FLAG, 0, 0, addr, op)
+		if ret == -int64(unix.ENOSYS) {
+			ret = 0
+		}
+	} else {
+		ret, err = tr.Inject(unix.SYS_FUTEX, addr, linux.FUTEX_CMP_REQUEUE|linux.FUTEX_PRIVATE_FLAG, 0, 0, addr+4, 0)
+		if ret == -int64(unix.EAGAIN) {
+			ret = 0
+		}
+	}
+	switch {
+	case err != nil:
+		return unix.EINTR
+	case ret < 0:
+		return unix.Errno(-ret)
+	case ret > 0:
+		return unix.ENOMEM // woke or requeued a waiter: never seen
+	}
+	return 0
+}
+
+// pageCachePages returns the runs of pages in [start, end) that are
+// present and backed by the page cache (a file or shmem page, pagemap bit
+// 61), as the tracee's pagemap shows them now.
+func (t *Task) pageCachePages(start, end uint64) [][2]uint64 {
+	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", t.tg.pid))
+	if err != nil {
+		return nil
+	}
+	defer pm.Close()
+	b := make([]byte, 8*((end-start)>>mm.PageShift))
+	if n, _ := pm.ReadAt(b, int64(start>>mm.PageShift*8)); n != len(b) {
+		return nil
+	}
+	const present, fileShared = 1 << 63, 1 << 61
+	var runs [][2]uint64
+	for i := 0; i < len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&(present|fileShared) != present|fileShared {
+			continue
+		}
+		page := start + uint64(i/8)<<mm.PageShift
+		if n := len(runs); n > 0 && runs[n-1][1] == page {
+			runs[n-1][1] += mm.PageSize
+		} else {
+			runs = append(runs, [2]uint64{page, page + mm.PageSize})
+		}
+	}
+	return runs
+}
