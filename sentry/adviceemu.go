@@ -113,6 +113,23 @@ func (t *Task) emulateAdvice(tr hostmm.Tracee, advice int, pieces []mm.MadviseRa
 // by a futex call injected in the tracee, which touches the word at the
 // page's start as user access does and changes nothing (futexFault).
 func (t *Task) populate(tr hostmm.Tracee, r mm.MadviseRange, write bool) unix.Errno {
+	if write && r.End-r.Start > 2*mm.PageSize && writeFaultsByMlock(r.VMA) {
+		// Two calls instead of one per page: mlock populates a private
+		// writable VMA with write faults (copy-on-write broken), and
+		// munlock gives the VMA back as it was. If it fails (a file's
+		// end, RLIMIT_MEMLOCK), the pages are taken one by one below,
+		// which finds where and why.
+		ret, err := tr.Inject(unix.SYS_MLOCK, r.Start, r.End-r.Start)
+		if err != nil {
+			return unix.EINTR
+		}
+		if _, err := tr.Inject(unix.SYS_MUNLOCK, r.Start, r.End-r.Start); err != nil {
+			return unix.EINTR
+		}
+		if ret == 0 {
+			return 0
+		}
+	}
 	for at := r.Start; at < r.End; at += mm.PageSize {
 		if !write {
 			if at += t.readFaults(at, r.End) << mm.PageShift; at == r.End {
@@ -124,6 +141,15 @@ func (t *Task) populate(tr hostmm.Tracee, r mm.MadviseRange, write bool) unix.Er
 		}
 	}
 	return 0
+}
+
+// writeFaultsByMlock reports whether mlock + munlock populate v as
+// POPULATE_WRITE does and leave it as it was: a private writable VMA (mlock
+// write-faults only those), not locked already (munlock would unlock it),
+// not armed with a userfaultfd (whose faults must reach the program's
+// handler as the kernel's populate delivers them).
+func writeFaultsByMlock(v mm.VMA) bool {
+	return v.Flags&(mm.VMWrite|mm.VMShared|mm.VMLockedMask) == mm.VMWrite && !v.UffdArmed
 }
 
 // readFaults faults in the pages of [start, end) for reading by reading
