@@ -70,3 +70,34 @@ func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64
 	ret, err := bpf.Exec[bpf.NativeEndian](p, seccomp.DataAsBPFInput(&d, buf))
 	return linux.BPFAction(ret), err
 }
+
+// TestFdAccessFilter: the filter added for a pagemap or mem fd traces read
+// and write on that fd (whatever the upper half of the argument) and
+// allows everything else, foreign ABIs included (the main filter decides
+// those).
+func TestFdAccessFilter(t *testing.T) {
+	insns, err := fdAccessFilter(5)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		arch  uint32
+		nr    int32
+		fd    uint64
+		trace bool
+	}{
+		{linux.AUDIT_ARCH_X86_64, 0, 5, true},              // read
+		{linux.AUDIT_ARCH_X86_64, 1, 5, true},              // write
+		{linux.AUDIT_ARCH_X86_64, 0, 0xdead<<32 | 5, true}, // an int: low 32 bits
+		{linux.AUDIT_ARCH_X86_64, 0, 6, false},
+		{linux.AUDIT_ARCH_X86_64, 17, 5, false}, // pread64: the main filter's
+		{linux.AUDIT_ARCH_X86_64, 19, 5, false}, // readv: not trapped
+		{0x40000003, 3, 5, false},               // i386 read
+	} {
+		got, err := filterAction(insns, c.arch, c.nr, [6]uint64{c.fd})
+		require.NoError(t, err)
+		want := linux.SECCOMP_RET_ALLOW
+		if c.trace {
+			want = linux.SECCOMP_RET_TRACE
+		}
+		assert.Equal(t, want, got&linux.SECCOMP_RET_ACTION_FULL, "arch %#x nr %d fd %#x", c.arch, c.nr, c.fd)
+	}
+}

@@ -46,7 +46,7 @@ func (t *Task) procmapQueryEntry(act *action, si *syscallInfo) bool {
 	if !ok {
 		path = link // the host's own maps file (a host without the ioctl)
 	}
-	target, file := t.procMapsTarget(path)
+	target, file := t.procFileOf(path)
 	if target == nil || target.tg.mm == nil || file != "maps" {
 		return false
 	}

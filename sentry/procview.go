@@ -47,11 +47,31 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		return
 	}
 	p, err := t.readString(pathAddr, unix.PathMax)
-	if err != nil || flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
+	if err != nil || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
 		return
 	}
-	target, file := t.procMapsTarget(p)
+	target, file := t.procFileOf(p)
 	if target == nil || target.tg.mm == nil {
+		return
+	}
+	switch {
+	case file == "pagemap" || file == "mem":
+		if t.s.emulating(hostmm.EmulateGuard) {
+			// The host's file, with read(2)/write(2) on it trapped
+			// (fdtrap.go).
+			act.emulate = func(tr hostmm.Tracee) int64 {
+				fd, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2], a[3], a[4], a[5])
+				if err != nil {
+					return -int64(unix.EINTR)
+				}
+				if fd >= 0 {
+					t.trapFileAccess(tr, int(fd))
+				}
+				return fd
+			}
+		}
+		return
+	case flags&unix.O_ACCMODE != unix.O_RDONLY:
 		return
 	}
 	as, pid := target.tg.mm, target.tg.pid
@@ -77,11 +97,11 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 	}
 }
 
-// procMapsTarget returns the task whose maps or smaps file p names, if it
-// is a process under the sandbox, and which file: /proc/self/F,
-// /proc/thread-self/F, /proc/PID/F and /proc/PID/task/TID/F (absolute
-// paths only).
-func (t *Task) procMapsTarget(p string) (*Task, string) {
+// procFileOf returns the task whose maps, smaps, pagemap or mem file p
+// names, if it is a process under the sandbox, and which file:
+// /proc/self/F, /proc/thread-self/F, /proc/PID/F and /proc/PID/task/TID/F
+// (absolute paths only).
+func (t *Task) procFileOf(p string) (*Task, string) {
 	p = path.Clean(p)
 	rest, ok := strings.CutPrefix(p, "/proc/")
 	if !ok {
@@ -89,7 +109,9 @@ func (t *Task) procMapsTarget(p string) (*Task, string) {
 	}
 	parts := strings.Split(rest, "/")
 	file := parts[len(parts)-1]
-	if file != "maps" && file != "smaps" {
+	switch file {
+	case "maps", "smaps", "pagemap", "mem":
+	default:
 		return nil, ""
 	}
 	parts = parts[:len(parts)-1]

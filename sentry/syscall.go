@@ -3,6 +3,7 @@ package sentry
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
@@ -114,11 +115,11 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if t.procViewEntry(&act, si); act.emulate == nil {
 			return action{}
 		}
-	case si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64:
+	case si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64 || si.Nr == unix.SYS_READ || si.Nr == unix.SYS_WRITE:
 		// Traced only for the /proc view: pagemap and mem under guard
-		// emulation.
-		if !t.s.emulating(hostmm.EmulateGuard) ||
-			!(si.Nr == unix.SYS_PREAD64 && t.pagemapPreadEntry(&act, si)) && !t.procMemEntry(&act, si) {
+		// emulation (read and write only on the fds of such opens:
+		// fdtrap.go).
+		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileAccessEntry(&act, si) {
 			return action{}
 		}
 	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == syscalls.PAGEMAP_SCAN:
@@ -251,9 +252,9 @@ func (t *Task) adoptChild(tid int, kind cloneKind) {
 	tg := t.tg
 	switch kind {
 	case cloneShareVM:
-		tg = &ThreadGroup{pid: tid, mm: t.tg.mm}
+		tg = &ThreadGroup{pid: tid, mm: t.tg.mm, readTraps: maps.Clone(t.tg.readTraps)}
 	case cloneFork:
-		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork()}
+		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork(), readTraps: maps.Clone(t.tg.readTraps)}
 	}
 	child := t.s.newTask(tid, tg)
 	if kind == cloneFork && t.tg.mm != nil && (t.s.emulating(hostmm.EmulateGuard) || t.s.emulating(hostmm.EmulateWipeOnFork)) {

@@ -60,6 +60,10 @@ type ThreadGroup struct {
 	mm *AddressSpace
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
+	// readTraps are the fd numbers whose read(2)/write(2) the process's
+	// seccomp filters trap (fdtrap.go). Filters outlive exec and are
+	// inherited by children, and so is this set. Engine thread.
+	readTraps map[int]bool
 }
 
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {

@@ -281,8 +281,11 @@ func TestFormatCall(t *testing.T) {
 			"ioctl(4, UFFDIO_UNREGISTER, {start=0x7f0000000000, len=4096})"},
 		{"ioctl other", unix.SYS_IOCTL, [6]uint64{1, unix.TCGETS, 0x7000}, mem, "ioctl(1, 0x5401, 0x7000)"},
 
+		// traced on single fds (the /proc view's pagemap and mem)
+		{"read", unix.SYS_READ, [6]uint64{3, 0x1000, 10}, mem, "read(3, 0x1000, 10)"},
+
 		// not in the table
-		{"read", unix.SYS_READ, [6]uint64{3, 0x1000, 10}, mem, "read(0x3, 0x1000, 0xa, 0, 0, 0)"},
+		{"getpid", unix.SYS_GETPID, [6]uint64{}, mem, "getpid(0, 0, 0, 0, 0, 0)"},
 		{"unknown", 999, [6]uint64{1}, nil, "syscall_999(0x1, 0, 0, 0, 0, 0)"},
 	}
 	for _, tt := range tests {

@@ -285,13 +285,22 @@ var procView = []Entry{
 		Match: []ArgMatch{{Index: 1, Value: PAGEMAP_SCAN, Low32: true}, {Index: 1, Value: PROCMAP_QUERY, Low32: true}}},
 }
 
+// procViewFDs are traced only on single fds, by filters the sentry adds at
+// run time (the program's pagemap and mem files under guard emulation:
+// sentry/fdtrap.go): not in any filter built here, only formatted.
+var procViewFDs = []Entry{
+	{Nr: unix.SYS_READ, Name: "read", Args: args(Fd, Addr, Size)},
+	{Nr: unix.SYS_WRITE, Name: "write", Args: args(Fd, Addr, Size)},
+}
+
 // ProcViewIntercepted returns the extra syscalls traced while the sentry
 // keeps the program's view of /proc (see procView).
 func ProcViewIntercepted() []Entry { return append([]Entry(nil), procView...) }
 
-// lookupProcView returns the procView entry for nr, for formatting.
+// lookupProcView returns the procView or procViewFDs entry for nr, for
+// formatting.
 func lookupProcView(nr uintptr) (Entry, bool) {
-	for _, e := range procView {
+	for _, e := range append(procView, procViewFDs...) {
 		if e.Nr == nr {
 			return e, true
 		}

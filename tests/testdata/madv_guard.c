@@ -193,7 +193,29 @@ static void kind_cases(enum kind k) {
 	line(NAME("proc_mem_read_across"), r, errno, NULL);
 	r = pwrite(mem, "zz", 2, (off_t)(uintptr_t)(p + PG));
 	line(NAME("proc_mem_write"), r, errno, NULL);
+	// The same through read(2)/write(2) at the file position, which only
+	// a successful access moves.
+	off_t at = lseek(mem, (off_t)(uintptr_t)(p + PG), SEEK_SET);
+	r = read(mem, buf, 100);
+	line(NAME("proc_mem_read_at_pos"), r, errno, "moved=%ld", (long)(lseek(mem, 0, SEEK_CUR) - at));
+	at = lseek(mem, (off_t)(uintptr_t)(p + PG - 10), SEEK_SET);
+	r = read(mem, buf, 100);
+	line(NAME("proc_mem_read_at_pos_across"), r, errno, "moved=%ld", (long)(lseek(mem, 0, SEEK_CUR) - at));
+	at = lseek(mem, (off_t)(uintptr_t)(p + PG), SEEK_SET);
+	r = write(mem, "zz", 2);
+	line(NAME("proc_mem_write_at_pos"), r, errno, "moved=%ld", (long)(lseek(mem, 0, SEEK_CUR) - at));
 	close(mem);
+	int pmfd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t ents[NP];
+	at = lseek(pmfd, (off_t)((uintptr_t)p / PG * 8), SEEK_SET);
+	r = read(pmfd, ents, sizeof(ents));
+	char bits[NP * 3 + 1] = "";
+	for (int i = 0, n = 0; i < NP && r == sizeof(ents); i++)
+		n += snprintf(bits + n, sizeof(bits) - n, "%s%d%d", i ? "," : "", (int)(ents[i] >> 62 & 1),
+			      (int)(ents[i] >> 58 & 1));
+	line(NAME("pagemap_read_at_pos"), r, errno, "swap_guard=%s moved=%ld", bits,
+	     (long)(lseek(pmfd, 0, SEEK_CUR) - at));
+	close(pmfd);
 	struct iovec local = {buf, 100}, remote = {p + PG, 100};
 	r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
 	line(NAME("process_vm_readv"), r, errno, NULL);

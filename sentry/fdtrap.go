@@ -1,0 +1,83 @@
+package sentry
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/bpf"
+	"gvisor.dev/gvisor/pkg/seccomp"
+
+	"madvisor/hostmm"
+)
+
+// Trapping read(2) and write(2) on the program's pagemap and mem files,
+// whose guard pages only the sentry can show under guard emulation. The
+// main filter cannot trap read and write (every program's I/O would stop
+// in the sentry) and cannot change once installed, but a process may add
+// filters: when the program opens a pagemap or mem file of a process under
+// the sandbox, the sentry makes the open by injection and then a
+// seccomp(SET_MODE_FILTER, TSYNC) of a filter that traces read and write
+// on that fd number only, in every thread. Filters outlive close and exec,
+// so a later file with the same number is trapped too (one ptrace stop per
+// call; it runs natively): one filter per fd number, ever.
+
+// trapFileAccess adds, if the process has none yet, a filter tracing read
+// and write on fd. t is in an injection. Engine thread only.
+func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
+	if t.tg.readTraps[fd] || t.inj == nil {
+		return
+	}
+	insns, err := fdAccessFilter(fd)
+	if err != nil {
+		t.s.warnOnce("fdtrap-build", "cannot build the read/write filter: %v", err)
+		return
+	}
+	// struct sock_fprog {u16 len; struct sock_filter *filter} and the
+	// instructions, below the red zone of the thread's stack; restored
+	// after.
+	prog := make([]byte, 16+8*len(insns))
+	addr := (t.inj.saved.Rsp - 128 - uint64(len(prog))) &^ 15
+	binary.LittleEndian.PutUint16(prog, uint16(len(insns)))
+	binary.LittleEndian.PutUint64(prog[8:], addr+16)
+	for i, in := range insns {
+		b := prog[16+8*i:]
+		binary.LittleEndian.PutUint16(b, in.OpCode)
+		b[2], b[3] = in.JumpIfTrue, in.JumpIfFalse
+		binary.LittleEndian.PutUint32(b[4:], in.K)
+	}
+	saved := make([]byte, len(prog))
+	if t.readMem(addr, saved) != nil || t.writeMem(addr, prog) != nil {
+		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
+		return
+	}
+	ret, err := tr.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, addr)
+	t.writeMem(addr, saved)
+	switch {
+	case err != nil:
+	case ret != 0:
+		// A thread with filters of its own (ret is its tid) or no room.
+		t.s.warnOnce("fdtrap-install", "pid %d: cannot add the read/write filter (%d): read(2) of pagemap and mem runs natively", t.tg.pid, ret)
+	default:
+		if t.tg.readTraps == nil {
+			t.tg.readTraps = map[int]bool{}
+		}
+		t.tg.readTraps[fd] = true
+	}
+}
+
+// fdAccessFilter is a seccomp program that traces read and write on fd
+// and allows everything else (the main filter decides the rest).
+func fdAccessFilter(fd int) ([]bpf.Instruction, error) {
+	var onFD seccomp.PerArg
+	for i := range onFD {
+		onFD[i] = seccomp.AnyValue{}
+	}
+	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
+	rules := seccomp.NewSyscallRules().Add(unix.SYS_READ, onFD).Add(unix.SYS_WRITE, onFD)
+	prog := seccomp.Program{
+		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
+		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},
+	}
+	insns, _, err := prog.Build()
+	return insns, err
+}
