@@ -221,8 +221,9 @@ const (
 	// page does until memory pressure; the host's reclaim does not know
 	// they may be dropped, so they are never reclaimed.
 	EmulateFree Emulation = "free"
-	// EmulateProcessMadvise: process_madvise(2) (5.10) on processes under
-	// the same madvisor: answered by their models; on the caller's own mm
+	// EmulateProcessMadvise: process_madvise(2) (5.10): answered by the
+	// target's model (one read from its maps for a process outside the
+	// sandbox, after the caller's access check); on the caller's own mm
 	// it runs as madvise(2) calls (as pidfd-self); on another process the
 	// remote advice (hints) have no host effect.
 	EmulateProcessMadvise Emulation = "process-madvise"

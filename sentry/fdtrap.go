@@ -2,6 +2,7 @@ package sentry
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -24,7 +25,7 @@ import (
 // trapFileAccess adds, if the process has none yet, a filter tracing read
 // and write on fd. t is in an injection. Engine thread only.
 func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
-	if t.tg.readTraps[fd] || t.inj == nil {
+	if t.tg.readTraps[fd] {
 		return
 	}
 	insns, err := fdAccessFilter(fd)
@@ -33,26 +34,28 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 		return
 	}
 	// struct sock_fprog {u16 len; struct sock_filter *filter} and the
-	// instructions, below the red zone of the thread's stack; restored
-	// after.
+	// instructions.
 	prog := make([]byte, 16+8*len(insns))
-	addr := (t.inj.saved.Rsp - 128 - uint64(len(prog))) &^ 15
 	binary.LittleEndian.PutUint16(prog, uint16(len(insns)))
-	binary.LittleEndian.PutUint64(prog[8:], addr+16)
 	for i, in := range insns {
 		b := prog[16+8*i:]
 		binary.LittleEndian.PutUint16(b, in.OpCode)
 		b[2], b[3] = in.JumpIfTrue, in.JumpIfFalse
 		binary.LittleEndian.PutUint32(b[4:], in.K)
 	}
-	saved := make([]byte, len(prog))
-	if t.readMem(addr, saved) != nil || t.writeMem(addr, prog) != nil {
-		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
-		return
-	}
-	ret, err := tr.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, addr)
-	t.writeMem(addr, saved)
+	var ret int64
+	err = t.withScratch(prog, func(addr uint64) (err error) {
+		var filter [8]byte
+		binary.LittleEndian.PutUint64(filter[:], addr+16)
+		if err := t.writeMem(addr+8, filter[:]); err != nil {
+			return err
+		}
+		ret, err = tr.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, addr)
+		return err
+	})
 	switch {
+	case errors.Is(err, errNoScratch):
+		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
 	case err != nil:
 	case ret != 0:
 		// A thread with filters of its own (ret is its tid) or no room.
@@ -80,4 +83,26 @@ func fdAccessFilter(fd int) ([]bpf.Instruction, error) {
 	}
 	insns, _, err := prog.Build()
 	return insns, err
+}
+
+// errNoScratch: the thread's stack has no room for scratch data.
+var errNoScratch = errors.New("no scratch room below the stack pointer")
+
+// withScratch places data in the tracee's memory for injected calls that
+// take pointers: below the red zone of the thread's stack (x86-64 keeps
+// 128 bytes under the stack pointer for the program; below that nothing
+// lives while the thread is stopped), and runs use with its address. The
+// bytes there are restored after. t is in an injection. Engine thread
+// only.
+func (t *Task) withScratch(data []byte, use func(addr uint64) error) error {
+	if t.inj == nil {
+		return errNoScratch
+	}
+	addr := (t.inj.saved.Rsp - 128 - uint64(len(data))) &^ 15
+	saved := make([]byte, len(data))
+	if t.readMem(addr, saved) != nil || t.writeMem(addr, data) != nil {
+		return errNoScratch
+	}
+	defer t.writeMem(addr, saved)
+	return use(addr)
 }

@@ -2,6 +2,7 @@ package sentry
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -65,6 +66,9 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		return
 	}
 	if target == nil || target.tg.mm == nil {
+		if t.s.emulating(hostmm.EmulateProcessMadvise) {
+			t.outsideProcessMadvise(act, pidfd, iovs, advice)
+		}
 		return // outside the sandbox: the host answers
 	}
 	as := target.tg.mm
@@ -238,4 +242,46 @@ func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs
 		done += int64(v.Len)
 	}
 	return res.Ret
+}
+
+// outsideProcessMadvise answers a process_madvise on a process outside the
+// sandbox when the host has no process_madvise (hostmm.EmulateProcessMadvise):
+// the caller's access to the target's mm is checked by opening its
+// /proc/PID/maps in the caller (the same mm_access check,
+// PTRACE_MODE_READ_FSCREDS, and its error), then a model read from the
+// target's maps answers the vector (the remote advice, CAP_SYS_NICE, the
+// iovecs). The remote advice are hints: nothing is done to its memory.
+func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, advice int) {
+	pid, ok := fdinfoPid(t.tid, int(pidfd))
+	if !ok || pid <= 0 {
+		return
+	}
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		path := append([]byte(fmt.Sprintf("/proc/%d/maps", pid)), 0)
+		var fd int64
+		err := t.withScratch(path, func(addr uint64) (err error) {
+			fd, err = tr.Inject(unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), addr, unix.O_RDONLY|unix.O_CLOEXEC)
+			return err
+		})
+		switch {
+		case err != nil:
+			return -int64(unix.EINTR)
+		case fd < 0:
+			if fd == -int64(unix.ENOENT) {
+				return -int64(unix.ESRCH) // reaped meanwhile
+			}
+			return fd
+		}
+		if _, err := tr.Inject(unix.SYS_CLOSE, uint64(fd)); err != nil {
+			return -int64(unix.EINTR)
+		}
+		as, err := t.s.addressSpaceFromHost(pid)
+		if err != nil {
+			return -int64(unix.ESRCH)
+		}
+		env := t.s.madviseEnv(t, advice)
+		env.OwnMM = false
+		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
+		return as.m.ProcessMadvise(t.holder, iovs, advice, env).Ret
+	}
 }

@@ -2,7 +2,10 @@ package tests
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -233,5 +236,38 @@ func TestOldAdviceEmulations(t *testing.T) {
 			t.Parallel()
 			compareMadvise(t, "madv_oldadv", bin, "--check-maps", "--emulate="+e)
 		})
+	}
+}
+
+// TestProcessMadviseOutside: process_madvise on a process outside the
+// sandbox, answered by the host, and by madvisor itself under
+// --emulate=process-madvise (a host before 5.10 has no such call): the
+// same results, as root (access allowed) and as nobody (EACCES from the
+// mm_access check).
+func TestProcessMadviseOutside(t *testing.T) {
+	bin := cProgram(t, "pmadv_outside", false)
+	target := exec.Command("sleep", "120")
+	require.NoError(t, target.Start())
+	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+	pid := strconv.Itoa(target.Process.Pid)
+	users := map[string][]string{"root": nil}
+	if setpriv, err := exec.LookPath("setpriv"); err == nil && os.Geteuid() == 0 {
+		users["nobody"] = []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
+	}
+	for user, wrapper := range users {
+		for how, flags := range map[string][]string{
+			"host":     {"--check-maps"},
+			"emulated": {"--check-maps", "--emulate=process-madvise"},
+		} {
+			t.Run(user+"/"+how, func(t *testing.T) {
+				opts := compareOpts{runOpts: runOpts{Dir: "/", Wrapper: wrapper, MadvisorFlags: flags}, WantStatus: intp(0)}
+				if user == "root" {
+					opts.WantStdout = "outside/COLD: ret=1 errno=0"
+				} else {
+					opts.WantStdout = "outside/COLD: ret=-1 errno=EACCES"
+				}
+				runCompare(t, opts, bin, pid)
+			})
+		}
 	}
 }
