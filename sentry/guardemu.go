@@ -171,6 +171,17 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 	acc := fileAccess{nr: si.Nr, fd: int(int32(a[0])), buf: a[1], count: a[2], off: a[3]}
 	acc.positional = si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64
 	read := si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_READ
+	target := t.procFileTarget(acc.fd, "pagemap")
+	pagemap := target != nil
+	if pagemap && !read {
+		return false // EBADF: pagemap is read-only
+	}
+	if !pagemap {
+		target = t.procFileTarget(acc.fd, "mem")
+	}
+	if target == nil {
+		return false // another file (a read of a trapped fd number reused)
+	}
 	if !acc.positional {
 		pos, ok := fdinfoField(t.tid, acc.fd, "pos")
 		if !ok {
@@ -181,13 +192,10 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 			return false
 		}
 	}
-	if target := t.procFileTarget(acc.fd, "pagemap"); target != nil {
-		return read && t.pagemapReadEntry(act, target, acc)
+	if pagemap {
+		return t.pagemapReadEntry(act, target, acc)
 	}
-	if target := t.procFileTarget(acc.fd, "mem"); target != nil {
-		return t.procMemEntry(act, target, acc)
-	}
-	return false
+	return t.procMemEntry(act, target, acc)
 }
 
 // fileAccess is a read or write of count bytes at buf, at offset off of

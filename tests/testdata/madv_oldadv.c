@@ -100,7 +100,7 @@ static void populate_cases(void) {
 	release(p, NP);
 	close(fd);
 
-	// Read-only: WRITE refused; PROT_NONE: both refused.
+	// Read-only: WRITE refused, READ done; PROT_NONE: READ refused.
 	p = map_anon(NP, PROT_READ, MAP_PRIVATE);
 	r = madv(p, NP * PG, A_POPULATE_WRITE);
 	line("populate/readonly/WRITE", r, errno, "pm=%s", pm_kind(p, NP));
