@@ -155,15 +155,7 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 		as.m.AS.SetStackStart(startStack)
 		as.m.AS.DefFlags = defFlags
 		// The maps text does not show seals; smaps does.
-		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", t.tid)); err == nil {
-			for _, b := range parseSmaps(string(raw)) {
-				for _, f := range b.fields {
-					if v, ok := strings.CutPrefix(f, "VmFlags:"); ok && mm.ParseVmFlags(v)&mm.VMSealed != 0 {
-						as.m.AS.SetFlags(b.line.Start, b.line.End, mm.VMSealed, 0)
-					}
-				}
-			}
-		}
+		flagsFromSmaps(as.m.AS, t.tid, mm.VMSealed)
 	}
 }
 
@@ -294,3 +286,24 @@ func (h hostView) DriverFlags(addr uint64) (mm.VMFlags, bool) {
 }
 
 var _ syscalls.Host = hostView{}
+
+// flagsFromSmaps sets on the model's VMAs the flags in mask that the
+// host's smaps shows for them (the maps text shows only the access bits
+// and sharing).
+//
+// Preconditions: the model is write-locked or not shared yet.
+func flagsFromSmaps(as *mm.AddressSpace, pid int, mask mm.VMFlags) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return
+	}
+	for _, b := range parseSmaps(string(raw)) {
+		for _, f := range b.fields {
+			if v, ok := strings.CutPrefix(f, "VmFlags:"); ok {
+				if set := mm.ParseVmFlags(v) & mask; set != 0 {
+					as.SetFlags(b.line.Start, b.line.End, set, 0)
+				}
+			}
+		}
+	}
+}

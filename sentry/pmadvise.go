@@ -279,6 +279,9 @@ func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, 
 		if err != nil {
 			return -int64(unix.ESRCH)
 		}
+		// What the remote advice check beyond the maps text: locked,
+		// driver and huge-page VMAs.
+		flagsFromSmaps(as.m.AS, pid, mm.VMLockedMask|mm.DriverFlags|mm.VMHugeTLB|mm.VMHugePage|mm.VMNoHugePage)
 		env := t.s.madviseEnv(t, advice)
 		env.OwnMM = false
 		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)

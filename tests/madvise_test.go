@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -240,15 +241,22 @@ func TestOldAdviceEmulations(t *testing.T) {
 }
 
 // TestProcessMadviseOutside: process_madvise on a process outside the
-// sandbox, answered by the host, and by madvisor itself under
-// --emulate=process-madvise (a host before 5.10 has no such call): the
+// sandbox (its mlocked pages included), answered by the host, and by
+// madvisor itself under --emulate=process-madvise (a host before 5.10 has
+// no such call): the
 // same results, as root (access allowed) and as nobody (EACCES from the
 // mm_access check).
 func TestProcessMadviseOutside(t *testing.T) {
 	bin := cProgram(t, "pmadv_outside", false)
-	target := exec.Command("sleep", "120")
+	target := exec.Command(bin, "--serve")
+	out, err := target.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, target.Start())
 	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+	ready := make([]byte, 6)
+	_, err = io.ReadFull(out, ready)
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", string(ready), "the target process did not start")
 	pid := strconv.Itoa(target.Process.Pid)
 	users := map[string][]string{"root": nil}
 	if setpriv, err := exec.LookPath("setpriv"); err == nil && os.Geteuid() == 0 {
