@@ -11,19 +11,20 @@ import (
 	"madvisor/hostmm"
 )
 
-// Trapping read(2) and write(2) on the program's pagemap and mem files,
-// whose guard pages only the sentry can show under guard emulation. The
-// main filter cannot trap read and write (every program's I/O would stop
-// in the sentry) and cannot change once installed, but a process may add
+// Trapping read(2), write(2) and the vector calls on the program's pagemap
+// and mem files, whose guard pages only the sentry can show under guard
+// emulation (procfileio.go). The main filter cannot trap read and write
+// (every program's I/O would stop in the sentry) and cannot change once
+// installed, but a process may add
 // filters: when the program opens a pagemap or mem file of a process under
 // the sandbox, the sentry makes the open by injection and then a
-// seccomp(SET_MODE_FILTER, TSYNC) of a filter that traces read and write
-// on that fd number only, in every thread. Filters outlive close and exec,
+// seccomp(SET_MODE_FILTER, TSYNC) of a filter that traces those calls on
+// that fd number only, in every thread. Filters outlive close and exec,
 // so a later file with the same number is trapped too (one ptrace stop per
 // call; it runs natively): one filter per fd number, ever.
 
-// trapFileAccess adds, if the process has none yet, a filter tracing read
-// and write on fd. t is in an injection. Engine thread only.
+// trapFileAccess adds, if the process has none yet, a filter tracing the
+// reads and writes of fd. t is in an injection. Engine thread only.
 func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 	if t.tg.readTraps[fd] {
 		return
@@ -68,15 +69,21 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 	}
 }
 
-// fdAccessFilter is a seccomp program that traces read and write on fd
-// and allows everything else (the main filter decides the rest).
+// fdAccessFilter is a seccomp program that traces the reads and writes of
+// procFileCalls on fd but pread64 and pwrite64 (the main filter's), and
+// allows everything else (the main filter decides the rest).
 func fdAccessFilter(fd int) ([]bpf.Instruction, error) {
 	var onFD seccomp.PerArg
 	for i := range onFD {
 		onFD[i] = seccomp.AnyValue{}
 	}
 	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
-	rules := seccomp.NewSyscallRules().Add(unix.SYS_READ, onFD).Add(unix.SYS_WRITE, onFD)
+	rules := seccomp.NewSyscallRules()
+	for nr := range procFileCalls {
+		if nr != unix.SYS_PREAD64 && nr != unix.SYS_PWRITE64 {
+			rules = rules.Add(uintptr(nr), onFD)
+		}
+	}
 	prog := seccomp.Program{
 		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
 		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},

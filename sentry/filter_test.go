@@ -71,10 +71,10 @@ func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64
 	return linux.BPFAction(ret), err
 }
 
-// TestFdAccessFilter: the filter added for a pagemap or mem fd traces read
-// and write on that fd (whatever the upper half of the argument) and
-// allows everything else, foreign ABIs included (the main filter decides
-// those).
+// TestFdAccessFilter: the filter added for a pagemap or mem fd traces the
+// reads and writes on that fd (whatever the upper half of the argument)
+// but pread64/pwrite64 (the main filter's), and allows everything else,
+// foreign ABIs included (the main filter decides those).
 func TestFdAccessFilter(t *testing.T) {
 	insns, err := fdAccessFilter(5)
 	require.NoError(t, err)
@@ -89,7 +89,10 @@ func TestFdAccessFilter(t *testing.T) {
 		{linux.AUDIT_ARCH_X86_64, 0, 0xdead<<32 | 5, true}, // an int: low 32 bits
 		{linux.AUDIT_ARCH_X86_64, 0, 6, false},
 		{linux.AUDIT_ARCH_X86_64, 17, 5, false}, // pread64: the main filter's
-		{linux.AUDIT_ARCH_X86_64, 19, 5, false}, // readv: not trapped
+		{linux.AUDIT_ARCH_X86_64, 19, 5, true},  // readv
+		{linux.AUDIT_ARCH_X86_64, 296, 5, true}, // pwritev
+		{linux.AUDIT_ARCH_X86_64, 327, 5, true}, // preadv2
+		{linux.AUDIT_ARCH_X86_64, 3, 5, false},  // close
 		{0x40000003, 3, 5, false},               // i386 read
 	} {
 		got, err := filterAction(insns, c.arch, c.nr, [6]uint64{c.fd})

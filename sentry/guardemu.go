@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"strconv"
 	"unsafe"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -161,131 +160,6 @@ const (
 	// (as 6.18 shows it to a reader with CAP_SYS_ADMIN; 0 to others).
 	pmGuardFrame = 0x9f
 )
-
-// procFileAccessEntry answers pread64/pwrite64, and read/write at the file
-// position, on a process's /proc/PID/pagemap or mem under guard emulation
-// (pagemapReadEntry, procMemEntry). Other accesses run natively. It
-// reports whether it set act. Engine thread only.
-func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
-	a := si.Args
-	acc := fileAccess{nr: si.Nr, fd: int(int32(a[0])), buf: a[1], count: a[2], off: a[3]}
-	acc.positional = si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64
-	read := si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_READ
-	target := t.procFileTarget(acc.fd, "pagemap")
-	pagemap := target != nil
-	if pagemap && !read {
-		return false // EBADF: pagemap is read-only
-	}
-	if !pagemap {
-		target = t.procFileTarget(acc.fd, "mem")
-	}
-	if target == nil {
-		return false // another file (a read of a trapped fd number reused)
-	}
-	if !acc.positional {
-		pos, ok := fdinfoField(t.tid, acc.fd, "pos")
-		if !ok {
-			return false
-		}
-		var err error
-		if acc.off, err = strconv.ParseUint(pos, 10, 64); err != nil {
-			return false
-		}
-	}
-	if pagemap {
-		return t.pagemapReadEntry(act, target, acc)
-	}
-	return t.procMemEntry(act, target, acc)
-}
-
-// fileAccess is a read or write of count bytes at buf, at offset off of
-// fd: pread64/pwrite64's, or the file position for read/write
-// (!positional), which a successful access moves.
-type fileAccess struct {
-	nr              uint64
-	fd              int
-	buf, count, off uint64
-	positional      bool
-}
-
-// pagemapReadEntry answers a read of target's pagemap: the host's
-// entries, with the guard pages' ones as a real marker shows them.
-func (t *Task) pagemapReadEntry(act *action, target *Task, acc fileAccess) bool {
-	if acc.off%8 != 0 || acc.count%8 != 0 || acc.count > 1<<20 {
-		return false
-	}
-	pid := target.tg.pid
-	as := target.tg.mm
-	guard := uint64(pmSwap | pmGuardRegion)
-	if hasCapability(t.tid, unix.CAP_SYS_ADMIN) {
-		guard |= pmGuardFrame
-	}
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
-		if err != nil {
-			return -int64(unix.EIO)
-		}
-		defer f.Close()
-		b := make([]byte, acc.count)
-		n, err := f.ReadAt(b, int64(acc.off))
-		if n == 0 && err != nil {
-			return -int64(unix.EIO)
-		}
-		b = b[:n&^7]
-		for i := 0; i < len(b); i += 8 {
-			page := (acc.off/8 + uint64(i/8)) << mm.PageShift
-			if as.m.AS.IsGuard(page) {
-				binary.LittleEndian.PutUint64(b[i:], guard)
-			}
-		}
-		if t.writeMem(acc.buf, b) != nil {
-			return -int64(unix.EFAULT)
-		}
-		if !acc.positional {
-			if _, err := tr.Inject(unix.SYS_LSEEK, uint64(acc.fd), acc.off+uint64(len(b)), unix.SEEK_SET); err != nil {
-				return -int64(unix.EINTR)
-			}
-		}
-		return int64(len(b))
-	}
-	return true
-}
-
-// procMemEntry answers a read or write of target's /proc/PID/mem that
-// reaches an emulated guard page: a real marker stops the access there
-// (EIO if it is the first page), so the host call is made for the bytes
-// before it. Other accesses run natively.
-func (t *Task) procMemEntry(act *action, target *Task, acc fileAccess) bool {
-	if acc.count == 0 {
-		return false
-	}
-	as := target.tg.mm
-	runs := as.m.AS.GuardRuns(acc.off&^(mm.PageSize-1), acc.off+acc.count)
-	if len(runs) == 0 {
-		return false
-	}
-	limit := uint64(0)
-	if runs[0].Start > acc.off {
-		limit = runs[0].Start - acc.off
-	}
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		if limit == 0 {
-			return -int64(unix.EIO)
-		}
-		args := []uint64{uint64(acc.fd), acc.buf, limit}
-		if acc.positional {
-			args = append(args, acc.off)
-		}
-		ret, err := tr.Inject(uintptr(acc.nr), args...)
-		if err != nil {
-			return -int64(unix.EINTR)
-		}
-		return ret
-	}
-	return true
-}
 
 // emulatePopulate answers POPULATE_READ / POPULATE_WRITE that the model
 // ended with an error (a hole: ENOMEM; a guard marker: EFAULT, which an

@@ -115,10 +115,10 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if t.procViewEntry(&act, si); act.emulate == nil {
 			return action{}
 		}
-	case si.Nr == unix.SYS_PREAD64 || si.Nr == unix.SYS_PWRITE64 || si.Nr == unix.SYS_READ || si.Nr == unix.SYS_WRITE:
+	case procFileCalls[si.Nr] != nil:
 		// Traced only for the /proc view: pagemap and mem under guard
-		// emulation (read and write only on the fds of such opens:
-		// fdtrap.go).
+		// emulation (pread64 and pwrite64 always, the others only on
+		// the fds of such opens: fdtrap.go).
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileAccessEntry(&act, si) {
 			return action{}
 		}

@@ -291,6 +291,12 @@ var procView = []Entry{
 var procViewFDs = []Entry{
 	{Nr: unix.SYS_READ, Name: "read", Args: args(Fd, Addr, Size)},
 	{Nr: unix.SYS_WRITE, Name: "write", Args: args(Fd, Addr, Size)},
+	{Nr: unix.SYS_READV, Name: "readv", Args: args(Fd, Addr, Size)},
+	{Nr: unix.SYS_WRITEV, Name: "writev", Args: args(Fd, Addr, Size)},
+	{Nr: unix.SYS_PREADV, Name: "preadv", Args: args(Fd, Addr, Size, Hex)},
+	{Nr: unix.SYS_PWRITEV, Name: "pwritev", Args: args(Fd, Addr, Size, Hex)},
+	{Nr: unix.SYS_PREADV2, Name: "preadv2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
+	{Nr: unix.SYS_PWRITEV2, Name: "pwritev2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
 }
 
 // ProcViewIntercepted returns the extra syscalls traced while the sentry

@@ -204,6 +204,20 @@ static void kind_cases(enum kind k) {
 	at = lseek(mem, (off_t)(uintptr_t)(p + PG), SEEK_SET);
 	r = write(mem, "zz", 2);
 	line(NAME("proc_mem_write_at_pos"), r, errno, "moved=%ld", (long)(lseek(mem, 0, SEEK_CUR) - at));
+	// Vector calls: one access per iovec, stopping at the first short or
+	// failed one.
+	char buf2[128];
+	struct iovec two[2] = {{buf, 10}, {buf2, 100}};
+	r = preadv(mem, two, 2, (off_t)(uintptr_t)(p + PG - 10));
+	line(NAME("proc_mem_preadv_across"), r, errno, NULL);
+	r = preadv(mem, two, 2, (off_t)(uintptr_t)(p + PG));
+	line(NAME("proc_mem_preadv_at_guard"), r, errno, NULL);
+	at = lseek(mem, (off_t)(uintptr_t)(p + PG - 20), SEEK_SET);
+	r = readv(mem, two, 2);
+	line(NAME("proc_mem_readv_across"), r, errno, "moved=%ld", (long)(lseek(mem, 0, SEEK_CUR) - at));
+	struct iovec wv = {"zz", 2};
+	r = pwritev(mem, &wv, 1, (off_t)(uintptr_t)(p + PG));
+	line(NAME("proc_mem_pwritev"), r, errno, NULL);
 	close(mem);
 	int pmfd = open("/proc/self/pagemap", O_RDONLY);
 	uint64_t ents[NP];
@@ -215,6 +229,11 @@ static void kind_cases(enum kind k) {
 			      (int)(ents[i] >> 58 & 1));
 	line(NAME("pagemap_read_at_pos"), r, errno, "swap_guard=%s moved=%ld", bits,
 	     (long)(lseek(pmfd, 0, SEEK_CUR) - at));
+	uint64_t e0 = 0, e12[2] = {0, 0};
+	struct iovec pv[2] = {{&e0, 8}, {e12, 16}};
+	r = preadv(pmfd, pv, 2, (off_t)((uintptr_t)p / PG * 8));
+	line(NAME("pagemap_preadv"), r, errno, "guard=%d%d%d", (int)(e0 >> 58 & 1), (int)(e12[0] >> 58 & 1),
+	     (int)(e12[1] >> 58 & 1));
 	close(pmfd);
 	struct iovec local = {buf, 100}, remote = {p + PG, 100};
 	r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
