@@ -84,12 +84,56 @@ func fdAccessFilter(fd int) ([]bpf.Instruction, error) {
 			rules = rules.Add(uintptr(nr), onFD)
 		}
 	}
+	// A copy of the fd gets its own filter (procFileDupEntry).
+	rules = rules.Add(unix.SYS_DUP, onFD).Add(unix.SYS_DUP2, onFD).Add(unix.SYS_DUP3, onFD)
+	var dupFD [2]seccomp.PerArg
+	for i, cmd := range []int{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC} {
+		dupFD[i] = onFD
+		dupFD[i][1] = seccomp.MaskedEqual(0xffffffff, uintptr(cmd))
+	}
+	rules = rules.Add(unix.SYS_FCNTL, seccomp.Or{dupFD[0], dupFD[1]})
 	prog := seccomp.Program{
 		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
 		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},
 	}
 	insns, _, err := prog.Build()
 	return insns, err
+}
+
+// isDup reports whether si copies an fd: dup, dup2, dup3, fcntl F_DUPFD
+// and F_DUPFD_CLOEXEC.
+func isDup(si *syscallInfo) bool {
+	switch si.Nr {
+	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3:
+		return true
+	case unix.SYS_FCNTL:
+		cmd := uint32(si.Args[1])
+		return cmd == unix.F_DUPFD || cmd == unix.F_DUPFD_CLOEXEC
+	}
+	return false
+}
+
+// procFileDupEntry answers a copy of the fd of a pagemap or mem file of a
+// process under the sandbox: the copy is made by injection, and its number
+// trapped as the original's is. Other copies run natively. It reports
+// whether it set act. Engine thread only.
+func (t *Task) procFileDupEntry(act *action, si *syscallInfo) bool {
+	fd := int(int32(si.Args[0]))
+	if t.procFileTarget(fd, "pagemap") == nil && t.procFileTarget(fd, "mem") == nil {
+		return false
+	}
+	a := si.Args
+	act.emulate = func(tr hostmm.Tracee) int64 {
+		nfd, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2])
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		if nfd >= 0 {
+			t.trapFileAccess(tr, int(nfd))
+		}
+		return nfd
+	}
+	return true
 }
 
 // errNoScratch: the thread's stack has no room for scratch data.

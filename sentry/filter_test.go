@@ -93,6 +93,8 @@ func TestFdAccessFilter(t *testing.T) {
 		{linux.AUDIT_ARCH_X86_64, 296, 5, true}, // pwritev
 		{linux.AUDIT_ARCH_X86_64, 327, 5, true}, // preadv2
 		{linux.AUDIT_ARCH_X86_64, 3, 5, false},  // close
+		{linux.AUDIT_ARCH_X86_64, 32, 5, true},  // dup
+		{linux.AUDIT_ARCH_X86_64, 292, 5, true}, // dup3
 		{0x40000003, 3, 5, false},               // i386 read
 	} {
 		got, err := filterAction(insns, c.arch, c.nr, [6]uint64{c.fd})
@@ -102,5 +104,15 @@ func TestFdAccessFilter(t *testing.T) {
 			want = linux.SECCOMP_RET_TRACE
 		}
 		assert.Equal(t, want, got&linux.SECCOMP_RET_ACTION_FULL, "arch %#x nr %d fd %#x", c.arch, c.nr, c.fd)
+	}
+	// fcntl only for the commands that copy the fd.
+	for cmd, trace := range map[uint64]bool{0 /* F_DUPFD */ : true, 0x406 /* F_DUPFD_CLOEXEC */ : true, 3 /* F_GETFL */ : false} {
+		got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, 72, [6]uint64{5, cmd})
+		require.NoError(t, err)
+		want := linux.SECCOMP_RET_ALLOW
+		if trace {
+			want = linux.SECCOMP_RET_TRACE
+		}
+		assert.Equal(t, want, got&linux.SECCOMP_RET_ACTION_FULL, "fcntl cmd %#x", cmd)
 	}
 }

@@ -122,6 +122,11 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileAccessEntry(&act, si) {
 			return action{}
 		}
+	case isDup(si):
+		// Traced only on the fds of pagemap and mem files (fdtrap.go).
+		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileDupEntry(&act, si) {
+			return action{}
+		}
 	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == syscalls.PAGEMAP_SCAN:
 		// Traced only for the /proc view (pagemapscan.go).
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.pagemapScanEntry(&act, si) {

@@ -297,6 +297,10 @@ var procViewFDs = []Entry{
 	{Nr: unix.SYS_PWRITEV, Name: "pwritev", Args: args(Fd, Addr, Size, Hex)},
 	{Nr: unix.SYS_PREADV2, Name: "preadv2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
 	{Nr: unix.SYS_PWRITEV2, Name: "pwritev2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
+	{Nr: unix.SYS_DUP, Name: "dup", Args: args(Fd)},
+	{Nr: unix.SYS_DUP2, Name: "dup2", Args: args(Fd, Fd)},
+	{Nr: unix.SYS_DUP3, Name: "dup3", Args: args(Fd, Fd, Hex)},
+	{Nr: unix.SYS_FCNTL, Name: "fcntl", Args: args(Fd, Hex, Hex)},
 }
 
 // ProcViewIntercepted returns the extra syscalls traced while the sentry

@@ -218,7 +218,14 @@ static void kind_cases(enum kind k) {
 	struct iovec wv = {"zz", 2};
 	r = pwritev(mem, &wv, 1, (off_t)(uintptr_t)(p + PG));
 	line(NAME("proc_mem_pwritev"), r, errno, NULL);
+	// A copy of the fd reads the same file.
+	int mem2 = fcntl(mem, F_DUPFD_CLOEXEC, 100), mem3 = dup(mem2);
 	close(mem);
+	at = lseek(mem3, (off_t)(uintptr_t)(p + PG - 10), SEEK_SET);
+	r = read(mem3, buf, 100);
+	line(NAME("proc_mem_read_dup"), r, errno, "moved=%ld", (long)(lseek(mem2, 0, SEEK_CUR) - at));
+	close(mem2);
+	close(mem3);
 	int pmfd = open("/proc/self/pagemap", O_RDONLY);
 	uint64_t ents[NP];
 	at = lseek(pmfd, (off_t)((uintptr_t)p / PG * 8), SEEK_SET);
