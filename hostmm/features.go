@@ -218,8 +218,9 @@ const (
 	// it before it runs.
 	EmulateWipeOnFork Emulation = "wipeonfork"
 	// EmulateFree: MADV_FREE (4.5): the pages stay as they are, as a FREE
-	// page does until memory pressure; the host's reclaim does not know
-	// they may be dropped, so they are never reclaimed.
+	// page does until memory pressure; as the host's reclaim does not
+	// know they may be dropped, they are discarded at the call when memory
+	// is short then.
 	EmulateFree Emulation = "free"
 	// EmulateProcessMadvise: process_madvise(2) (5.10): answered by the
 	// target's model (one read from its maps for a process outside the

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -84,6 +86,14 @@ func (t *Task) emulateAdvice(tr hostmm.Tracee, advice int, pieces []mm.MadviseRa
 				inject(unix.SYS_MADVISE, p.Start, size, unix.MADV_DONTNEED)
 				inject(unix.SYS_MLOCK2, p.Start, size, onFault)
 			}
+		case unix.MADV_FREE:
+			// A FREE page stays until reclaim wants memory; the host's
+			// reclaim cannot know it may drop it, so the sentry frees it
+			// at once when memory is short now (which FREE allows: its
+			// contents may be lost any time until it is written).
+			if memoryShort() {
+				inject(unix.SYS_MADVISE, p.Start, size, unix.MADV_DONTNEED)
+			}
 		case unix.MADV_PAGEOUT:
 			// Reclaim unmaps the pages it takes; a file or shmem page's
 			// contents stay in the page cache. Anonymous pages would go
@@ -97,9 +107,7 @@ func (t *Task) emulateAdvice(tr hostmm.Tracee, advice int, pieces []mm.MadviseRa
 				inject(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
 			}
 		}
-		// COLD only ages pages on the LRU lists; FREE leaves the pages
-		// as they are until memory pressure reclaims them (the host's
-		// reclaim does not know them: they stay); WIPEONFORK and
+		// COLD only ages pages on the LRU lists; WIPEONFORK and
 		// KEEPONFORK change the model's flag: nothing on the host.
 	}
 	return 0
@@ -241,4 +249,35 @@ func (t *Task) pageCachePages(start, end uint64) [][2]uint64 {
 		}
 	}
 	return runs
+}
+
+// memoryShort reports whether the host is short of memory: less than a
+// tenth of it available (/proc/meminfo MemAvailable), where reclaim would
+// be taking FREE pages. /proc/meminfo costs ~150 µs to read: the answer
+// is kept for 100 ms. Engine thread only.
+func memoryShort() bool {
+	if now := time.Now(); now.Sub(lastMeminfo.at) > 100*time.Millisecond {
+		b, err := os.ReadFile("/proc/meminfo")
+		lastMeminfo.at, lastMeminfo.short = now, err == nil && meminfoShort(string(b))
+	}
+	return lastMeminfo.short
+}
+
+// lastMeminfo is memoryShort's last answer and when it was read.
+var lastMeminfo struct {
+	at    time.Time
+	short bool
+}
+
+// meminfoShort is memoryShort's decision on the text of /proc/meminfo.
+func meminfoShort(meminfo string) bool {
+	var total, avail uint64
+	found := false
+	for _, l := range strings.Split(meminfo, "\n") {
+		fmt.Sscanf(l, "MemTotal: %d kB", &total)
+		if n, _ := fmt.Sscanf(l, "MemAvailable: %d kB", &avail); n == 1 {
+			found = true
+		}
+	}
+	return found && avail < total/10
 }
