@@ -33,7 +33,9 @@ import (
 //   - the kernel's mm selftests of oldHostPeers (oldhost_peer_test.go),
 //     built statically from linux-source-6.12: under madvisor their results
 //     must be those of the same binaries natively on this host, except the
-//     listed differences.
+//     listed differences;
+//   - madv_oldadv under --emulate=all: the emulations' host mechanisms
+//     (futex faults, mlock, the per-fd filters...) on an old kernel.
 //
 // Without qemu or the kernel (Debian bookworm: qemu-system-x86,
 // linux-image-cloud-amd64, busybox-static, cpio; .ci/run installs them) the
@@ -65,8 +67,18 @@ type oldHostRun struct {
 type oldHostProgram struct {
 	Name   string // the runs' IDs; also the guest binary /bin/NAME unless Guest is set
 	Guest  string // the guest binary, if not /bin/NAME
+	Prog   string // the testdata program, if not Name
 	Args   []string
-	Strict bool // differences fail the test
+	Flags  []string // madvisor run's flags besides oldHostMadvisorFlags
+	Strict bool     // differences fail the test
+}
+
+// prog is the testdata program it runs.
+func (p oldHostProgram) prog() string {
+	if p.Prog != "" {
+		return p.Prog
+	}
+	return p.Name
 }
 
 // guestPath is the program's path in the guest.
@@ -98,9 +110,12 @@ func TestOldHost(t *testing.T) {
 	for _, p := range madvisePrograms {
 		programs = append(programs, oldHostProgram{Name: p})
 	}
+	// The emulations of the advice 6.1 has too (and of everything else):
+	// their host mechanisms on an old kernel.
+	programs = append(programs, oldHostProgram{Name: "madv_oldadv-all", Prog: "madv_oldadv", Flags: []string{"--emulate=all"}})
 	files := []string{"-file", "/bin/madvisor=" + mv}
 	for _, p := range programs {
-		files = append(files, "-file", p.guestPath()+"="+cProgram(t, p.Name, true))
+		files = append(files, "-file", p.guestPath()+"="+cProgram(t, p.prog(), true))
 	}
 	// The peer selftests run in the same boot, after the programs above.
 	peers := oldHostPeerBins(t)
@@ -144,7 +159,7 @@ func TestOldHost(t *testing.T) {
 	var summary strings.Builder
 	fmt.Fprintf(&summary, "old host: Linux %s in qemu (TCG), boot + runs %v; this host: Linux %s\n",
 		release, elapsed.Round(time.Second), strings.TrimSpace(string(hostRelease)))
-	fmt.Fprintf(&summary, "%-14s %8s %8s %8s %12s %9s %12s\n", "program", "cases", "native", "madvisor",
+	fmt.Fprintf(&summary, "%-16s %8s %8s %8s %12s %9s %12s\n", "program", "cases", "native", "madvisor",
 		"vs 6.1 nat.", "madvisor:", "vs 6.18 nat.")
 	var details []string
 	for _, p := range programs {
@@ -157,17 +172,17 @@ func TestOldHost(t *testing.T) {
 			assert.Equal(t, n.Status, m.Status, "%s in the 6.1 guest: exit status under madvisor vs native", p.Name)
 			assert.Equal(t, n.Stdout, m.Stdout, "%s in the 6.1 guest: stdout under madvisor vs native", p.Name)
 			assert.Equal(t, n.Stderr, m.Stderr, "%s in the 6.1 guest: stderr under madvisor vs native", p.Name)
-			fmt.Fprintf(&summary, "%-14s %8d %8s %8s %12s %9d %12s\n", p.Name, len(splitLines(n.Stdout)),
+			fmt.Fprintf(&summary, "%-16s %8d %8s %8s %12s %9d %12s\n", p.Name, len(splitLines(n.Stdout)),
 				statusTime(n), statusTime(m), sameOrNot(n.Stdout == m.Stdout && n.Stderr == m.Stderr), len(warnings), "-")
 			continue
 		}
 
 		// The suite: report, per case, what differs.
-		host := runProgram(t, runOpts{}, cProgram(t, p.Name, true))
+		host := runProgram(t, runOpts{}, cProgram(t, p.prog(), true))
 		vs61 := caseDiffs(n.Stdout, m.Stdout)
 		vs618 := caseDiffs(host.Stdout, m.Stdout)
 		cases := len(splitLines(m.Stdout))
-		fmt.Fprintf(&summary, "%-14s %8d %8s %8s %12d %9d %12d\n", p.Name, cases, statusTime(n), statusTime(m),
+		fmt.Fprintf(&summary, "%-16s %8d %8s %8s %12d %9d %12d\n", p.Name, cases, statusTime(n), statusTime(m),
 			len(vs61), len(warnings), len(vs618))
 		d := fmt.Sprintf("%s in the 6.1 guest: native status %d%s; under madvisor status %d%s; on this host natively status %d%s",
 			p.Name, n.Status, lastLineIfFailed(n.Status, n.Stdout), m.Status, lastLineIfFailed(m.Status, m.Stdout),
@@ -180,7 +195,7 @@ func TestOldHost(t *testing.T) {
 		details = append(details, d)
 		// Issue 5: under madvisor the old host must print the 6.18 lines
 		// (the spec's where they differ), except where it is told why not.
-		if unexplained := unexplainedOldHostDiffs(p.Name, vs618); len(unexplained) > 0 {
+		if unexplained := unexplainedOldHostDiffs(p.prog(), vs618); len(unexplained) > 0 {
 			t.Errorf("%s under madvisor on 6.1: %d cases differ from the 6.18 (or spec) lines%s",
 				p.Name, len(unexplained), firstCaseDiffs(unexplained, "6.18", "madvisor", 20))
 		}
@@ -300,7 +315,8 @@ madvisor features >"$OLDHOST_OUT/features.stdout" 2>&1 || : >"$OLDHOST_OUT/featu
 	for _, p := range programs {
 		argv := append([]string{p.guestPath()}, p.Args...)
 		fmt.Fprintf(&sb, "run %s.native %s\n", p.Name, shellJoin(argv))
-		mArgv := append(append([]string{"/bin/madvisor"}, oldHostMadvisorFlags...), argv...)
+		flags := oldHostMadvisorFlags[:len(oldHostMadvisorFlags)-1] // up to "--"
+		mArgv := slices.Concat([]string{"/bin/madvisor"}, flags, p.Flags, []string{"--"}, argv)
 		fmt.Fprintf(&sb, "run %s.madvisor %s\n", p.Name, shellJoin(mArgv))
 	}
 	sb.WriteString("dmesg >\"$OLDHOST_OUT/dmesg\"\necho done\n")
