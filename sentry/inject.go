@@ -28,6 +28,21 @@ var _ hostmm.Tracee = (*Task)(nil)
 
 var errTraceeGone = errors.New("the tracee died during an injected syscall")
 
+// beginInjection prepares t, at a seccomp stop, for injected calls, unless
+// an entry handler already did (it injected at the entry: the syscall is
+// then emulated). Engine thread only.
+func (t *Task) beginInjection() error {
+	if t.inj != nil {
+		return nil
+	}
+	inj := &injection{atEntry: true}
+	if err := unix.PtraceGetRegs(t.tid, &inj.saved); err != nil {
+		return err
+	}
+	t.inj = inj
+	return nil
+}
+
 // Inject implements hostmm.Tracee. Preconditions: engine thread; t is
 // stopped at a seccomp stop whose handler is emulating the syscall.
 func (t *Task) Inject(nr uintptr, args ...uint64) (int64, error) {

@@ -77,6 +77,15 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		return
 	}
 	own := as == t.tg.mm
+	if !own {
+		// The model does not know credentials: the caller's access to
+		// the target's mm is checked on the host, in the caller (this
+		// injects: the call is emulated from here on).
+		if errno := t.mmAccess(target.tg.pid); errno != 0 {
+			refuse(errno)
+			return
+		}
+	}
 	env := t.s.madviseEnv(t, advice)
 	env.OwnMM = own
 	if !own {
@@ -100,6 +109,16 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		// COLLAPSE): the target's model answers; nothing is done to its
 		// memory, which runs on meanwhile and cannot be injected into.
 		act.emulate = func(hostmm.Tracee) int64 { return res.Ret }
+	case !own:
+		// The host's own call, injected after the access check.
+		a := si.Args
+		act.emulate = func(tr hostmm.Tracee) int64 {
+			ret, err := tr.Inject(unix.SYS_PROCESS_MADVISE, a[0], a[1], a[2], a[3], a[4])
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			return ret
+		}
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true
@@ -246,45 +265,57 @@ func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs
 
 // outsideProcessMadvise answers a process_madvise on a process outside the
 // sandbox when the host has no process_madvise (hostmm.EmulateProcessMadvise):
-// the caller's access to the target's mm is checked by opening its
-// /proc/PID/maps in the caller (the same mm_access check,
-// PTRACE_MODE_READ_FSCREDS, and its error), then a model read from the
-// target's maps answers the vector (the remote advice, CAP_SYS_NICE, the
-// iovecs). The remote advice are hints: nothing is done to its memory.
+// after the caller's access check (mmAccess), a model read from the
+// target's maps and smaps answers the vector (the remote advice,
+// CAP_SYS_NICE, the iovecs). The remote advice are hints: nothing is done
+// to its memory.
 func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, advice int) {
 	pid, ok := fdinfoPid(t.tid, int(pidfd))
 	if !ok || pid <= 0 {
 		return
 	}
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		path := append([]byte(fmt.Sprintf("/proc/%d/maps", pid)), 0)
-		var fd int64
-		err := t.withScratch(path, func(addr uint64) (err error) {
-			fd, err = tr.Inject(unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), addr, unix.O_RDONLY|unix.O_CLOEXEC)
-			return err
-		})
-		switch {
-		case err != nil:
-			return -int64(unix.EINTR)
-		case fd < 0:
-			if fd == -int64(unix.ENOENT) {
-				return -int64(unix.ESRCH) // reaped meanwhile
-			}
-			return fd
-		}
-		if _, err := tr.Inject(unix.SYS_CLOSE, uint64(fd)); err != nil {
-			return -int64(unix.EINTR)
-		}
-		as, err := t.s.addressSpaceFromHost(pid)
-		if err != nil {
-			return -int64(unix.ESRCH)
-		}
+	ret := int64(0)
+	if errno := t.mmAccess(pid); errno != 0 {
+		ret = -int64(errno)
+	} else if as, err := t.s.addressSpaceFromHost(pid); err != nil {
+		ret = -int64(unix.ESRCH)
+	} else {
 		// What the remote advice check beyond the maps text: locked,
 		// driver and huge-page VMAs.
 		flagsFromSmaps(as.m.AS, pid, mm.VMLockedMask|mm.DriverFlags|mm.VMHugeTLB|mm.VMHugePage|mm.VMNoHugePage)
 		env := t.s.madviseEnv(t, advice)
 		env.OwnMM = false
 		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
-		return as.m.ProcessMadvise(t.holder, iovs, advice, env).Ret
+		ret = as.m.ProcessMadvise(t.holder, iovs, advice, env).Ret
 	}
+	act.emulate = func(hostmm.Tracee) int64 { return ret }
+}
+
+// mmAccess checks the caller's access to process pid's mm that
+// process_madvise needs (mm_access, PTRACE_MODE_READ_FSCREDS): an open of
+// /proc/PID/maps in the caller makes the same check and fails with its
+// error (ESRCH once the process is gone). It injects at t's seccomp stop,
+// so the syscall must then be emulated. Engine thread only.
+func (t *Task) mmAccess(pid int) unix.Errno {
+	if t.beginInjection() != nil {
+		return unix.ESRCH
+	}
+	path := append([]byte(fmt.Sprintf("/proc/%d/maps", pid)), 0)
+	var fd int64
+	err := t.withScratch(path, func(addr uint64) (err error) {
+		fd, err = t.Inject(unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), addr, unix.O_RDONLY|unix.O_CLOEXEC)
+		return err
+	})
+	switch {
+	case err != nil:
+		return unix.EINTR
+	case fd == -int64(unix.ENOENT):
+		return unix.ESRCH // reaped meanwhile
+	case fd < 0:
+		return unix.Errno(-fd)
+	}
+	if _, err := t.Inject(unix.SYS_CLOSE, uint64(fd)); err != nil {
+		return unix.EINTR
+	}
+	return 0
 }

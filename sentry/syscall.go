@@ -292,9 +292,7 @@ func (t *Task) execed(ev stopEvent) {
 // emulate answers the syscall at its seccomp stop with act.emulate, then
 // lets the thread return from it. Engine thread only.
 func (t *Task) emulate(act *action) {
-	t.inj = &injection{atEntry: true}
-	if err := unix.PtraceGetRegs(t.tid, &t.inj.saved); err != nil {
-		t.inj = nil
+	if err := t.beginInjection(); err != nil {
 		act.abort(t)
 		return // killed meanwhile: its exit report follows
 	}

@@ -221,6 +221,45 @@ int main(void) {
 	r = pmadv(cfd, &riov, 1, A_COLD, 0);
 	line("remote/exited", r, errno, NULL);
 	close(cfd);
+
+	// A child that is another user (root drops to nobody) may not touch
+	// its parent's memory: mm_access fails (EACCES) before the advice is
+	// looked at; the parent (root) may touch the child's.
+	int ready[2], done[2];
+	if (pipe(ready) || pipe(done))
+		die("pipe");
+	pid_t parent = getpid();
+	fflush(stdout);
+	child = fork();
+	if (child == 0) {
+		char x;
+		if (setresuid(65534, 65534, 65534)) {
+			note("other_cred", "skipped: not root");
+			_exit(0);
+		}
+		int pfd = syscall(SYS_pidfd_open_, parent, 0);
+		struct iovec piov = {p, PG};
+		r = pmadv(pfd, &piov, 1, A_COLD, 0);
+		line("other_cred/to_parent/COLD", r, errno, NULL);
+		r = pmadv(pfd, &piov, 1, A_DONTNEED, 0);
+		line("other_cred/to_parent/DONTNEED", r, errno, NULL);
+		r = pmadv(pfd, &piov, 1, 99, 0);
+		line("other_cred/to_parent/unknown99", r, errno, NULL);
+		fflush(stdout);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &x, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	char x;
+	if (read(ready[0], &x, 1) == 1) {
+		cfd = syscall(SYS_pidfd_open_, child, 0);
+		r = pmadv(cfd, &riov, 1, A_COLD, 0);
+		line("other_cred/to_child/COLD", r, errno, NULL);
+		close(cfd);
+	}
+	if (write(done[1], "x", 1) != 1)
+		die("write");
+	waitpid(child, &st, 0);
 	printf("done\n");
 	return 0;
 }
