@@ -3,8 +3,8 @@
 // (the pages faulted in, copy-on-write broken, a file's end, no waiter
 // woken, no concurrent store lost), WIPEONFORK / KEEPONFORK (the child's
 // memory, the flag in smaps, the split), DONTNEED_LOCKED on mlocked memory
-// (contents, still locked), PAGEOUT on a shared file (unmapped, contents
-// kept), FREE, and process_madvise on the own process and on a child.
+// (contents, still locked), PAGEOUT on a shared file (contents kept),
+// FREE, and process_madvise on the own process and on a child.
 #include "madv_common.h"
 
 #include <linux/futex.h>
@@ -79,7 +79,8 @@ static void populate_cases(void) {
 	int fd = tmpfile_pages(NP, 'F', O_RDWR);
 	p = mmap(reserve(NP), NP * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
 	r = madv(p, 2 * PG, A_POPULATE_READ);
-	line("populate/file_priv/READ", r, errno, "pm=%s", pm_kind(p, NP));
+	// (Only the populated pages: fault-around may map their neighbours.)
+	line("populate/file_priv/READ", r, errno, "pm=%s", pm_kind(p, 2));
 	r = madv(p + 2 * PG, 2 * PG, A_POPULATE_WRITE);
 	char f3;
 	if (pread(fd, &f3, 1, 3 * PG) != 1)
@@ -216,14 +217,15 @@ static void discard_cases(void) {
 	munlock(p, NP * PG);
 	release(p, NP);
 
-	// PAGEOUT on a shared file mapping: the pages leave this process; the
-	// contents stay in the file.
+	// PAGEOUT on a shared file mapping: the contents stay in the file.
 	int fd = tmpfile_pages(NP, 'F', O_RDWR);
 	p = mmap(reserve(NP), NP * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 	p[0] = 'S';
 	(void)*(volatile char *)(p + PG);
+	// (Which pages reclaim takes is best effort, and fault-around may
+	// have mapped pages 2 and 3: no pagemap here.)
 	r = madv(p, 2 * PG, A_PAGEOUT);
-	line("discard/PAGEOUT_file_shared", r, errno, "pm=%s", pm_kind(p, NP));
+	line("discard/PAGEOUT_file_shared", r, errno, "");
 	note("discard/PAGEOUT_file_shared_after", "b=%s", first_bytes(p, NP));
 	r = madv(p, NP * PG, A_COLD);
 	line("discard/COLD_file_shared", r, errno, "b=%s", first_bytes(p, NP));
@@ -260,7 +262,7 @@ static void pmadv_cases(void) {
 	r = pmadv(self, &one, 1, A_POPULATE_READ, 0);
 	line("pmadv/self/POPULATE_READ_past_eof", r, errno, "");
 	r = pmadv(self, iov, 1, A_PAGEOUT, 0);
-	line("pmadv/self/PAGEOUT", r, errno, "pm=%s", pm_kind(p, NP));
+	line("pmadv/self/PAGEOUT", r, errno, "pm=%s", best_effort(pm_kind(p, NP), 0, 1));
 	release(p, NP);
 	close(fd);
 
