@@ -77,15 +77,6 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		return
 	}
 	own := as == t.tg.mm
-	if !own {
-		// The model does not know credentials: the caller's access to
-		// the target's mm is checked on the host, in the caller (this
-		// injects: the call is emulated from here on).
-		if errno := t.mmAccess(target.tg.pid); errno != 0 {
-			refuse(errno)
-			return
-		}
-	}
 	env := t.s.madviseEnv(t, advice)
 	env.OwnMM = own
 	if !own {
@@ -96,8 +87,22 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 	res := as.m.ProcessMadvise(t.holder, iovs, advice, env)
 	act.locks = lt.stop(t)
 	t.s.guardRacesLeft -= res.RacesLost
+	// The model does not know credentials. The host's own call checks the
+	// caller's access to another process's mm before anything else
+	// (mm_access); where the host does not make the call, mmAccess checks
+	// it first, in the caller (it injects: the call is then emulated).
+	access := func() unix.Errno {
+		if own {
+			return 0
+		}
+		return t.mmAccess(target.tg.pid)
+	}
 	switch {
 	case res.Ret < 0 && len(res.Applied) == 0:
+		if errno := access(); errno != 0 {
+			refuse(errno)
+			return
+		}
 		refuse(unix.Errno(-res.Ret))
 	case own && isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, res.Ret)
@@ -108,17 +113,11 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		// The remote advice are hints (COLD, PAGEOUT, WILLNEED,
 		// COLLAPSE): the target's model answers; nothing is done to its
 		// memory, which runs on meanwhile and cannot be injected into.
-		act.emulate = func(hostmm.Tracee) int64 { return res.Ret }
-	case !own:
-		// The host's own call, injected after the access check.
-		a := si.Args
-		act.emulate = func(tr hostmm.Tracee) int64 {
-			ret, err := tr.Inject(unix.SYS_PROCESS_MADVISE, a[0], a[1], a[2], a[3], a[4])
-			if err != nil {
-				return -int64(unix.EINTR)
-			}
-			return ret
+		if errno := access(); errno != 0 {
+			refuse(errno)
+			return
 		}
+		act.emulate = func(hostmm.Tracee) int64 { return res.Ret }
 	case own && changesVMAs(advice):
 		act.locked = as // taken by syscallEntry
 		act.watch = true

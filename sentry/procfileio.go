@@ -100,7 +100,11 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		total += v.Len
 	}
 	as := target.tg.mm
-	if !pagemap && (total == 0 || len(as.m.AS.GuardRuns(off&^(mm.PageSize-1), off+total)) == 0) {
+	lo, hi := off&^(mm.PageSize-1), off+total // the bytes of mem, or...
+	if pagemap {
+		lo, hi = off/8<<mm.PageShift, (off+total+7)/8<<mm.PageShift // ...the pages of the entries
+	}
+	if total == 0 || hi <= lo || len(as.m.AS.GuardRuns(lo, hi)) == 0 {
 		return false // no guard page in reach: the host is exact
 	}
 	access := func(tr hostmm.Tracee, buf, count, at uint64) (int64, unix.Errno) {

@@ -17,6 +17,10 @@
 //	madvise(MADV_DONTNEED)   200,000 DONTNEED calls on one page, re-touched
 //	mmap+touch+munmap        100,000 iterations
 //	gcc -O2 (2,000 lines)    one compile, wall time
+//	guard fault ...          20,000 touches of a guard page (SIGSEGV)
+//	process_madvise(COLD) on a child   10,000 calls on another process's mm
+//	fork+wait, a WIPEONFORK VMA        1,000 forks (16 wipe-on-fork pages)
+//	pagemap lseek+read       20,000 reads of one /proc/self/pagemap entry
 //	advice/ADVICE/1p         per advice: madvise(ADVICE) on a 1-page range
 //	advice/ADVICE/1024p      ... and on a 1,024-page range (one VMA each)
 //	advice/ADVICE/10000vma   a walk: madvise over 10,000 one-page VMAs that
@@ -103,6 +107,9 @@ var benchmarks = []benchmark{
 	{name: "mmap+touch+munmap", src: "mmap.c", iterations: 100_000, perCall: true},
 	{name: "gcc -O2 (2,000 lines)", target: "ratio <= 1.10", check: ratioAtMost(1.10)},
 	{name: "guard fault (SIGSEGV + siglongjmp)", src: "guardfault.c", iterations: 20_000, perCall: true},
+	{name: "process_madvise(COLD) on a child", src: "pmadvremote.c", iterations: 10_000, perCall: true},
+	{name: "fork+wait, a WIPEONFORK VMA", src: "forkwipe.c", iterations: 1_000, perCall: true},
+	{name: "pagemap lseek+read", src: "pagemapread.c", iterations: 20_000, perCall: true},
 }
 
 // advices are the madvise advice values, in numeric order (csrc/advice.c
