@@ -11,7 +11,6 @@ import (
 
 	"madvisor/hostmm"
 	"madvisor/lockdep"
-	"madvisor/mm"
 	"madvisor/syscalls"
 )
 
@@ -179,16 +178,12 @@ func (t *Task) modelEntry(act *action, si *syscallInfo) {
 		t.processMadviseEntry(act, si)
 	default:
 		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
-			as, nr, args := t.tg.mm, si.Nr, si.Args
+			as, args := t.tg.mm, si.Args
 			act.watch = true
 			act.locked = as
 			act.onExit = func(t *Task, ret int64) {
-				if start, end := update(as.m.AS, hostView{t}, args, ret); start < end {
-					t.reconcileEdges(as, start, end)
-					if nr == unix.SYS_MREMAP && args[3]&unix.MREMAP_DONTUNMAP != 0 {
-						// The emptied old range stays mapped.
-						t.reconcileEdges(as, args[0], args[0]+mm.PageAlign(args[1]))
-					}
+				for _, sp := range update(as.m.AS, hostView{t}, args, ret) {
+					t.reconcileEdges(as, sp.Start, sp.End)
 				}
 			}
 		}

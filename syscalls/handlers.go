@@ -26,13 +26,24 @@ type Host interface {
 }
 
 // Update applies a syscall's effect to the model, given its arguments and
-// the host's return value (negative errno on failure). It returns the range
-// whose edges the change may have merged with neighbours (empty if none):
-// the sentry checks those edges against the host, which alone knows the
-// anon_vmas that page faults attached.
+// the host's return value (negative errno on failure). It returns the
+// ranges whose edges the change may have merged with neighbours (none if
+// nothing changed there): the sentry checks those edges against the host,
+// which alone knows the anon_vmas that page faults attached.
 //
 // Preconditions: the caller holds the address space's mmap_lock for writing.
-type Update func(as *mm.AddressSpace, h Host, args [6]uint64, ret int64) (start, end uint64)
+type Update func(as *mm.AddressSpace, h Host, args [6]uint64, ret int64) []Span
+
+// A Span is the range [Start, End) of a change.
+type Span struct{ Start, End uint64 }
+
+// span is the one range [start, end), or none if it is empty.
+func span(start, end uint64) []Span {
+	if start >= end {
+		return nil
+	}
+	return []Span{{start, end}}
+}
 
 // ModelUpdate returns the update for an intercepted call, or nil when the
 // call cannot change the model (the sentry then lets it run without
@@ -82,11 +93,11 @@ func ModelUpdate(nr uintptr, args [6]uint64) Update {
 func failed(ret int64) bool { return ret < 0 && ret > -4096 }
 
 // mmapUpdate follows do_mmap: the new VMA at the returned address.
-func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
+func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
-	start = uint64(ret)
+	start := uint64(ret)
 	length, prot, flags := mm.PageAlign(a[1]), mm.Prot(a[2]), a[3]
 	droppable := flags&unix.MAP_TYPE == unix.MAP_DROPPABLE
 	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE && !droppable
@@ -103,7 +114,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 	default:
 		fb, isRegular, err := h.FileBacking(int(int32(a[4])), shared)
 		if err != nil {
-			return
+			return nil
 		}
 		b, device = fb, !isRegular
 		if fb.Path == "/dev/zero" {
@@ -142,7 +153,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end
 		v.Flags |= mm.VMNoHugePage
 	}
 	as.Map(v)
-	return v.Start, v.End
+	return span(v.Start, v.End)
 }
 
 func sharedAnonBacking(h Host, start uint64) mm.Backing {
@@ -152,22 +163,22 @@ func sharedAnonBacking(h Host, start uint64) mm.Backing {
 	return mm.SharedAnonBacking(0, 1, 0)
 }
 
-func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if !failed(ret) {
 		as.Unmap(a[0], a[0]+mm.PageAlign(a[1]))
 	}
-	return 0, 0
+	return nil
 }
 
-func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
+func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	switch ret {
 	case 0, -int64(unix.ENOMEM), -int64(unix.EACCES), -int64(unix.EPERM):
 		// mprotect's loop changes the VMAs before the one it fails at (a
 		// hole, prot beyond VM_MAY*, a sealed VMA).
 	default:
-		return
+		return nil
 	}
-	start, end = a[0], a[0]+mm.PageAlign(a[1])
+	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	if a[2]&unix.PROT_GROWSDOWN != 0 {
 		if v, ok := as.Find(start); ok && v.Flags&mm.VMGrowsDown != 0 {
 			start = v.Start
@@ -181,11 +192,11 @@ func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start,
 		// protections of the range are taken as they are.
 		if err, _ := as.Clone().Protect(start, end, prot).(unix.Errno); -int64(err) != ret {
 			protectFromHost(as, h, start, end)
-			return start, end
+			return span(start, end)
 		}
 	}
 	as.Protect(start, end, prot)
-	return start, end
+	return span(start, end)
 }
 
 // protectFromHost gives the model's VMAs in [start, end) the protection
@@ -201,64 +212,65 @@ func protectFromHost(as *mm.AddressSpace, h Host, start, end uint64) {
 	}
 }
 
-func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
+	moved := Span{uint64(ret), uint64(ret) + mm.PageAlign(a[2])}
 	if a[3]&unix.MREMAP_DONTUNMAP != 0 {
-		// The old range stays too: the sentry checks its edges as well
-		// (syscall.go).
+		// The old range stays mapped, emptied: its edges too.
 		as.RemapDontUnmap(a[0], mm.PageAlign(a[1]), uint64(ret))
-		return uint64(ret), uint64(ret) + mm.PageAlign(a[2])
+		return []Span{moved, {a[0], a[0] + mm.PageAlign(a[1])}}
 	}
 	as.Remap(a[0], mm.PageAlign(a[1]), uint64(ret), mm.PageAlign(a[2]))
-	return uint64(ret), uint64(ret) + mm.PageAlign(a[2])
+	return []Span{moved}
 }
 
 // brkUpdate follows brk(2): the returned break is the new one; the heap
 // VMA grows (do_brk_flags, merging with the previous heap VMA) or shrinks.
-func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	startBrk, oldBrk := as.Brk()
 	newBrk := uint64(ret)
 	if newBrk == oldBrk {
-		return
+		return nil
 	}
 	oldEnd, newEnd := mm.PageAlign(oldBrk), mm.PageAlign(newBrk)
+	var changed []Span
 	switch {
 	case newEnd > oldEnd:
 		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
 		v.Flags |= as.DefFlags // do_brk_flags: mm->def_flags
 		as.Map(v)
-		start, end = oldEnd, newEnd
+		changed = span(oldEnd, newEnd)
 	case newEnd < oldEnd:
 		as.Unmap(newEnd, oldEnd)
 	}
 	as.SetBrk(startBrk, newBrk)
-	return start, end
+	return changed
 }
 
-func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return 0, 0
+		return nil
 	}
-	start, end = a[0], a[0]+mm.PageAlign(a[1])
+	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	as.SetFlags(start, end, mm.VMSealed, 0)
-	return start, end
+	return span(start, end)
 }
 
 // lockUpdate follows mlock, mlock2 and munlock on success: the range,
 // widened to whole pages (start rounded down), gets set and loses clear.
 func lockUpdate(set, clear mm.VMFlags) Update {
-	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (uint64, uint64) {
+	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 		if failed(ret) {
-			return 0, 0
+			return nil
 		}
 		start := a[0] &^ (mm.PageSize - 1)
 		end := mm.PageAlign(a[0] + a[1])
 		if start < end {
 			as.SetFlags(start, end, set, clear)
 		}
-		return start, end
+		return span(start, end)
 	}
 }
 
@@ -266,9 +278,9 @@ func lockUpdate(set, clear mm.VMFlags) Update {
 // flags of new mappings lose VM_LOCKED/VM_LOCKONFAULT, and get them back
 // with MCL_FUTURE; with MCL_CURRENT every VMA that mlock may lock (not
 // VM_SPECIAL, hugetlb or a special mapping) is locked.
-func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
 	set := mm.VMLocked
 	if a[0]&unix.MCL_ONFAULT != 0 {
@@ -281,15 +293,15 @@ func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start,
 	if a[0]&unix.MCL_CURRENT != 0 {
 		setOnLockable(as, set, 0)
 	}
-	return 0, 0
+	return nil
 }
 
-func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) (start, end uint64) {
+func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) []Span {
 	if !failed(ret) {
 		as.DefFlags &^= mm.VMLocked | mm.VMLockOnFault
 		setOnLockable(as, 0, mm.VMLocked|mm.VMLockOnFault)
 	}
-	return 0, 0
+	return nil
 }
 
 func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
@@ -303,31 +315,31 @@ func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
 
 // shmatUpdate adopts the host's view of the attached segment (its shm file
 // identity is only visible there).
-func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
+func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
 	l, ok := h.MapsLineAt(uint64(ret))
 	if !ok {
-		return
+		return nil
 	}
 	for _, v := range mm.FromMaps([]mm.MapsLine{l}).VMAs() {
 		as.Map(v)
 	}
-	return l.Start, l.End
+	return span(l.Start, l.End)
 }
 
 // shmdtUpdate removes the segment attached at addr (every VMA of it that
 // follows, as do_shmdt does).
-func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, end uint64) {
+func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
 	v, ok := as.Find(a[0])
 	if !ok || v.Start != a[0] {
-		return
+		return nil
 	}
-	end = v.End
+	end := v.End
 	for {
 		n, ok := as.FindNext(end)
 		if !ok || n.Start != end || n.Backing != v.Backing {
@@ -336,42 +348,42 @@ func shmdtUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) (start, en
 		end = n.End
 	}
 	as.Unmap(v.Start, end)
-	return 0, 0
+	return nil
 }
 
 // prctlUpdate follows prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, len,
 // name).
-func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
+func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) || uint32(a[0]) != unix.PR_SET_VMA || a[1] != unix.PR_SET_VMA_ANON_NAME {
-		return
+		return nil
 	}
 	name := ""
 	if a[4] != 0 {
 		s, err := h.ReadString(a[4], 80)
 		if err != nil {
-			return
+			return nil
 		}
 		name = s
 	}
-	start, end = a[2], a[2]+mm.PageAlign(a[3])
+	start, end := a[2], a[2]+mm.PageAlign(a[3])
 	as.SetName(start, end, name)
-	return start, end
+	return span(start, end)
 }
 
 // uffdUpdate follows UFFDIO_REGISTER / UFFDIO_UNREGISTER: the VMAs of the
 // range become (or stop being) userfaultfd-armed.
-func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) (start, end uint64) {
+func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
-		return
+		return nil
 	}
 	b, err := h.ReadBytes(a[2], 16)
 	if err != nil {
-		return
+		return nil
 	}
-	start = binary.LittleEndian.Uint64(b)
-	end = start + binary.LittleEndian.Uint64(b[8:])
+	start := binary.LittleEndian.Uint64(b)
+	end := start + binary.LittleEndian.Uint64(b[8:])
 	as.SetUffd(start, end, uint32(a[1]) == UFFDIO_REGISTER)
-	return start, end
+	return span(start, end)
 }
 
 // hostHasTHP reports whether the host kernel has transparent huge pages
