@@ -103,7 +103,8 @@ func (t *Task) emulateAdvice(tr hostmm.Tracee, advice int, pieces []mm.MadviseRa
 			if p.VMA.Flags&mm.VMSpecial != 0 || p.VMA.Backing.Kind != mm.BackingFile && p.VMA.Backing.Kind != mm.BackingSharedAnon {
 				continue
 			}
-			for _, r := range t.pageCachePages(p.Start, p.End) {
+			inCache := func(_, entry uint64) bool { return entry&(pmPresent|pmFileShared) == pmPresent|pmFileShared }
+			for _, r := range pagemapRuns(t.tg.pid, p.Start, p.End, inCache) {
 				inject(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
 			}
 		}
@@ -222,11 +223,10 @@ func futexFault(tr hostmm.Tracee, addr uint64, write bool) unix.Errno {
 	return 0
 }
 
-// pageCachePages returns the runs of pages in [start, end) that are
-// present and backed by the page cache (a file or shmem page, pagemap bit
-// 61), as the tracee's pagemap shows them now.
-func (t *Task) pageCachePages(start, end uint64) [][2]uint64 {
-	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", t.tg.pid))
+// pagemapRuns returns the runs of pages in [start, end) of process pid
+// whose pagemap entries, read now, satisfy keep.
+func pagemapRuns(pid int, start, end uint64, keep func(page, entry uint64) bool) [][2]uint64 {
+	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
 	if err != nil {
 		return nil
 	}
@@ -235,13 +235,12 @@ func (t *Task) pageCachePages(start, end uint64) [][2]uint64 {
 	if n, _ := pm.ReadAt(b, int64(start>>mm.PageShift*8)); n != len(b) {
 		return nil
 	}
-	const present, fileShared = 1 << 63, 1 << 61
 	var runs [][2]uint64
 	for i := 0; i < len(b); i += 8 {
-		if binary.LittleEndian.Uint64(b[i:])&(present|fileShared) != present|fileShared {
+		page := start + uint64(i/8)<<mm.PageShift
+		if !keep(page, binary.LittleEndian.Uint64(b[i:])) {
 			continue
 		}
-		page := start + uint64(i/8)<<mm.PageShift
 		if n := len(runs); n > 0 && runs[n-1][1] == page {
 			runs[n-1][1] += mm.PageSize
 		} else {

@@ -154,6 +154,8 @@ func (t *Task) fixGuardSiginfo() {
 
 // Pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
 const (
+	pmPresent     = 1 << 63
+	pmFileShared  = 1 << 61
 	pmSwap        = 1 << 62
 	pmGuardRegion = 1 << 58
 	// pmGuardFrame is the swap type and offset of a guard marker's PTE
@@ -201,7 +203,6 @@ type forkFix struct {
 // nothing to do. Engine thread only.
 func (t *Task) forkFixups() *forkFix {
 	var fix forkFix
-	var pm *os.File
 	guards, wipe := t.s.emulating(hostmm.EmulateGuard), t.s.emulating(hostmm.EmulateWipeOnFork)
 	for _, v := range t.tg.mm.m.AS.VMAs() {
 		if v.Flags&mm.VMDontCopy != 0 {
@@ -220,29 +221,10 @@ func (t *Task) forkFixups() *forkFix {
 		if v.Flags&mm.VMShared == 0 {
 			continue
 		}
-		if pm == nil {
-			f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", t.tg.pid))
-			if err != nil {
-				break
-			}
-			pm = f
-			defer pm.Close()
-		}
-		b := make([]byte, 8*((v.End-v.Start)>>mm.PageShift))
-		if n, _ := pm.ReadAt(b, int64(v.Start>>mm.PageShift*8)); n != len(b) {
-			continue
-		}
-		for i := 0; i < len(b); i += 8 {
-			page := v.Start + uint64(i/8)<<mm.PageShift
-			if binary.LittleEndian.Uint64(b[i:])&(1<<63) == 0 || v.Guards.Contains(uint64(i/8)) {
-				continue
-			}
-			if n := len(fix.populate); n > 0 && fix.populate[n-1][1] == page {
-				fix.populate[n-1][1] += mm.PageSize
-			} else {
-				fix.populate = append(fix.populate, [2]uint64{page, page + mm.PageSize})
-			}
-		}
+		guards := v.Guards
+		fix.populate = append(fix.populate, pagemapRuns(t.tg.pid, v.Start, v.End, func(page, entry uint64) bool {
+			return entry&pmPresent != 0 && !guards.Contains((page-v.Start)>>mm.PageShift)
+		})...)
 	}
 	if len(fix.unprotect)+len(fix.wipe)+len(fix.populate) == 0 {
 		return nil

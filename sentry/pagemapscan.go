@@ -141,12 +141,12 @@ func (s *pagemapScan) category(e uint64, guard bool) uint64 {
 	switch {
 	case guard:
 		c = pageIsSwapped | pageIsWritten | pageIsGuard
-	case e&(1<<63) != 0:
+	case e&pmPresent != 0:
 		c = pageIsPresent | written
-		if e&(1<<61) != 0 {
+		if e&pmFileShared != 0 {
 			c |= pageIsFile
 		}
-	case e&(1<<62) != 0:
+	case e&pmSwap != 0:
 		c = pageIsSwapped | written
 	}
 	if !guard && e&(1<<55) != 0 {
