@@ -250,13 +250,7 @@ func runCompare(t *testing.T, opts compareOpts, argv ...string) (native, sandbox
 	sandboxed = runProgram(t, mOpts, argv...)
 	t.Logf("%q: native %v, madvisor %v", argv, native.Duration.Round(time.Millisecond), sandboxed.Duration.Round(time.Millisecond))
 
-	var problems []string
-	if sandboxed.Signaled {
-		problems = append(problems, fmt.Sprintf("madvisor itself was killed by signal %d", sandboxed.Status-128))
-	}
-	if sandboxed.Status != native.Status {
-		problems = append(problems, fmt.Sprintf("exit status: got %d under madvisor, want %d (native)", sandboxed.Status, native.Status))
-	}
+	problems := statusProblems(native, sandboxed)
 	if sandboxed.Stdout != native.Stdout {
 		problems = append(problems, "stdout differs (- native, + madvisor):\n"+lineDiff(native.Stdout, sandboxed.Stdout))
 	}
@@ -268,6 +262,19 @@ func runCompare(t *testing.T, opts compareOpts, argv ...string) (native, sandbox
 			commandLine(mOpts, argv), strings.Join(problems, "\n"), sandboxed)
 	}
 	return native, sandboxed
+}
+
+// statusProblems says how the end of a run under madvisor differs from the
+// native run's: madvisor itself killed, another exit status.
+func statusProblems(native, sandboxed result) []string {
+	var problems []string
+	if sandboxed.Signaled {
+		problems = append(problems, fmt.Sprintf("madvisor itself was killed by signal %d", sandboxed.Status-128))
+	}
+	if sandboxed.Status != native.Status {
+		problems = append(problems, fmt.Sprintf("exit status: got %d under madvisor, want %d (native)", sandboxed.Status, native.Status))
+	}
+	return problems
 }
 
 // lineDiff returns a line diff of want and got (an LCS diff; inputs are

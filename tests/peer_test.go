@@ -232,13 +232,7 @@ func comparePeerRuns(t *testing.T, s peerSuite, prog string, flags ...string) st
 	m := parseKTAP(sandboxed.Stdout)
 	t.Logf("madvisor: %s", m.summary(sandboxed))
 
-	var problems []string
-	if sandboxed.Signaled {
-		problems = append(problems, fmt.Sprintf("madvisor itself was killed by signal %d", sandboxed.Status-128))
-	}
-	if sandboxed.Status != native.Status {
-		problems = append(problems, fmt.Sprintf("exit status: got %d under madvisor, want %d (native)", sandboxed.Status, native.Status))
-	}
+	problems := statusProblems(native, sandboxed)
 	if m.Totals != n.Totals {
 		problems = append(problems, fmt.Sprintf("totals line: got %q under madvisor, want %q (native)", m.Totals, n.Totals))
 	}
