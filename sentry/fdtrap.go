@@ -45,7 +45,7 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 		binary.LittleEndian.PutUint32(b[4:], in.K)
 	}
 	var ret int64
-	err = t.withScratch(prog, func(addr uint64) (err error) {
+	err = t.WithScratch(prog, func(addr uint64) (err error) {
 		var filter [8]byte
 		binary.LittleEndian.PutUint64(filter[:], addr+16)
 		if err := t.writeMem(addr+8, filter[:]); err != nil {
@@ -55,7 +55,7 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 		return err
 	})
 	switch {
-	case errors.Is(err, errNoScratch):
+	case errors.Is(err, hostmm.ErrNoScratch):
 		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
 	case err != nil:
 	case ret != 0:
@@ -134,26 +134,4 @@ func (t *Task) procFileDupEntry(act *action, si *syscallInfo) bool {
 		return nfd
 	}
 	return true
-}
-
-// errNoScratch: the thread's stack has no room for scratch data.
-var errNoScratch = errors.New("no scratch room below the stack pointer")
-
-// withScratch places data in the tracee's memory for injected calls that
-// take pointers: below the red zone of the thread's stack (x86-64 keeps
-// 128 bytes under the stack pointer for the program; below that nothing
-// lives while the thread is stopped), and runs use with its address. The
-// bytes there are restored after. t is in an injection. Engine thread
-// only.
-func (t *Task) withScratch(data []byte, use func(addr uint64) error) error {
-	if t.inj == nil {
-		return errNoScratch
-	}
-	addr := (t.inj.saved.Rsp - 128 - uint64(len(data))) &^ 15
-	saved := make([]byte, len(data))
-	if t.readMem(addr, saved) != nil || t.writeMem(addr, data) != nil {
-		return errNoScratch
-	}
-	defer t.writeMem(addr, saved)
-	return use(addr)
 }

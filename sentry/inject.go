@@ -149,3 +149,26 @@ func (t *Task) ReadMem(addr uint64, b []byte) error { return t.readMem(addr, b) 
 
 // WriteMem implements hostmm.Tracee.
 func (t *Task) WriteMem(addr uint64, b []byte) error { return t.writeMem(addr, b) }
+
+// Pid implements hostmm.Tracee.
+func (t *Task) Pid() int { return t.tg.pid }
+
+// Tid implements hostmm.Tracee.
+func (t *Task) Tid() int { return t.tid }
+
+// WithScratch implements hostmm.Tracee: the data goes below the red zone
+// of the thread's stack (x86-64 keeps 128 bytes under the stack pointer
+// for the program; below that nothing lives while the thread is stopped).
+// t is in an injection. Engine thread only.
+func (t *Task) WithScratch(data []byte, use func(addr uint64) error) error {
+	if t.inj == nil {
+		return hostmm.ErrNoScratch
+	}
+	addr := (t.inj.saved.Rsp - 128 - uint64(len(data))) &^ 15
+	saved := make([]byte, len(data))
+	if t.readMem(addr, saved) != nil || t.writeMem(addr, data) != nil {
+		return hostmm.ErrNoScratch
+	}
+	defer t.writeMem(addr, saved)
+	return use(addr)
+}

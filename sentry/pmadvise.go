@@ -301,7 +301,7 @@ func (t *Task) mmAccess(pid int) unix.Errno {
 	}
 	path := append([]byte(fmt.Sprintf("/proc/%d/maps", pid)), 0)
 	var fd int64
-	err := t.withScratch(path, func(addr uint64) (err error) {
+	err := t.WithScratch(path, func(addr uint64) (err error) {
 		fd, err = t.Inject(unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), addr, unix.O_RDONLY|unix.O_CLOEXEC)
 		return err
 	})
