@@ -2,6 +2,7 @@ package hostmm
 
 import (
 	"fmt"
+	"madvisor/abi"
 	"os"
 	"slices"
 	"strings"
@@ -37,23 +38,6 @@ type Features struct {
 	Pkeys bool
 }
 
-// AdviceValues are the madvise advice values of x86-64 (facts "Values").
-var AdviceValues = []int{
-	unix.MADV_NORMAL, unix.MADV_RANDOM, unix.MADV_SEQUENTIAL, unix.MADV_WILLNEED, unix.MADV_DONTNEED,
-	unix.MADV_FREE, unix.MADV_REMOVE, unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_MERGEABLE,
-	unix.MADV_UNMERGEABLE, unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_DONTDUMP, unix.MADV_DODUMP,
-	unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK, unix.MADV_COLD, unix.MADV_PAGEOUT, unix.MADV_POPULATE_READ,
-	unix.MADV_POPULATE_WRITE, unix.MADV_DONTNEED_LOCKED, unix.MADV_COLLAPSE, unix.MADV_HWPOISON,
-	madvSoftOffline, unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE,
-}
-
-const (
-	madvSoftOffline      = 101
-	pidfdSelfThreadGroup = -10001
-	procmapQuery         = 0xc0686611 // _IOWR('f', 17, struct procmap_query)
-	pagemapScan          = 0xc0606610 // _IOWR('f', 16, struct pm_scan_arg)
-)
-
 // HostFeatures probes the host once (in madvisor's own process) and
 // returns what it found.
 var HostFeatures = sync.OnceValue(probe)
@@ -68,7 +52,7 @@ func probe() Features {
 	if err == nil {
 		defer unix.Munmap(page)
 		addr := uintptr(unsafe.Pointer(&page[0]))
-		for _, a := range AdviceValues {
+		for _, a := range abi.AdviceValues {
 			// A zero length: the advice is checked first, then nothing
 			// is done (facts "order of checks" 1 and 4).
 			_, _, e := unix.Syscall(unix.SYS_MADVISE, addr, 0, uintptr(a))
@@ -84,7 +68,7 @@ func probe() Features {
 	// process_madvise(-1, NULL, 0, COLD, 0): EBADF where it exists.
 	_, _, e := unix.Syscall6(unix.SYS_PROCESS_MADVISE, ^uintptr(0), 0, 0, unix.MADV_COLD, 0, 0)
 	f.ProcessMadvise = e != unix.ENOSYS
-	selfFD := pidfdSelfThreadGroup
+	selfFD := abi.PIDFD_SELF_THREAD_GROUP
 	_, _, e = unix.Syscall6(unix.SYS_PROCESS_MADVISE, uintptr(selfFD), 0, 0, unix.MADV_COLD, 0, 0)
 	f.PidfdSelf = f.ProcessMadvise && e == 0
 	// mseal(0, 0, 0) seals nothing and returns 0 where it exists.
@@ -95,7 +79,7 @@ func probe() Features {
 		// A zero-sized query is refused with EINVAL where the ioctl
 		// exists, ENOTTY where it does not.
 		var q [104]byte
-		_, _, e = unix.Syscall(unix.SYS_IOCTL, maps.Fd(), procmapQuery, uintptr(unsafe.Pointer(&q[0])))
+		_, _, e = unix.Syscall(unix.SYS_IOCTL, maps.Fd(), abi.PROCMAP_QUERY, uintptr(unsafe.Pointer(&q[0])))
 		f.ProcmapQuery = e != unix.ENOTTY
 		maps.Close()
 	}
@@ -104,7 +88,7 @@ func probe() Features {
 	if pm, err := os.Open("/proc/self/pagemap"); err == nil {
 		// A zero-sized argument is EINVAL where the ioctl exists.
 		var arg [96]byte
-		_, _, e = unix.Syscall(unix.SYS_IOCTL, pm.Fd(), pagemapScan, uintptr(unsafe.Pointer(&arg[0])))
+		_, _, e = unix.Syscall(unix.SYS_IOCTL, pm.Fd(), abi.PAGEMAP_SCAN, uintptr(unsafe.Pointer(&arg[0])))
 		f.PagemapScan = e != unix.ENOTTY
 		pm.Close()
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/atomic"
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/lockdep"
 )
 
@@ -533,17 +534,13 @@ func (m LockMode) String() string {
 	return fmt.Sprintf("LockMode(%d)", uint8(m))
 }
 
-// madvSoftOffline is MADV_SOFT_OFFLINE (include/uapi/asm-generic/
-// mman-common.h), which golang.org/x/sys/unix does not define.
-const madvSoftOffline = 101
-
 // adviceLocks is the spec's table of which advice takes which lock
 // (madvise-facts.md "Locks", the rows quoted per group). All 27 advice
 // values appear; any other value takes no lock.
 var adviceLocks = map[int]LockMode{
 	// "HWPOISON, SOFT_OFFLINE | none"
-	unix.MADV_HWPOISON: LockNone,
-	madvSoftOffline:    LockNone,
+	unix.MADV_HWPOISON:    LockNone,
+	abi.MADV_SOFT_OFFLINE: LockNone,
 	// "REMOVE, WILLNEED, COLD, PAGEOUT, POPULATE_*, COLLAPSE | mmap_lock read"
 	unix.MADV_REMOVE:         LockMmapRead,
 	unix.MADV_WILLNEED:       LockMmapRead,

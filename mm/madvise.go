@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/lockdep"
 )
 
@@ -27,10 +28,6 @@ type MM struct {
 
 // NewMM returns an MM over as with a fresh mmap_lock.
 func NewMM(as *AddressSpace) *MM { return &MM{Lock: NewMmapLock(), AS: as} }
-
-// MAdvSoftOffline is MADV_SOFT_OFFLINE (101), which golang.org/x/sys/unix
-// does not define.
-const MAdvSoftOffline = madvSoftOffline
 
 // ERESTARTNOINTR is the kernel-internal -ERESTARTNOINTR (513): the syscall
 // exit path restarts the call transparently, so the program never sees it.
@@ -175,7 +172,7 @@ func adviceValid(advice int, k MadviseKconfig) bool {
 		return k.KSM
 	case unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_COLLAPSE:
 		return k.THP
-	case unix.MADV_HWPOISON, madvSoftOffline:
+	case unix.MADV_HWPOISON, abi.MADV_SOFT_OFFLINE:
 		return k.MemoryFailure
 	}
 	_, known := adviceLocks[advice]
@@ -377,7 +374,7 @@ func (c *madvCall) do(start, end, lenIn uint64) unix.Errno {
 	// facts 5: HWPOISON / SOFT_OFFLINE take no lock and do not walk the
 	// VMAs; the raw start (x86-64 untagging is the identity) and the
 	// unaligned end start + len_in.
-	if c.advice == unix.MADV_HWPOISON || c.advice == madvSoftOffline {
+	if c.advice == unix.MADV_HWPOISON || c.advice == abi.MADV_SOFT_OFFLINE {
 		return c.injectError(start, start+lenIn)
 	}
 	// facts 6: no upper bound against TASK_SIZE; the walk says ENOMEM.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/lockdep"
 )
 
@@ -174,7 +175,7 @@ func TestMadviseOrderOfChecks(t *testing.T) {
 		{"NOHUGEPAGE without THP", at(0), pg(1), unix.MADV_NOHUGEPAGE, envWith(noTHP), unix.EINVAL, false},
 		{"COLLAPSE without THP, len 0", at(0), 0, unix.MADV_COLLAPSE, envWith(noTHP), unix.EINVAL, false},
 		{"HWPOISON without MEMORY_FAILURE (test host)", at(0), pg(1), unix.MADV_HWPOISON, envWith(), unix.EINVAL, false},
-		{"SOFT_OFFLINE without MEMORY_FAILURE, len 0", at(0), 0, MAdvSoftOffline, envWith(), unix.EINVAL, false},
+		{"SOFT_OFFLINE without MEMORY_FAILURE, len 0", at(0), 0, abi.MADV_SOFT_OFFLINE, envWith(), unix.EINVAL, false},
 		// 2. "start not page aligned -> EINVAL (even with len 0)".
 		{"unaligned start len 0", at(0) + 1, 0, unix.MADV_DONTNEED, envWith(), unix.EINVAL, false},
 		{"unaligned start", at(0) + 8, pg(1), unix.MADV_NORMAL, envWith(), unix.EINVAL, false},
@@ -193,10 +194,10 @@ func TestMadviseOrderOfChecks(t *testing.T) {
 		{"len 0 at address 0", 0, 0, unix.MADV_REMOVE, envWith(), 0, false},
 		// 5. HWPOISON / SOFT_OFFLINE: "no CAP_SYS_ADMIN -> EPERM".
 		{"HWPOISON without CAP_SYS_ADMIN", at(0), pg(1), unix.MADV_HWPOISON, envWith(mf), unix.EPERM, false},
-		{"SOFT_OFFLINE without CAP_SYS_ADMIN, unmapped", at(100), pg(1), MAdvSoftOffline, envWith(mf), unix.EPERM, false},
+		{"SOFT_OFFLINE without CAP_SYS_ADMIN, unmapped", at(100), pg(1), abi.MADV_SOFT_OFFLINE, envWith(mf), unix.EPERM, false},
 		{"HWPOISON mapped", at(0), pg(2), unix.MADV_HWPOISON, envWith(sysAdminMF), 0, false},
 		{"HWPOISON unmapped -> EFAULT", at(100), pg(1), unix.MADV_HWPOISON, envWith(sysAdminMF), unix.EFAULT, false},
-		{"SOFT_OFFLINE runs past the VMA -> EFAULT", at(2), pg(4), MAdvSoftOffline, envWith(sysAdminMF), unix.EFAULT, false},
+		{"SOFT_OFFLINE runs past the VMA -> EFAULT", at(2), pg(4), abi.MADV_SOFT_OFFLINE, envWith(sysAdminMF), unix.EFAULT, false},
 		// 6. "No upper bound against TASK_SIZE: a range above all mappings
 		// gives ENOMEM from the walk".
 		{"above all mappings", at(100), pg(1), unix.MADV_DONTNEED, envWith(), unix.ENOMEM, true},
@@ -242,13 +243,13 @@ func TestMadviseInjectError(t *testing.T) {
 	}{
 		{"one page, unaligned len", []VMA{anonRW(0, 4)}, 1, 1, unix.MADV_HWPOISON, 0, 0, 1, []string{"1-2"}},
 		{"len 4097 is two pages", []VMA{anonRW(0, 4)}, 1, PageSize + 1, unix.MADV_HWPOISON, 0, 0, 2, []string{"1-3"}},
-		{"across two VMAs", []VMA{anonRW(0, 2), privFile(2, 2, ProtRead)}, 1, pg(2), MAdvSoftOffline, 0, 0, 2, []string{"1-2", "2-3"}},
+		{"across two VMAs", []VMA{anonRW(0, 2), privFile(2, 2, ProtRead)}, 1, pg(2), abi.MADV_SOFT_OFFLINE, 0, 0, 2, []string{"1-2", "2-3"}},
 		{"hole in the middle -> EFAULT after the first pages", []VMA{anonRW(0, 2), anonRW(3, 2)}, 0, pg(4), unix.MADV_HWPOISON, 0, unix.EFAULT, 2, []string{"0-2"}},
 		{"PROT_NONE -> EFAULT", []VMA{anonMap(0, 2, ProtNone)}, 0, pg(1), unix.MADV_HWPOISON, 0, unix.EFAULT, 0, []string{}},
 		{"guard page -> EFAULT", []VMA{guarded(anonRW(0, 4), 1, 2)}, 0, pg(3), unix.MADV_HWPOISON, 0, unix.EFAULT, 1, []string{"0-1"}},
-		{"PFNMAP -> EFAULT", []VMA{with(anonRW(0, 2), VMPFNMap|VMIO)}, 0, pg(1), MAdvSoftOffline, 0, unix.EFAULT, 0, []string{}},
+		{"PFNMAP -> EFAULT", []VMA{with(anonRW(0, 2), VMPFNMap|VMIO)}, 0, pg(1), abi.MADV_SOFT_OFFLINE, 0, unix.EFAULT, 0, []string{}},
 		{"HWPOISON folds EOPNOTSUPP", []VMA{anonRW(0, 4)}, 0, pg(2), unix.MADV_HWPOISON, unix.EOPNOTSUPP, 0, 2, []string{"0-2"}},
-		{"SOFT_OFFLINE returns EOPNOTSUPP", []VMA{anonRW(0, 4)}, 0, pg(2), MAdvSoftOffline, unix.EOPNOTSUPP, unix.EOPNOTSUPP, 1, []string{"0-1"}},
+		{"SOFT_OFFLINE returns EOPNOTSUPP", []VMA{anonRW(0, 4)}, 0, pg(2), abi.MADV_SOFT_OFFLINE, unix.EOPNOTSUPP, unix.EOPNOTSUPP, 1, []string{"0-1"}},
 		{"HWPOISON returns EBUSY", []VMA{anonRW(0, 4)}, 0, pg(2), unix.MADV_HWPOISON, unix.EBUSY, unix.EBUSY, 1, []string{"0-1"}},
 	}
 	for _, tt := range tests {
@@ -766,7 +767,7 @@ func TestMadviseLockSequences(t *testing.T) {
 		{"HUGEPAGE with no change: no VMA write-marked", func(t *testing.T) *MM { return newMM(t, with(anonRW(0, 4), VMHugePage)) }, unix.MADV_HUGEPAGE, 1, 2, nil,
 			s("acquire mmap_lock W|killable", "release mmap_lock W")},
 		{"HWPOISON: none", walkLayout, unix.MADV_HWPOISON, 0, 2, sysAdminMF, s()},
-		{"SOFT_OFFLINE: none", walkLayout, MAdvSoftOffline, 0, 2, sysAdminMF, s()},
+		{"SOFT_OFFLINE: none", walkLayout, abi.MADV_SOFT_OFFLINE, 0, 2, sysAdminMF, s()},
 		{"REMOVE: drop and retake around each file call", twoFiles, unix.MADV_REMOVE, 2, 6, nil,
 			s("acquire mmap_lock R", "release mmap_lock R", "acquire mmap_lock R", "release mmap_lock R", "acquire mmap_lock R", "release mmap_lock R")},
 		{"WILLNEED on a file: drop and retake", func(t *testing.T) *MM { return newMM(t, privFile(0, 4, ProtRead)) }, unix.MADV_WILLNEED, 0, 4, nil,
@@ -814,7 +815,7 @@ var allAdvice = []int{
 	unix.MADV_UNMERGEABLE, unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_DONTDUMP, unix.MADV_DODUMP,
 	unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK, unix.MADV_COLD, unix.MADV_PAGEOUT, unix.MADV_POPULATE_READ,
 	unix.MADV_POPULATE_WRITE, unix.MADV_DONTNEED_LOCKED, unix.MADV_COLLAPSE, unix.MADV_HWPOISON,
-	MAdvSoftOffline, unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE,
+	abi.MADV_SOFT_OFFLINE, unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE,
 }
 
 // TestMadviseLockProtocol is issue 3's protocol check: every advice (all 27

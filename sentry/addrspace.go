@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
 	"madvisor/syscalls"
@@ -248,12 +249,12 @@ func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 	switch errno {
 	case 0:
 		perms := []byte("---p")
-		for i, bit := range []uint64{procmapRead, procmapWrite, procmapExec} {
+		for i, bit := range []uint64{abi.PROCMAP_QUERY_VMA_READABLE, abi.PROCMAP_QUERY_VMA_WRITABLE, abi.PROCMAP_QUERY_VMA_EXECUTABLE} {
 			if q.VMAFlags&bit != 0 {
 				perms[i] = "rwx"[i]
 			}
 		}
-		if q.VMAFlags&procmapShared != 0 {
+		if q.VMAFlags&abi.PROCMAP_QUERY_VMA_SHARED != 0 {
 			perms[3] = 's'
 		}
 		n := int(q.VMANameSize)

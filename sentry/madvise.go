@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
 )
@@ -133,7 +134,7 @@ func (s *Sandbox) madviseEnv(t *Task, advice int) mm.MadviseEnv {
 		// pkey denies the caller writes: the host must tell both.
 		env.PkeyDeniesWrite = func(addr uint64) bool { return t.pkeyDeniesWrite(addr) }
 	}
-	if (advice == unix.MADV_HWPOISON || advice == mm.MAdvSoftOffline) && env.Kconfig.MemoryFailure {
+	if (advice == unix.MADV_HWPOISON || advice == abi.MADV_SOFT_OFFLINE) && env.Kconfig.MemoryFailure {
 		// Read only when the advice exists: /proc/TID/status costs
 		// ~60 µs, and compiled-out advice fail before the check.
 		env.Caps.SysAdmin = hasCapability(t.tid, unix.CAP_SYS_ADMIN)

@@ -7,15 +7,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
-)
-
-// PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP: pidfd values that name
-// the caller (6.14 and 6.15; facts "Introduced").
-const (
-	pidfdSelfThread      = -10000
-	pidfdSelfThreadGroup = -10001
 )
 
 // processMadviseEntry answers process_madvise(2) (facts
@@ -141,7 +135,7 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 // of t; ESRCH when its process has been reaped. Engine thread only.
 func (t *Task) pidfdTarget(pidfd int32) (*Task, unix.Errno) {
 	switch pidfd {
-	case pidfdSelfThread, pidfdSelfThreadGroup:
+	case abi.PIDFD_SELF_THREAD, abi.PIDFD_SELF_THREAD_GROUP:
 		return t, 0
 	}
 	if pidfd < 0 {

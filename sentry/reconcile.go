@@ -3,6 +3,7 @@ package sentry
 import (
 	"errors"
 	"fmt"
+	"madvisor/abi"
 	"os"
 	"runtime"
 	"slices"
@@ -10,22 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// procmapQuery is struct procmap_query, the PROCMAP_QUERY ioctl on
-// /proc/PID/maps (Linux 6.11+): one VMA by address, without reading the
-// whole maps text.
-type procmapQuery struct {
-	Size, QueryFlags, QueryAddr uint64
-	VMAStart, VMAEnd, VMAFlags  uint64
-	VMAPageSize, VMAOffset      uint64
-	Inode                       uint64
-	DevMajor, DevMinor          uint32
-	VMANameSize, BuildIDSize    uint32
-	VMANameAddr, BuildIDAddr    uint64
-}
-
-// ioctlProcmapQuery is _IOWR('f', 17, struct procmap_query).
-const ioctlProcmapQuery = 0xc0000000 | uint64(unsafe.Sizeof(procmapQuery{}))<<16 | 'f'<<8 | 17
 
 // reconcileEdges checks the edges of a range the model just changed against
 // the host. Whether the kernel merges two VMAs depends on their anon_vmas,
@@ -93,13 +78,13 @@ func (t *Task) hostBoundaries(addrs []uint64) []uint64 {
 // queryVMA asks PROCMAP_QUERY on an open /proc/PID/maps for the VMA
 // containing addr; name, if not nil, receives its name (as maps prints it).
 // ENOENT: nothing is mapped there; ENOTTY/EINVAL: no PROCMAP_QUERY.
-func queryVMA(f *os.File, addr uint64, name []byte) (procmapQuery, unix.Errno) {
-	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
+func queryVMA(f *os.File, addr uint64, name []byte) (abi.ProcmapQuery, unix.Errno) {
+	q := abi.ProcmapQuery{Size: uint64(unsafe.Sizeof(abi.ProcmapQuery{})), QueryAddr: addr}
 	if len(name) > 0 {
 		q.VMANameSize = uint32(len(name))
 		q.VMANameAddr = uint64(uintptr(unsafe.Pointer(&name[0])))
 	}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), uintptr(ioctlProcmapQuery), uintptr(unsafe.Pointer(&q)))
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), abi.PROCMAP_QUERY, uintptr(unsafe.Pointer(&q)))
 	runtime.KeepAlive(name)
 	return q, errno
 }
@@ -124,11 +109,3 @@ func boundariesFromMaps(pid int, addrs []uint64) []uint64 {
 	}
 	return out
 }
-
-// PROCMAP_QUERY_VMA_* flags of procmapQuery.VMAFlags.
-const (
-	procmapRead   = 1
-	procmapWrite  = 2
-	procmapExec   = 4
-	procmapShared = 8
-)

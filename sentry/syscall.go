@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/syscalls"
@@ -126,12 +127,12 @@ func (t *Task) syscallEntry(si *syscallInfo) action {
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileDupEntry(&act, si) {
 			return action{}
 		}
-	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == syscalls.PAGEMAP_SCAN:
+	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == abi.PAGEMAP_SCAN:
 		// Traced only for the /proc view (pagemapscan.go).
 		if !t.s.emulating(hostmm.EmulateGuard) || !t.pagemapScanEntry(&act, si) {
 			return action{}
 		}
-	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == syscalls.PROCMAP_QUERY:
+	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == abi.PROCMAP_QUERY:
 		// Traced only for the /proc view (procmapquery.go).
 		if !t.procmapQueryEntry(&act, si) {
 			return action{}

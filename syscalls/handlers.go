@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/mm"
 )
 
@@ -370,7 +371,7 @@ func prctlUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	return span(start, end)
 }
 
-// uffdUpdate follows UFFDIO_REGISTER / UFFDIO_UNREGISTER: the VMAs of the
+// uffdUpdate follows abi.UFFDIO_REGISTER / abi.UFFDIO_UNREGISTER: the VMAs of the
 // range become (or stop being) userfaultfd-armed.
 func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
@@ -382,7 +383,7 @@ func uffdUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	}
 	start := binary.LittleEndian.Uint64(b)
 	end := start + binary.LittleEndian.Uint64(b[8:])
-	as.SetUffd(start, end, uint32(a[1]) == UFFDIO_REGISTER)
+	as.SetUffd(start, end, uint32(a[1]) == abi.UFFDIO_REGISTER)
 	return span(start, end)
 }
 

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
+	"madvisor/abi"
 	"strconv"
 	"strings"
 
@@ -226,8 +227,8 @@ var mlockallNames = []flagName{
 var shmNames = []flagName{
 	{unix.SHM_RDONLY, "SHM_RDONLY"},
 	{unix.SHM_RND, "SHM_RND"},
-	{SHM_REMAP, "SHM_REMAP"},
-	{SHM_EXEC, "SHM_EXEC"},
+	{abi.SHM_REMAP, "abi.SHM_REMAP"},
+	{abi.SHM_EXEC, "abi.SHM_EXEC"},
 }
 
 var atNames = []flagName{
@@ -406,10 +407,10 @@ func formatAdvice(v uint64) string {
 
 func formatPidfd(v uint64) string {
 	switch int32(v) {
-	case PIDFD_SELF_THREAD:
-		return "PIDFD_SELF_THREAD"
-	case PIDFD_SELF_THREAD_GROUP:
-		return "PIDFD_SELF_THREAD_GROUP"
+	case abi.PIDFD_SELF_THREAD:
+		return "abi.PIDFD_SELF_THREAD"
+	case abi.PIDFD_SELF_THREAD_GROUP:
+		return "abi.PIDFD_SELF_THREAD_GROUP"
 	}
 	return cint(v)
 }
@@ -423,10 +424,10 @@ func formatDirFd(v uint64) string {
 
 func formatIoctlCmd(v uint64) string {
 	switch uint32(v) {
-	case UFFDIO_REGISTER:
-		return "UFFDIO_REGISTER"
-	case UFFDIO_UNREGISTER:
-		return "UFFDIO_UNREGISTER"
+	case abi.UFFDIO_REGISTER:
+		return "abi.UFFDIO_REGISTER"
+	case abi.UFFDIO_UNREGISTER:
+		return "abi.UFFDIO_UNREGISTER"
 	}
 	return hex(uint64(uint32(v)))
 }
@@ -659,14 +660,14 @@ func (f *formatter) ioctlArg(cmd, addr uint64) string {
 		return ptr(addr)
 	}
 	switch uint32(cmd) {
-	case UFFDIO_REGISTER: // struct uffdio_register {range{start, len}, mode, ioctls}
+	case abi.UFFDIO_REGISTER: // struct uffdio_register {range{start, len}, mode, ioctls}
 		w, ok := f.u64s(addr, 3)
 		if !ok {
 			return hex(addr)
 		}
 		return fmt.Sprintf("{range={start=%s, len=%d}, mode=%s}",
 			hex(w[0]), w[1], formatFlags(w[2], uffdModeNames, "0"))
-	case UFFDIO_UNREGISTER: // struct uffdio_range {start, len}
+	case abi.UFFDIO_UNREGISTER: // struct uffdio_range {start, len}
 		w, ok := f.u64s(addr, 2)
 		if !ok {
 			return hex(addr)

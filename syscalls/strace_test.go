@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"errors"
+	"madvisor/abi"
 	"slices"
 	"strings"
 	"testing"
@@ -186,16 +187,16 @@ func TestFormatCall(t *testing.T) {
 
 		// shm
 		{"shmat", unix.SYS_SHMAT, [6]uint64{42, 0, unix.SHM_RDONLY}, nil, "shmat(42, NULL, SHM_RDONLY)"},
-		{"shmat remap", unix.SYS_SHMAT, [6]uint64{42, 0x7f0000000000, SHM_REMAP | unix.SHM_RND | SHM_EXEC}, nil,
-			"shmat(42, 0x7f0000000000, SHM_RND|SHM_REMAP|SHM_EXEC)"},
+		{"shmat remap", unix.SYS_SHMAT, [6]uint64{42, 0x7f0000000000, abi.SHM_REMAP | unix.SHM_RND | abi.SHM_EXEC}, nil,
+			"shmat(42, 0x7f0000000000, SHM_RND|abi.SHM_REMAP|abi.SHM_EXEC)"},
 		{"shmat 0", unix.SYS_SHMAT, [6]uint64{7, 0, 0}, nil, "shmat(7, NULL, 0)"},
 		{"shmdt", unix.SYS_SHMDT, [6]uint64{0x7f0000000000}, nil, "shmdt(0x7f0000000000)"},
 
 		// process_madvise
 		{"process_madvise self thread", 440, [6]uint64{0xffffffffffffd8f0, 0x5000, 2, unix.MADV_COLD, 0}, nil,
-			"process_madvise(PIDFD_SELF_THREAD, 0x5000, 2, MADV_COLD, 0)"},
+			"process_madvise(abi.PIDFD_SELF_THREAD, 0x5000, 2, MADV_COLD, 0)"},
 		{"process_madvise self group", 440, [6]uint64{uint64(0xffffd8ef), 0x5000, 2, unix.MADV_GUARD_INSTALL, 0}, nil,
-			"process_madvise(PIDFD_SELF_THREAD_GROUP, 0x5000, 2, MADV_GUARD_INSTALL, 0)"},
+			"process_madvise(abi.PIDFD_SELF_THREAD_GROUP, 0x5000, 2, MADV_GUARD_INSTALL, 0)"},
 		{"process_madvise iovec decoded", 440, [6]uint64{3, 0x5000, 2, unix.MADV_PAGEOUT, 0}, mem,
 			"process_madvise(3, [{iov_base=0x7f0000000000, iov_len=4096}, {iov_base=0x7f0000010000, iov_len=8192}], 2, MADV_PAGEOUT, 0)"},
 		{"process_madvise iovec vlen 0", 440, [6]uint64{3, 0x5000, 0, 999, 0}, mem,
@@ -273,12 +274,12 @@ func TestFormatCall(t *testing.T) {
 		{"vfork", unix.SYS_VFORK, [6]uint64{}, nil, "vfork()"},
 
 		// ioctl (userfaultfd)
-		{"ioctl UFFDIO_REGISTER", unix.SYS_IOCTL, [6]uint64{4, UFFDIO_REGISTER, 0x7000}, mem,
-			"ioctl(4, UFFDIO_REGISTER, {range={start=0x7f0000000000, len=2097152}, mode=UFFDIO_REGISTER_MODE_MISSING|UFFDIO_REGISTER_MODE_WP})"},
-		{"ioctl UFFDIO_REGISTER no mem", unix.SYS_IOCTL, [6]uint64{4, UFFDIO_REGISTER, 0x7000}, nil,
-			"ioctl(4, UFFDIO_REGISTER, 0x7000)"},
-		{"ioctl UFFDIO_UNREGISTER", unix.SYS_IOCTL, [6]uint64{4, UFFDIO_UNREGISTER, 0x7100}, mem,
-			"ioctl(4, UFFDIO_UNREGISTER, {start=0x7f0000000000, len=4096})"},
+		{"ioctl abi.UFFDIO_REGISTER", unix.SYS_IOCTL, [6]uint64{4, abi.UFFDIO_REGISTER, 0x7000}, mem,
+			"ioctl(4, abi.UFFDIO_REGISTER, {range={start=0x7f0000000000, len=2097152}, mode=UFFDIO_REGISTER_MODE_MISSING|UFFDIO_REGISTER_MODE_WP})"},
+		{"ioctl abi.UFFDIO_REGISTER no mem", unix.SYS_IOCTL, [6]uint64{4, abi.UFFDIO_REGISTER, 0x7000}, nil,
+			"ioctl(4, abi.UFFDIO_REGISTER, 0x7000)"},
+		{"ioctl abi.UFFDIO_UNREGISTER", unix.SYS_IOCTL, [6]uint64{4, abi.UFFDIO_UNREGISTER, 0x7100}, mem,
+			"ioctl(4, abi.UFFDIO_UNREGISTER, {start=0x7f0000000000, len=4096})"},
 		{"ioctl other", unix.SYS_IOCTL, [6]uint64{1, unix.TCGETS, 0x7000}, mem, "ioctl(1, 0x5401, 0x7000)"},
 
 		// traced on single fds (the /proc view's pagemap and mem)

@@ -14,6 +14,7 @@ package syscalls
 
 import (
 	"fmt"
+	"madvisor/abi"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -59,7 +60,7 @@ const (
 	PrctlArg
 	// Pid is a process id (C int).
 	Pid
-	// Pidfd is a pidfd (C int): PIDFD_SELF_THREAD, PIDFD_SELF_THREAD_GROUP
+	// Pidfd is a pidfd (C int): abi.PIDFD_SELF_THREAD, abi.PIDFD_SELF_THREAD_GROUP
 	// or a number.
 	Pidfd
 	// IovecPtr is a struct iovec array; its length is the next argument:
@@ -78,7 +79,7 @@ const (
 	AtFlags
 	// ShmID is a System V shared memory id (C int).
 	ShmID
-	// ShmFlags is shmat flags: SHM_RDONLY|SHM_REMAP.
+	// ShmFlags is shmat flags: SHM_RDONLY|abi.SHM_REMAP.
 	ShmFlags
 	// CloneFlags is clone(2)'s flags word: CLONE_VM|CLONE_FS|SIGCHLD
 	// (the low byte is the exit signal).
@@ -87,7 +88,7 @@ const (
 	// next argument: {flags=CLONE_VM, exit_signal=SIGCHLD, ...} when
 	// memory is readable, else hex.
 	CloneArgs
-	// IoctlCmd is an ioctl request: UFFDIO_REGISTER, else hex.
+	// IoctlCmd is an ioctl request: abi.UFFDIO_REGISTER, else hex.
 	IoctlCmd
 	// IoctlArg is an ioctl's third argument, decoded according to the
 	// request (struct uffdio_register / uffdio_range), else hex.
@@ -176,33 +177,6 @@ func (e Entry) Traced(args [6]uint64) bool {
 	return false
 }
 
-// Constants golang.org/x/sys/unix lacks.
-const (
-	// UFFDIO_REGISTER is _IOWR(UFFDIO, _UFFDIO_REGISTER, struct
-	// uffdio_register) from include/uapi/linux/userfaultfd.h (struct
-	// size 32). Neither x/sys nor gvisor's abi/linux defines it.
-	UFFDIO_REGISTER = 0xc020aa00
-	// UFFDIO_UNREGISTER is _IOR(UFFDIO, _UFFDIO_UNREGISTER, struct
-	// uffdio_range) (struct size 16).
-	UFFDIO_UNREGISTER = 0x8010aa01
-	// PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg) (size 96) from
-	// include/uapi/linux/fs.h (6.7).
-	PAGEMAP_SCAN = 0xc0606610
-	// PROCMAP_QUERY is _IOWR('f', 17, struct procmap_query) (size 104)
-	// (6.11).
-	PROCMAP_QUERY = 0xc0686611
-
-	// PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP are the pidfd
-	// sentinels of include/uapi/linux/pidfd.h (6.14 / 6.15).
-	PIDFD_SELF_THREAD       = -10000
-	PIDFD_SELF_THREAD_GROUP = -10001
-
-	// SHM_REMAP and SHM_EXEC are shmat flags of include/uapi/linux/shm.h
-	// (x/sys has only SHM_RDONLY and SHM_RND).
-	SHM_REMAP = 0o40000
-	SHM_EXEC  = 0o100000
-)
-
 func args(k ...ArgKind) []ArgKind { return k }
 
 // intercepted is the table; init sorts it by Nr.
@@ -256,13 +230,13 @@ var intercepted = []Entry{
 	{Nr: unix.SYS_FORK},
 	{Nr: unix.SYS_VFORK},
 
-	// userfaultfd arming (UFFDIO_REGISTER / UNREGISTER) changes VMA state:
+	// userfaultfd arming (abi.UFFDIO_REGISTER / UNREGISTER) changes VMA state:
 	// it splits VMAs and disables the per-VMA lock path of madvise. Other
 	// ioctls run natively. The request is an unsigned int: low 32 bits.
 	{Nr: unix.SYS_IOCTL, Args: args(Fd, IoctlCmd, IoctlArg),
 		Match: []ArgMatch{
-			{Index: 1, Value: UFFDIO_REGISTER, Low32: true},
-			{Index: 1, Value: UFFDIO_UNREGISTER, Low32: true},
+			{Index: 1, Value: abi.UFFDIO_REGISTER, Low32: true},
+			{Index: 1, Value: abi.UFFDIO_UNREGISTER, Low32: true},
 		}},
 }
 
@@ -279,10 +253,10 @@ var procView = []Entry{
 	// (guard pages under guard emulation).
 	{Nr: unix.SYS_PREAD64, Name: "pread64", Args: args(Fd, Addr, Size, Hex)},
 	{Nr: unix.SYS_PWRITE64, Name: "pwrite64", Args: args(Fd, Addr, Size, Hex)},
-	// The PAGEMAP_SCAN ioctl on a pagemap file (guard pages), and
-	// PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
+	// The abi.PAGEMAP_SCAN ioctl on a pagemap file (guard pages), and
+	// abi.PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
 	{Nr: unix.SYS_IOCTL, Name: "ioctl", Args: args(Fd, IoctlCmd, IoctlArg),
-		Match: []ArgMatch{{Index: 1, Value: PAGEMAP_SCAN, Low32: true}, {Index: 1, Value: PROCMAP_QUERY, Low32: true}}},
+		Match: []ArgMatch{{Index: 1, Value: abi.PAGEMAP_SCAN, Low32: true}, {Index: 1, Value: abi.PROCMAP_QUERY, Low32: true}}},
 }
 
 // procViewFDs are traced only on single fds, by filters the sentry adds at

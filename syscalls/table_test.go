@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"madvisor/abi"
 	"sort"
 	"testing"
 
@@ -120,9 +121,9 @@ func TestTraced(t *testing.T) {
 		{"prctl PR_SET_VMA, garbage upper half", prctl, [6]uint64{0xdead_0000_0000 | unix.PR_SET_VMA}, true},
 		{"prctl PR_SET_NAME", prctl, [6]uint64{unix.PR_SET_NAME}, false},
 		{"prctl PR_SET_VMA in arg1", prctl, [6]uint64{0, unix.PR_SET_VMA}, false},
-		{"ioctl UFFDIO_REGISTER", ioctl, [6]uint64{3, UFFDIO_REGISTER}, true},
-		{"ioctl UFFDIO_UNREGISTER", ioctl, [6]uint64{3, UFFDIO_UNREGISTER}, true},
-		{"ioctl UFFDIO_REGISTER, garbage upper half", ioctl, [6]uint64{3, 1<<40 | UFFDIO_REGISTER}, true},
+		{"ioctl abi.UFFDIO_REGISTER", ioctl, [6]uint64{3, abi.UFFDIO_REGISTER}, true},
+		{"ioctl abi.UFFDIO_UNREGISTER", ioctl, [6]uint64{3, abi.UFFDIO_UNREGISTER}, true},
+		{"ioctl abi.UFFDIO_REGISTER, garbage upper half", ioctl, [6]uint64{3, 1<<40 | abi.UFFDIO_REGISTER}, true},
 		{"ioctl TCGETS", ioctl, [6]uint64{0, unix.TCGETS}, false},
 		{"madvise always", madvise, [6]uint64{}, true},
 	}

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/syscalls"
 )
@@ -43,7 +44,7 @@ func featuresCommand(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "host kernel %s\n\n", f.Release)
 	w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "madvise advice\tvalue\thost\tsince / gated by\tmadvisor (--emulate=auto)")
-	for _, a := range hostmm.AdviceValues {
+	for _, a := range abi.AdviceValues {
 		name, _ := syscalls.AdviceName(int64(a))
 		emu := hostmm.EmulatedAdvice[a]
 		if a == unix.MADV_GUARD_INSTALL || a == unix.MADV_GUARD_REMOVE {
