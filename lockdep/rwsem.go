@@ -229,6 +229,9 @@ func (rw *RWSem) wake() {
 	rw.mu.Unlock()
 }
 
+// Held reports whether the semaphore is held, in either mode, by anyone.
+func (rw *RWSem) Held() bool { return rw.state.Load()&^rwWaiters != 0 }
+
 // TryLock acquires the semaphore for writing if it is free.
 func (rw *RWSem) TryLock(h *Holder) bool { return rw.try(h, Write|Try) }
 

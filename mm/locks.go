@@ -3,6 +3,7 @@ package mm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -69,6 +70,22 @@ type MmapLock struct {
 	vma      VMALock
 	gather   MmuGather
 	notifier MmuNotifier
+	// queue are the callers that may not block waiting for the lock
+	// (Enqueue), in arrival order. It is confined to the thread that
+	// serves them (the sentry's engine thread).
+	queue []Waiter
+}
+
+// Waiter is a caller that cannot block until the lock is free (the
+// sentry's engine thread serves every task of the sandbox): it queues on
+// the lock with Enqueue and is retried by WakeWaiters once the lock is
+// released. Which waiter retries first is the caller's choice (its
+// scheduler's): that order is the contention a deterministic schedule
+// decides.
+type Waiter interface {
+	// Retry runs the waiter's attempt again. It may take the lock, or
+	// queue again.
+	Retry()
 }
 
 // NewMmapLock returns an initialized MmapLock.
@@ -100,6 +117,31 @@ func (l *MmapLock) MmuGather() *MmuGather { return &l.gather }
 
 // MmuNotifier returns the mm's mmu_notifier invalidate bracket.
 func (l *MmapLock) MmuNotifier() *MmuNotifier { return &l.notifier }
+
+// Held reports whether anyone holds mmap_lock, in either mode. A caller
+// that must not block checks it before an operation that takes the lock
+// (MM.Madvise), and queues instead (Enqueue).
+func (l *MmapLock) Held() bool { return l.sem.Held() }
+
+// Enqueue adds w to the lock's queue of waiters that do not block.
+func (l *MmapLock) Enqueue(w Waiter) { l.queue = append(l.queue, w) }
+
+// Waiters returns the queued waiters in arrival order. The slice is the
+// lock's own: read it, do not keep it.
+func (l *MmapLock) Waiters() []Waiter { return l.queue }
+
+// WakeWaiters retries the queued waiters after the lock's release, one at
+// a time, in the order pick chooses (pick returns an index into the
+// queue, which is never empty), until one of them holds the lock (the
+// others stay queued) or none is left.
+func (l *MmapLock) WakeWaiters(pick func(queue []Waiter) int) {
+	for !l.Held() && len(l.queue) > 0 {
+		i := pick(l.queue)
+		w := l.queue[i]
+		l.queue = slices.Delete(l.queue, i, i+1)
+		w.Retry()
+	}
+}
 
 // Read takes mmap_lock for reading (mmap_read_lock).
 func (l *MmapLock) Read(h *lockdep.Holder) { l.sem.RLock(h) }

@@ -684,3 +684,43 @@ func TestLockOrderLearnedAgrees(t *testing.T) {
 		"mmu_gather -> mmu_notifier",
 	}, edges)
 }
+
+// queuedTry is a Waiter that records its retry and takes the write lock
+// when take is set (then the rest of the queue must keep waiting).
+type queuedTry struct {
+	name  string
+	l     *MmapLock
+	h     *lockdep.Holder
+	take  bool
+	order *[]string
+}
+
+func (q *queuedTry) Retry() {
+	*q.order = append(*q.order, q.name)
+	if q.take {
+		q.l.Write(q.h)
+	}
+}
+
+// TestMmapLockWaiters: the non-blocking queue is retried after a release,
+// in the order the picker chooses, until one waiter holds the lock.
+func TestMmapLockWaiters(t *testing.T) {
+	l := NewMmapLock()
+	owner := lockdep.NewHolder("task", 1)
+	l.Write(owner)
+	require.True(t, l.Held(), "held after Write")
+	var order []string
+	for i, name := range []string{"a", "b", "c", "d"} {
+		l.Enqueue(&queuedTry{name: name, l: l, h: lockdep.NewHolder("task", 10+i), take: name == "b", order: &order})
+	}
+	l.WakeWaiters(func([]Waiter) int { return 0 })
+	assert.Empty(t, order, "got retries while the lock is held")
+
+	l.Unlock(owner)
+	// Last in first: d (does not take), c (does not take), b (takes).
+	l.WakeWaiters(func(q []Waiter) int { return len(q) - 1 })
+	assert.Equal(t, []string{"d", "c", "b"}, order, "retry order")
+	assert.True(t, l.Held(), "the lock after b's retry")
+	require.Len(t, l.Waiters(), 1, "waiters left")
+	assert.Equal(t, "a", l.Waiters()[0].(*queuedTry).name)
+}

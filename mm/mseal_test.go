@@ -103,3 +103,90 @@ func TestMsealPkeyDeniesWrite(t *testing.T) {
 	got = madviseChecked(t, m, h, 0, 1, unix.MADV_COLD, denied)
 	assert.Equal(t, unix.Errno(0), got.Err, "not a discard")
 }
+
+// TestSealCheck: what a seal makes of each memory syscall under mseal
+// emulation (munmap, mmap MAP_FIXED, mremap: EPERM; mprotect: the VMAs
+// before the first sealed one; brk: the unchanged break), and the
+// arguments left to the host's own checks.
+func TestSealCheck(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 6)))
+	require.NoError(t, as.Map(anonRW(8, 2)))
+	require.NoError(t, as.Map(anonRW(20, 4))) // the heap
+	require.NoError(t, as.Mseal(at(2), pg(2), 0))
+	require.NoError(t, as.Mseal(at(22), pg(1), 0))
+	brk := at(23) + 10
+	as.SetBrk(at(20), brk)
+	before := as.Maps()
+
+	refuse := SealVerdict{Action: SealRefuse}
+	none := SealVerdict{}
+	prot := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	fixed := uint64(unix.MAP_FIXED | unix.MAP_PRIVATE | unix.MAP_ANONYMOUS)
+	tests := []struct {
+		name string
+		nr   uintptr
+		args [6]uint64
+		want SealVerdict
+	}{
+		{"munmap over a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(2)}, refuse},
+		{"munmap length rounded up onto a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(1) + 1}, refuse},
+		{"munmap beside a seal", unix.SYS_MUNMAP, [6]uint64{at(0), pg(2)}, none},
+		{"munmap of a gap", unix.SYS_MUNMAP, [6]uint64{at(6), pg(2)}, none},
+		// The host's EINVAL comes first.
+		{"munmap unaligned", unix.SYS_MUNMAP, [6]uint64{at(2) + 1, pg(1)}, none},
+		{"munmap length 0", unix.SYS_MUNMAP, [6]uint64{at(2), 0}, none},
+		{"munmap length rounds to 0", unix.SYS_MUNMAP, [6]uint64{at(2), ^uint64(0)}, none},
+		{"munmap wraps", unix.SYS_MUNMAP, [6]uint64{at(2), -at(1)}, none},
+
+		{"mmap MAP_FIXED over a seal", unix.SYS_MMAP, [6]uint64{at(3), pg(4), prot, fixed, ^uint64(0), 0}, refuse},
+		{"mmap MAP_FIXED beside a seal", unix.SYS_MMAP, [6]uint64{at(4), pg(4), prot, fixed, ^uint64(0), 0}, none},
+		{"mmap MAP_FIXED_NOREPLACE over a seal", unix.SYS_MMAP,
+			[6]uint64{at(3), pg(1), prot, unix.MAP_FIXED_NOREPLACE | unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, ^uint64(0), 0}, none},
+		{"mmap both FIXED flags over a seal", unix.SYS_MMAP,
+			[6]uint64{at(3), pg(1), prot, fixed | unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0}, none},
+		{"mmap hint over a seal", unix.SYS_MMAP, [6]uint64{at(3), pg(1), prot, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, ^uint64(0), 0}, none},
+		{"mmap MAP_FIXED unaligned", unix.SYS_MMAP, [6]uint64{at(3) + 1, pg(1), prot, fixed, ^uint64(0), 0}, none},
+
+		{"mremap of a sealed range", unix.SYS_MREMAP, [6]uint64{at(2), pg(1), pg(4), unix.MREMAP_MAYMOVE}, refuse},
+		{"mremap shrink into a seal", unix.SYS_MREMAP, [6]uint64{at(1), pg(2), pg(1)}, refuse},
+		{"mremap old_len 0 of a sealed VMA", unix.SYS_MREMAP, [6]uint64{at(3), 0, pg(1), unix.MREMAP_MAYMOVE}, refuse},
+		{"mremap old_len 0 elsewhere", unix.SYS_MREMAP, [6]uint64{at(4), 0, pg(1), unix.MREMAP_MAYMOVE}, none},
+		{"mremap beside a seal", unix.SYS_MREMAP, [6]uint64{at(4), pg(2), pg(4), unix.MREMAP_MAYMOVE}, none},
+		{"mremap MREMAP_FIXED onto a seal", unix.SYS_MREMAP,
+			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(1)}, refuse},
+		{"mremap MREMAP_FIXED beside a seal", unix.SYS_MREMAP,
+			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(4)}, none},
+		{"mremap new address ignored without MREMAP_FIXED", unix.SYS_MREMAP,
+			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE, at(2)}, none},
+		{"mremap unaligned", unix.SYS_MREMAP, [6]uint64{at(2) + 1, pg(1), pg(2), unix.MREMAP_MAYMOVE}, none},
+
+		{"mprotect up to a seal", unix.SYS_MPROTECT, [6]uint64{at(0), pg(6), unix.PROT_READ},
+			SealVerdict{Action: SealProtectBefore, First: at(2)}},
+		{"mprotect from inside a seal", unix.SYS_MPROTECT, [6]uint64{at(3), pg(2), unix.PROT_READ},
+			SealVerdict{Action: SealProtectBefore, First: at(3)}},
+		{"pkey_mprotect up to a seal", unix.SYS_PKEY_MPROTECT, [6]uint64{at(1), pg(2), unix.PROT_READ, 0},
+			SealVerdict{Action: SealProtectBefore, First: at(2)}},
+		{"mprotect beside a seal", unix.SYS_MPROTECT, [6]uint64{at(4), pg(2), unix.PROT_READ}, none},
+		{"mprotect unaligned", unix.SYS_MPROTECT, [6]uint64{at(1) + 1, pg(2), unix.PROT_READ}, none},
+		{"mprotect length 0", unix.SYS_MPROTECT, [6]uint64{at(2), 0, unix.PROT_READ}, none},
+
+		// brk unmaps [PAGE_ALIGN(newbrk), PAGE_ALIGN(brk)).
+		{"brk shrinks over a seal", unix.SYS_BRK, [6]uint64{at(21)}, SealVerdict{Action: SealBrkUnchanged, Brk: brk}},
+		{"brk shrinks to the seal's start", unix.SYS_BRK, [6]uint64{at(22)}, SealVerdict{Action: SealBrkUnchanged, Brk: brk}},
+		{"brk shrinks to just above the seal", unix.SYS_BRK, [6]uint64{at(22) + 1}, none},
+		{"brk shrinks within its page", unix.SYS_BRK, [6]uint64{at(23) + 1}, none},
+		{"brk(0)", unix.SYS_BRK, [6]uint64{0}, SealVerdict{Action: SealBrkUnchanged, Brk: brk}},
+		{"brk unchanged", unix.SYS_BRK, [6]uint64{brk}, none},
+		{"brk grows", unix.SYS_BRK, [6]uint64{at(30)}, none},
+
+		{"another syscall", unix.SYS_MADVISE, [6]uint64{at(2), pg(1), unix.MADV_DONTNEED}, none},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := as.SealCheck(tt.nr, tt.args)
+			assert.Equal(t, tt.want, got, "got %+v, want %+v", got, tt.want)
+		})
+	}
+	assert.Equal(t, before, as.Maps(), "SealCheck changes nothing")
+}

@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 
 	"madvisor/lockdep"
@@ -27,14 +29,48 @@ type Iovec struct {
 	Base, Len uint64
 }
 
+// iovecSize is sizeof(struct iovec) on x86-64: iov_base, then iov_len.
+const iovecSize = 16
+
+// DecodeIovecs decodes an array of x86-64 struct iovec as copied from the
+// caller (little-endian); a trailing partial struct is ignored.
+func DecodeIovecs(b []byte) []Iovec {
+	out := make([]Iovec, len(b)/iovecSize)
+	for i := range out {
+		e := b[iovecSize*i:]
+		out[i] = Iovec{Base: binary.LittleEndian.Uint64(e), Len: binary.LittleEndian.Uint64(e[8:])}
+	}
+	return out
+}
+
+// ProcessMadviseArgs makes process_madvise's checks of its arguments up
+// to the pidfd, in the kernel's order (facts "process_madvise(pidfd,
+// iovec, vlen, advice, flags)": "flags != 0 -> EINVAL; vlen > 1024 ->
+// EINVAL; bad iovec pointer -> EFAULT"), then imports the vector
+// (ImportIovecs). read copies the caller's iovec array into b; it is not
+// called when vlen is 0, as import_iovec copies nothing then.
+func ProcessMadviseArgs(flags uint32, vlen uint64, read func(b []byte) error) ([]Iovec, unix.Errno) {
+	if flags != 0 {
+		return nil, unix.EINVAL
+	}
+	if vlen > UIOMaxIOV {
+		return nil, unix.EINVAL
+	}
+	b := make([]byte, iovecSize*vlen)
+	if vlen > 0 && read(b) != nil {
+		return nil, unix.EFAULT
+	}
+	return ImportIovecs(DecodeIovecs(b))
+}
+
 // ImportIovecs checks a vector as import_iovec does after copying it from
 // the caller: a length that is negative as ssize_t -> EINVAL (all lengths
 // are checked while copying, before any range); a range that ends above
 // UserPtrMax or wraps -> EFAULT; lengths are shortened so the total stays
 // within MaxRWCount. A single iovec is shortened before its range is
 // checked (import_ubuf), several after. (vlen > UIOMaxIOV and an
-// unreadable array, EINVAL and EFAULT, are found before the copy by the
-// caller.)
+// unreadable array, EINVAL and EFAULT, are found before the copy:
+// ProcessMadviseArgs.)
 func ImportIovecs(iovs []Iovec) ([]Iovec, unix.Errno) {
 	for _, v := range iovs {
 		if int64(v.Len) < 0 {

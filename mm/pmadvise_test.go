@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"encoding/binary"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -55,6 +57,84 @@ func TestImportIovecs(t *testing.T) {
 			if tt.err == 0 {
 				assert.Equal(t, tt.want, got)
 			}
+		})
+	}
+}
+
+// encodeIovecs lays iovs out as the caller's struct iovec array.
+func encodeIovecs(iovs ...Iovec) []byte {
+	b := make([]byte, 0, 16*len(iovs))
+	for _, v := range iovs {
+		b = binary.LittleEndian.AppendUint64(b, v.Base)
+		b = binary.LittleEndian.AppendUint64(b, v.Len)
+	}
+	return b
+}
+
+func TestDecodeIovecs(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want []Iovec
+	}{
+		{"none", nil, []Iovec{}},
+		{"two", encodeIovecs(iov(0, 1), Iovec{math.MaxUint64, 1 << 63}), []Iovec{iov(0, 1), {math.MaxUint64, 1 << 63}}},
+		{"little-endian", append([]byte{1, 0, 0, 0, 0, 0, 0, 0x80, 2}, make([]byte, 7)...), []Iovec{{0x8000_0000_0000_0001, 2}}},
+		{"trailing partial struct", append(encodeIovecs(iov(3, 2)), 1, 2, 3), []Iovec{iov(3, 2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, DecodeIovecs(tt.in))
+		})
+	}
+}
+
+// TestProcessMadviseArgs: facts "flags != 0 -> EINVAL; vlen > 1024 ->
+// EINVAL; bad iovec pointer -> EFAULT", in that order, then ImportIovecs.
+func TestProcessMadviseArgs(t *testing.T) {
+	many := make([]Iovec, UIOMaxIOV)
+	for i := range many {
+		many[i] = iov(uint64(i), 1)
+	}
+	tests := []struct {
+		name  string
+		flags uint32
+		vlen  uint64
+		mem   []byte // the readable iovec array; reading more faults
+		want  []Iovec
+		err   unix.Errno
+		reads int
+	}{
+		{"ordinary", 0, 2, encodeIovecs(iov(0, 1), iov(4, 2)), []Iovec{iov(0, 1), iov(4, 2)}, 0, 1},
+		{"reads only vlen iovecs", 0, 1, encodeIovecs(iov(0, 1), iov(4, 2)), []Iovec{iov(0, 1)}, 0, 1},
+		{"vlen 0 reads nothing", 0, 0, nil, []Iovec{}, 0, 0},
+		{"vlen UIO_MAXIOV", 0, UIOMaxIOV, encodeIovecs(many...), many, 0, 1},
+		{"flags", 1, 1, encodeIovecs(iov(0, 1)), nil, unix.EINVAL, 0},
+		{"flags before vlen and the array", 1, UIOMaxIOV + 1, nil, nil, unix.EINVAL, 0},
+		{"vlen above UIO_MAXIOV", 0, UIOMaxIOV + 1, encodeIovecs(append(many, iov(0, 1))...), nil, unix.EINVAL, 0},
+		{"vlen before the array", 0, math.MaxUint64, nil, nil, unix.EINVAL, 0},
+		{"unreadable array", 0, 1, nil, nil, unix.EFAULT, 1},
+		{"array partly unreadable", 0, 2, encodeIovecs(iov(0, 1)), nil, unix.EFAULT, 1},
+		// Then import_iovec's own checks (ImportIovecs).
+		{"negative length", 0, 1, encodeIovecs(Iovec{at(0), 1 << 63}), nil, unix.EINVAL, 1},
+		{"range above the top", 0, 1, encodeIovecs(Iovec{UserPtrMax, PageSize}), nil, unix.EFAULT, 1},
+		{"length capped", 0, 1, encodeIovecs(Iovec{at(0), 1 << 62}), []Iovec{{at(0), MaxRWCount}}, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reads := 0
+			read := func(b []byte) error {
+				reads++
+				if len(b) > len(tt.mem) {
+					return errors.New("fault")
+				}
+				copy(b, tt.mem)
+				return nil
+			}
+			got, err := ProcessMadviseArgs(tt.flags, tt.vlen, read)
+			assert.Equal(t, tt.err, err, "got errno %v, want %v", err, tt.err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.reads, reads, "reads of the iovec array")
 		})
 	}
 }

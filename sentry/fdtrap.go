@@ -1,12 +1,10 @@
 package sentry
 
 import (
-	"encoding/binary"
 	"errors"
+	"slices"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/bpf"
-	"gvisor.dev/gvisor/pkg/seccomp"
 
 	"madvisor/hostmm"
 )
@@ -29,31 +27,12 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 	if t.tg.readTraps[fd] {
 		return
 	}
-	insns, err := fdAccessFilter(fd)
+	insns, err := hostmm.FdAccessFilter(fd, trappedFileCalls)
 	if err != nil {
 		t.s.warnOnce("fdtrap-build", "cannot build the read/write filter: %v", err)
 		return
 	}
-	// struct sock_fprog {u16 len; struct sock_filter *filter} and the
-	// instructions.
-	prog := make([]byte, 16+8*len(insns))
-	binary.LittleEndian.PutUint16(prog, uint16(len(insns)))
-	for i, in := range insns {
-		b := prog[16+8*i:]
-		binary.LittleEndian.PutUint16(b, in.OpCode)
-		b[2], b[3] = in.JumpIfTrue, in.JumpIfFalse
-		binary.LittleEndian.PutUint32(b[4:], in.K)
-	}
-	var ret int64
-	err = t.WithScratch(prog, func(addr uint64) (err error) {
-		var filter [8]byte
-		binary.LittleEndian.PutUint64(filter[:], addr+16)
-		if err := t.writeMem(addr+8, filter[:]); err != nil {
-			return err
-		}
-		ret, err = tr.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, addr)
-		return err
-	})
+	ret, err := hostmm.InstallFilter(tr, insns)
 	switch {
 	case errors.Is(err, hostmm.ErrNoScratch):
 		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
@@ -69,36 +48,18 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 	}
 }
 
-// fdAccessFilter is a seccomp program that traces the reads and writes of
-// procFileCalls on fd but pread64 and pwrite64 (the main filter's), and
-// allows everything else (the main filter decides the rest).
-func fdAccessFilter(fd int) ([]bpf.Instruction, error) {
-	var onFD seccomp.PerArg
-	for i := range onFD {
-		onFD[i] = seccomp.AnyValue{}
-	}
-	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
-	rules := seccomp.NewSyscallRules()
+// trappedFileCalls are the calls of procFileCalls the per-fd filter
+// traces: all but pread64 and pwrite64, which the main filter traces.
+var trappedFileCalls = func() []uintptr {
+	var nrs []uintptr
 	for nr := range procFileCalls {
 		if nr != unix.SYS_PREAD64 && nr != unix.SYS_PWRITE64 {
-			rules = rules.Add(uintptr(nr), onFD)
+			nrs = append(nrs, uintptr(nr))
 		}
 	}
-	// A copy of the fd gets its own filter (procFileDupEntry).
-	rules = rules.Add(unix.SYS_DUP, onFD).Add(unix.SYS_DUP2, onFD).Add(unix.SYS_DUP3, onFD)
-	var dupFD [2]seccomp.PerArg
-	for i, cmd := range []int{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC} {
-		dupFD[i] = onFD
-		dupFD[i][1] = seccomp.MaskedEqual(0xffffffff, uintptr(cmd))
-	}
-	rules = rules.Add(unix.SYS_FCNTL, seccomp.Or{dupFD[0], dupFD[1]})
-	prog := seccomp.Program{
-		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
-		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},
-	}
-	insns, _, err := prog.Build()
-	return insns, err
-}
+	slices.Sort(nrs)
+	return nrs
+}()
 
 // isDup reports whether si copies an fd: dup, dup2, dup3, fcntl F_DUPFD
 // and F_DUPFD_CLOEXEC.

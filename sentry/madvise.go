@@ -1,12 +1,8 @@
 package sentry
 
 import (
-	"bufio"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,6 +10,7 @@ import (
 	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // madviseEntry answers madvise(2) from the model (mm.MM.Madvise decides the
@@ -31,21 +28,30 @@ import (
 //
 // It sets act.contended when the address space's mmap_lock is held by
 // another task: the caller queues the task. Engine thread only.
-func (t *Task) madviseEntry(act *action, si *syscallInfo) {
+func (t *Task) madviseEntry(act *action, a syscalls.MadviseArgs) {
 	as := t.tg.mm
 	if as == nil {
 		return
 	}
 	// Madvise takes the locks itself, synchronously: it must find them
 	// free, since the engine thread may not block.
-	if as.held {
+	if as.m.Lock.Held() {
 		act.contended = as
 		return
 	}
 
-	start, lenIn, advice := si.Args[0], si.Args[1], int(int32(si.Args[2]))
+	start, lenIn, advice := a.Start, a.Len, a.Advice
 	env := t.s.madviseEnv(t, advice)
 	env.LoseGuardRaces = t.s.guardRacesLeft
+	populate := advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE
+	hostInWalk := populate && t.s.adviceEmulated(advice) && t.beginInjection() == nil
+	if hostInWalk {
+		// The emulated populate faults each piece in where the kernel's
+		// walk does (mm.MadviseHost.Populate, under mmap_lock), so its
+		// failure ends the walk there: the tracee is in an injection
+		// from here on, and the call is answered, never run.
+		env.Host = t.backend()
+	}
 	lt := t.startLockTrace()
 	res := as.m.Madvise(t.holder, start, lenIn, advice, env)
 	act.locks = lt.stop(t)
@@ -58,13 +64,13 @@ func (t *Task) madviseEntry(act *action, si *syscallInfo) {
 		// kernel's return path restarts it: the program never sees an
 		// errno, and a signal pending meanwhile is handled first.
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(mm.ERESTARTNOINTR) }
-	case res.Err != 0 && len(res.Applied) == 0:
+	case res.Err != 0 && len(res.Applied) == 0, hostInWalk:
 		act.emulate = func(hostmm.Tracee) int64 { return want }
 	case isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
 		t.emulateGuardAdvice(act, as, advice, res.Applied, want)
 	case t.s.adviceEmulated(advice):
 		t.emulateAdviceCall(act, as, advice, res.Applied, want)
-	case (advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE) && res.Err != 0:
+	case populate && res.Err != 0:
 		// POPULATE stops at the first hole or guard (facts "The walk":
 		// its own walk); hosts before 6.x walked on past holes, and a
 		// host without markers sees PROT_NONE: the host populates only
@@ -137,7 +143,7 @@ func (s *Sandbox) madviseEnv(t *Task, advice int) mm.MadviseEnv {
 	if (advice == unix.MADV_HWPOISON || advice == abi.MADV_SOFT_OFFLINE) && env.Kconfig.MemoryFailure {
 		// Read only when the advice exists: /proc/TID/status costs
 		// ~60 µs, and compiled-out advice fail before the check.
-		env.Caps.SysAdmin = hasCapability(t.tid, unix.CAP_SYS_ADMIN)
+		env.Caps.SysAdmin = hostmm.HasCapability(t.tid, unix.CAP_SYS_ADMIN)
 	}
 	return env
 }
@@ -149,30 +155,12 @@ func hostKconfig() mm.MadviseKconfig {
 	return mm.MadviseKconfig{KSM: f.KSM, THP: f.THP, MemoryFailure: f.MemoryFailure, Swap: f.Swap}
 }
 
-// hasCapability reports whether thread tid has capability c in its
-// effective set (/proc/TID/status CapEff).
-func hasCapability(tid int, c int) bool {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", tid))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-			caps, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return caps&(1<<uint(c)) != 0
-		}
-	}
-	return false
-}
-
 // pkeyDeniesWrite reports whether the protection key of the VMA at addr
 // (smaps "ProtectionKey:") denies thread t writes: its PKRU (from the
 // thread's XSAVE area, PTRACE_GETREGSET NT_X86_XSTATE) has the key's
 // access- or write-disable bit. Engine thread only.
 func (t *Task) pkeyDeniesWrite(addr uint64) bool {
-	v, ok := smapsField(t.tid, addr, "ProtectionKey")
+	v, ok := hostmm.SmapsField(t.tid, addr, "ProtectionKey")
 	if !ok {
 		return false
 	}

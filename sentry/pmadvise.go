@@ -1,7 +1,6 @@
 package sentry
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -10,6 +9,7 @@ import (
 	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // processMadviseEntry answers process_madvise(2) (facts
@@ -24,32 +24,13 @@ import (
 //
 // It sets act.contended when the target's mmap_lock is held by another
 // task: the caller queues the task. Engine thread only.
-func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
-	pidfd, vec, vlen := int32(si.Args[0]), si.Args[1], si.Args[2]
-	advice, flags := int(int32(si.Args[3])), uint32(si.Args[4])
+func (t *Task) processMadviseEntry(act *action, a syscalls.ProcessMadviseArgs) {
+	pidfd, vec, vlen := a.Pidfd, a.Vec, a.Vlen
+	advice, flags := a.Advice, a.Flags
 	refuse := func(e unix.Errno) {
 		act.emulate = func(hostmm.Tracee) int64 { return -int64(e) }
 	}
-	if flags != 0 {
-		refuse(unix.EINVAL)
-		return
-	}
-	if vlen > mm.UIOMaxIOV {
-		refuse(unix.EINVAL)
-		return
-	}
-	raw := make([]mm.Iovec, vlen)
-	if vlen > 0 {
-		b := make([]byte, 16*vlen)
-		if t.readMem(vec, b) != nil {
-			refuse(unix.EFAULT)
-			return
-		}
-		for i := range raw {
-			raw[i] = mm.Iovec{Base: binary.LittleEndian.Uint64(b[16*i:]), Len: binary.LittleEndian.Uint64(b[16*i+8:])}
-		}
-	}
-	iovs, errno := mm.ImportIovecs(raw)
+	iovs, errno := mm.ProcessMadviseArgs(flags, vlen, func(b []byte) error { return t.readMem(vec, b) })
 	if errno != 0 {
 		refuse(errno)
 		return
@@ -66,7 +47,7 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 		return // outside the sandbox: the host answers
 	}
 	as := target.tg.mm
-	if as.held {
+	if as.m.Lock.Held() {
 		act.contended = as
 		return
 	}
@@ -74,7 +55,7 @@ func (t *Task) processMadviseEntry(act *action, si *syscallInfo) {
 	env := t.s.madviseEnv(t, advice)
 	env.OwnMM = own
 	if !own {
-		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
+		env.Caps.SysNice = hostmm.HasCapability(t.tid, unix.CAP_SYS_NICE)
 	}
 	env.LoseGuardRaces = t.s.guardRacesLeft
 	lt := t.startLockTrace()
@@ -162,7 +143,7 @@ func (t *Task) pidfdTarget(pidfd int32) (*Task, unix.Errno) {
 // pidfds have: the pid in madvisor's pid namespace, 0 if the process is in
 // another one, -1 once it has been reaped.
 func fdinfoPid(tid, fd int) (pid int, ok bool) {
-	v, ok := fdinfoField(tid, fd, "Pid")
+	v, ok := hostmm.FdinfoField(tid, fd, "Pid")
 	if !ok {
 		return 0, false
 	}
@@ -275,10 +256,10 @@ func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, 
 	} else {
 		// What the remote advice check beyond the maps text: locked,
 		// driver and huge-page VMAs.
-		flagsFromSmaps(as.m.AS, pid, mm.VMLockedMask|mm.DriverFlags|mm.VMHugeTLB|mm.VMHugePage|mm.VMNoHugePage)
+		hostmm.FlagsFromSmaps(as.m.AS, pid, mm.VMLockedMask|mm.DriverFlags|mm.VMHugeTLB|mm.VMHugePage|mm.VMNoHugePage)
 		env := t.s.madviseEnv(t, advice)
 		env.OwnMM = false
-		env.Caps.SysNice = hasCapability(t.tid, unix.CAP_SYS_NICE)
+		env.Caps.SysNice = hostmm.HasCapability(t.tid, unix.CAP_SYS_NICE)
 		ret = as.m.ProcessMadvise(t.holder, iovs, advice, env).Ret
 	}
 	act.emulate = func(hostmm.Tracee) int64 { return ret }

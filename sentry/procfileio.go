@@ -1,9 +1,6 @@
 package sentry
 
 import (
-	"encoding/binary"
-	"fmt"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +17,7 @@ import (
 // calls only on the fds of such files (fdtrap.go). Both files have only
 // .read/.write methods, so the kernel runs a vector call as one access per
 // iovec, in order, stopping at the first short or failed one; so does
-// this.
+// this (each access is hostmm's: PagemapRead, MemAccess).
 
 // procFileCalls are the calls procFileAccessEntry answers.
 var procFileCalls = map[uint64]*procFileCall{
@@ -69,10 +66,7 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		if t.readMem(a[1], b) != nil {
 			return false // the host's EFAULT
 		}
-		iovs = make([]mm.Iovec, a[2])
-		for i := range iovs {
-			iovs[i] = mm.Iovec{Base: binary.LittleEndian.Uint64(b[16*i:]), Len: binary.LittleEndian.Uint64(b[16*i+8:])}
-		}
+		iovs = mm.DecodeIovecs(b)
 	}
 	off := uint64(0)
 	positional := call.positional
@@ -86,7 +80,7 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		off = a[3]
 	}
 	if !positional {
-		pos, ok := fdinfoField(t.tid, fd, "pos")
+		pos, ok := hostmm.FdinfoField(t.tid, fd, "pos")
 		if !ok {
 			return false
 		}
@@ -108,14 +102,14 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		return false // no guard page in reach: the host is exact
 	}
 	access := func(tr hostmm.Tracee, buf, count, at uint64) (int64, unix.Errno) {
-		return t.memAccess(tr, as, fd, call.write, buf, count, at)
+		return hostmm.MemAccess(tr, as.m.AS, fd, call.write, buf, count, at)
 	}
 	if pagemap {
 		if off%8 != 0 || total > 1<<20 {
 			return false
 		}
-		access = func(_ hostmm.Tracee, buf, count, at uint64) (int64, unix.Errno) {
-			return t.pagemapRead(target, buf, count, at)
+		access = func(tr hostmm.Tracee, buf, count, at uint64) (int64, unix.Errno) {
+			return hostmm.PagemapRead(tr, target.tg.pid, as.m.AS, buf, count, at)
 		}
 	}
 	act.locked = as
@@ -142,64 +136,4 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		return int64(done)
 	}
 	return true
-}
-
-// pagemapRead reads count bytes of target's pagemap at off into the
-// tracee's buf: the host's entries, with the guard pages' ones as a real
-// marker shows them (frame bits only for a reader with CAP_SYS_ADMIN).
-func (t *Task) pagemapRead(target *Task, buf, count, off uint64) (int64, unix.Errno) {
-	if off%8 != 0 || count%8 != 0 {
-		return 0, unix.EINVAL
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", target.tg.pid))
-	if err != nil {
-		return 0, unix.EIO
-	}
-	defer f.Close()
-	b := make([]byte, count)
-	n, err := f.ReadAt(b, int64(off))
-	if n == 0 && err != nil && count > 0 {
-		return 0, unix.EIO
-	}
-	guard := uint64(pmSwap | pmGuardRegion)
-	if hasCapability(t.tid, unix.CAP_SYS_ADMIN) {
-		guard |= pmGuardFrame
-	}
-	b = b[:n&^7]
-	for i := 0; i < len(b); i += 8 {
-		if page := (off/8 + uint64(i/8)) << mm.PageShift; target.tg.mm.m.AS.IsGuard(page) {
-			binary.LittleEndian.PutUint64(b[i:], guard)
-		}
-	}
-	if len(b) > 0 && t.writeMem(buf, b) != nil {
-		return 0, unix.EFAULT
-	}
-	return int64(len(b)), 0
-}
-
-// memAccess reads or writes count bytes of a /proc/PID/mem at off, for
-// the tracee's buf, stopping where an emulated guard page begins (EIO if
-// it is the first byte), by an injected pread64/pwrite64 on fd.
-func (t *Task) memAccess(tr hostmm.Tracee, as *AddressSpace, fd int, write bool, buf, count, off uint64) (int64, unix.Errno) {
-	if runs := as.m.AS.GuardRuns(off&^(mm.PageSize-1), off+count); len(runs) > 0 {
-		if runs[0].Start <= off {
-			return 0, unix.EIO
-		}
-		count = min(count, runs[0].Start-off)
-	}
-	if count == 0 {
-		return 0, 0
-	}
-	nr := uintptr(unix.SYS_PREAD64)
-	if write {
-		nr = unix.SYS_PWRITE64
-	}
-	ret, err := tr.Inject(nr, uint64(fd), buf, count, off)
-	switch {
-	case err != nil:
-		return 0, unix.EINTR
-	case ret < 0:
-		return 0, unix.Errno(-ret)
-	}
-	return ret, 0
 }

@@ -8,12 +8,9 @@ import (
 )
 
 // mseal emulation (hostmm.EmulateMseal): the host never sees a seal. The
-// model keeps VM_SEALED (mm.AddressSpace.Mseal), and at each memory
-// syscall's entry the sentry refuses, from the model, what a seal forbids,
-// as the kernel would (facts "Per VMA", mseal; madv_seal): munmap, mremap
-// and mmap MAP_FIXED over a sealed VMA fail with EPERM and change nothing;
-// mprotect changes the VMAs before the first sealed one, then fails with
-// EPERM; brk does not shrink over one. The discard advice are the model's
+// model keeps VM_SEALED (mm.AddressSpace.Mseal) and decides, at each memory
+// syscall's entry, what a seal forbids (mm.AddressSpace.SealCheck); the
+// sentry carries the decision out. The discard advice are the model's
 // already (mm.MM.Madvise).
 
 // sealEntry answers the syscall if a seal decides it. It reports whether
@@ -24,65 +21,33 @@ func (t *Task) sealEntry(act *action, si *syscallInfo) bool {
 		return false
 	}
 	a := si.Args
-	refuse := func() bool {
-		act.emulate = func(hostmm.Tracee) int64 { return -int64(unix.EPERM) }
-		act.locked = as
-		return true
-	}
-	sealed := func(start, length uint64) bool {
-		end := start + mm.PageAlign(length)
-		if start%mm.PageSize != 0 || end <= start {
-			return false // the host's own EINVAL comes first
-		}
-		_, found := as.m.AS.FirstSealed(start, end)
-		return found
-	}
-	switch si.Nr {
-	case unix.SYS_MSEAL:
+	if si.Nr == unix.SYS_MSEAL {
 		act.locked = as
 		act.emulate = func(hostmm.Tracee) int64 { return errnoResult(as.m.AS.Mseal(a[0], a[1], a[2])) }
 		return true
-	case unix.SYS_MUNMAP:
-		if sealed(a[0], a[1]) {
-			return refuse()
-		}
-	case unix.SYS_MMAP:
-		if a[3]&unix.MAP_FIXED != 0 && a[3]&unix.MAP_FIXED_NOREPLACE == 0 && sealed(a[0], a[1]) {
-			return refuse()
-		}
-	case unix.SYS_MREMAP:
-		if sealed(a[0], max(a[1], 1)) || a[3]&unix.MREMAP_FIXED != 0 && sealed(a[4], a[2]) {
-			return refuse()
-		}
-	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
-		return t.sealedMprotect(act, si)
-	case unix.SYS_BRK:
-		_, brk := as.m.AS.Brk()
-		if a[0] < brk && sealed(mm.PageAlign(a[0]), mm.PageAlign(brk)-mm.PageAlign(a[0])) {
-			// brk fails: it returns the unchanged break.
-			act.locked = as
-			act.emulate = func(hostmm.Tracee) int64 { return int64(brk) }
-			return true
-		}
 	}
-	return false
-}
-
-// sealedMprotect: mprotect's loop changes each VMA in turn and fails with
-// EPERM at the first sealed one, so the host is asked to change only the
-// part before it (its own errors, a hole or EACCES, come first).
-func (t *Task) sealedMprotect(act *action, si *syscallInfo) bool {
-	as, a := t.tg.mm, si.Args
-	start, end := a[0], a[0]+mm.PageAlign(a[1])
-	if start%mm.PageSize != 0 || end <= start {
-		return false
-	}
-	first, found := as.m.AS.FirstSealed(start, end)
-	if !found {
+	v := as.m.AS.SealCheck(uintptr(si.Nr), a)
+	switch v.Action {
+	case mm.SealRefuse:
+		act.emulate = func(hostmm.Tracee) int64 { return -int64(unix.EPERM) }
+	case mm.SealBrkUnchanged:
+		act.emulate = func(hostmm.Tracee) int64 { return int64(v.Brk) }
+	case mm.SealProtectBefore:
+		act.emulate = sealedMprotect(as, si, v.First)
+	default:
 		return false
 	}
 	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
+	return true
+}
+
+// sealedMprotect changes [start, first) on the host with an injected call
+// (its own errors, a hole or EACCES, come first) and in the model, then
+// fails with EPERM.
+func sealedMprotect(as *AddressSpace, si *syscallInfo, first uint64) func(hostmm.Tracee) int64 {
+	a := si.Args
+	start := a[0]
+	return func(tr hostmm.Tracee) int64 {
 		if first > start {
 			args := []uint64{start, first - start, a[2], a[3]}
 			ret, err := tr.Inject(uintptr(si.Nr), args...)
@@ -96,7 +61,6 @@ func (t *Task) sealedMprotect(act *action, si *syscallInfo) bool {
 		}
 		return -int64(unix.EPERM)
 	}
-	return true
 }
 
 // errnoResult is a syscall's return for an error from the model.

@@ -1,7 +1,6 @@
 package sentry
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"os"
@@ -9,186 +8,159 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/syscalls"
 )
 
-// action is what a thread does after its seccomp stop.
+// action is what a step of the sentry's own (an emulation's, a /proc
+// view's) decided for a call; Task.plan turns it into the table's
+// syscalls.Plan.
 type action struct {
-	// contended: the address space whose mmap_lock another task holds;
-	// the task queues on it and its stop is handled again when the lock is
-	// released.
+	// contended: the address space whose mmap_lock another task holds.
 	contended *AddressSpace
-	// watch: resume with PTRACE_SYSCALL and run exit at the exit stop.
-	// Otherwise the syscall simply runs (PTRACE_CONT).
+	// watch: the host runs the call and its exit stop is watched.
 	watch bool
-	// holder is the task that holds locked; sched picks its next owner.
-	holder *lockdep.Holder
-	sched  Scheduler
-	// locked is write-locked from the entry to the exit stop (or death),
-	// so the host's execution and the model update are one step for every
-	// thread sharing the address space.
+	// locked is write-locked from the entry to the exit stop (or across
+	// emulate).
 	locked *AddressSpace
-	// onExit updates the model from the host's result.
+	// onExit updates the model from the host's result (or emulate's).
 	onExit func(t *Task, ret int64)
-	// onClone handles a clone/fork/vfork event of the syscall.
-	onClone func(t *Task, ev stopEvent)
 	// emulate answers the syscall instead of the host: it may run host
 	// syscalls in the tracee (hostmm.Tracee) and returns the result the
 	// program sees.
 	emulate func(tr hostmm.Tracee) int64
-	// nr and args, for strace and the maps check.
-	nr   uint64
-	args [6]uint64
-	// locks is the model's lock trace of a madvise or process_madvise,
-	// for strace (lockTrace).
+	// locks is the model's lock trace, for strace.
 	locks string
 }
 
+// plan turns act into the table's Plan.
+func (t *Task) plan(act *action) syscalls.Plan {
+	p := syscalls.Plan{Locks: act.locks}
+	if act.contended != nil {
+		return syscalls.Plan{Wait: act.contended}
+	}
+	if act.locked != nil {
+		p.Lock = act.locked
+	}
+	if emulate := act.emulate; emulate != nil {
+		p.Emulate = func() int64 { return emulate(t) }
+	}
+	if onExit := act.onExit; onExit != nil {
+		p.Exit = func(ret int64) int64 { onExit(t, ret); return ret }
+	} else if act.watch {
+		p.Exit = func(ret int64) int64 { return ret }
+	}
+	return p
+}
+
+// call is a dispatched syscall the sentry sees through: its Plan and what
+// the sentry holds for it until its result is final.
+type call struct {
+	syscalls.Plan
+	// nr and args, for strace and the maps check.
+	nr   uint64
+	args [6]uint64
+	// locked is Plan.Lock's address space, write-held by holder; sched
+	// picks its next owner when it is released.
+	locked *AddressSpace
+	holder *lockdep.Holder
+	sched  Scheduler
+}
+
 // exit runs at the syscall's exit stop. Engine thread only.
-func (a *action) exit(t *Task, ret int64) {
-	if a.onExit != nil {
-		a.onExit(t, ret)
+func (c *call) exit(t *Task, ret int64) {
+	if c.Exit != nil {
+		if r := c.Exit(ret); r != ret {
+			t.setReturn(r)
+			ret = r
+		}
 	}
+	c.finish(t, ret, t.s.cfg.CheckMaps)
+}
+
+// finish reports the call's result and releases what it holds; checkMaps
+// compares the model with the host's maps first (not after an emulated
+// call, whose host state the emulation explains).
+func (c *call) finish(t *Task, ret int64, checkMaps bool) {
 	if t.s.cfg.Strace != nil {
-		t.s.strace(t, a, ret)
+		t.s.strace(t, c, ret)
 	}
-	if t.s.cfg.CheckMaps && a.locked != nil {
-		t.s.checkMaps(t, a.locked, a.nr)
+	if checkMaps && c.locked != nil {
+		t.s.checkMaps(t, c.locked, c.nr)
 	}
-	t.s.refreshViews(a.locked)
-	a.release()
+	t.s.refreshViews(c.locked)
+	c.release()
 }
 
-// abort runs when the thread dies before its exit stop.
-func (a *action) abort(*Task) { a.release() }
-
-func (a *action) release() {
-	if as := a.locked; as != nil {
-		a.locked = nil
-		as.m.Lock.Unlock(a.holder)
-		as.held = false
-		as.wakeWaiters(a.sched)
+// release lets the address space go to its next waiter.
+func (c *call) release() {
+	if as := c.locked; as != nil {
+		c.locked = nil
+		as.m.Lock.Unlock(c.holder)
+		as.wakeWaiters(c.sched)
 	}
 }
 
-// apply resumes the thread as act says. Engine thread only.
-func (t *Task) apply(act action) {
+// syscallEntry looks the call up in the table and runs its handler. A call
+// whose address space is busy comes back with Wait set and nothing held.
+// Engine thread only.
+func (t *Task) syscallEntry(si *syscallInfo) call {
+	if si.Arch != auditArchX86_64 {
+		// int 0x80 from a 64-bit process: not modeled. Let it run.
+		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
+		return call{}
+	}
+	c := call{nr: si.Nr, args: si.Args}
+	t.setSyscall(syscalls.Name(uintptr(si.Nr)))
+	if emulate := t.s.cfg.Emulate; emulate != nil {
+		// The embedder's answer comes first.
+		if e := emulate(si.Nr, si.Args); e != nil {
+			c.Emulate = func() int64 { return e(t) }
+			return c
+		}
+	}
+	e, ok := syscalls.Lookup(uintptr(si.Nr))
+	if !ok || e.Handle == nil {
+		return c
+	}
+	c.Plan = e.Handle(t, si.Args)
+	if c.Wait != nil || c.Ignore {
+		return c
+	}
+	if c.Lock != nil {
+		as := c.Lock.(*AddressSpace)
+		if !as.m.Lock.TryWrite(t.holder) {
+			return call{Plan: syscalls.Plan{Wait: as}}
+		}
+		c.locked = as
+	}
+	c.holder = t.holder
+	c.sched = t.s.sched
+	if c.Exit == nil && (c.Clone != nil || t.s.cfg.Strace != nil || t.s.cfg.CheckMaps) {
+		c.Exit = func(ret int64) int64 { return ret } // watch the exit stop
+	}
+	return c
+}
+
+// apply resumes the thread as c says. Engine thread only.
+func (t *Task) apply(c call) {
 	if t.dead {
-		act.abort(t)
+		c.release()
 		return
 	}
-	if act.emulate != nil {
-		t.emulate(&act)
+	if c.Emulate != nil {
+		t.emulate(&c)
 		return
 	}
-	if act.watch {
-		t.pending, t.watching = act, true
+	if c.Exit != nil {
+		t.pending, t.watching = c, true
 		t.ptrace(unix.PTRACE_SYSCALL, 0)
 		return
 	}
 	// Back to user space: nothing may be held.
 	t.holder.CheckNoneHeld("return to the tracee")
 	t.ptrace(unix.PTRACE_CONT, 0)
-}
-
-// syscallEntry decides what an intercepted syscall does. Engine thread only.
-func (t *Task) syscallEntry(si *syscallInfo) action {
-	if si.Arch != auditArchX86_64 {
-		// int 0x80 from a 64-bit process: not modeled. Let it run.
-		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
-		return action{}
-	}
-	act := action{nr: si.Nr, args: si.Args}
-	t.setSyscall(syscalls.Name(uintptr(si.Nr)))
-	if t.s.cfg.Emulate != nil {
-		// The embedder's answer comes first.
-		if act.emulate = t.s.cfg.Emulate(si.Nr, si.Args); act.emulate != nil {
-			return act
-		}
-	}
-	switch {
-	case si.Nr == unix.SYS_OPEN || si.Nr == unix.SYS_OPENAT || si.Nr == unix.SYS_OPENAT2:
-		// Traced only for the /proc view (procview.go).
-		if t.procViewEntry(&act, si); act.emulate == nil {
-			return action{}
-		}
-	case procFileCalls[si.Nr] != nil:
-		// Traced only for the /proc view: pagemap and mem under guard
-		// emulation (pread64 and pwrite64 always, the others only on
-		// the fds of such opens: fdtrap.go).
-		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileAccessEntry(&act, si) {
-			return action{}
-		}
-	case isDup(si):
-		// Traced only on the fds of pagemap and mem files (fdtrap.go).
-		if !t.s.emulating(hostmm.EmulateGuard) || !t.procFileDupEntry(&act, si) {
-			return action{}
-		}
-	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == abi.PAGEMAP_SCAN:
-		// Traced only for the /proc view (pagemapscan.go).
-		if !t.s.emulating(hostmm.EmulateGuard) || !t.pagemapScanEntry(&act, si) {
-			return action{}
-		}
-	case si.Nr == unix.SYS_IOCTL && uint32(si.Args[1]) == abi.PROCMAP_QUERY:
-		// Traced only for the /proc view (procmapquery.go).
-		if !t.procmapQueryEntry(&act, si) {
-			return action{}
-		}
-	case t.s.emulating(hostmm.EmulateMseal) && t.sealEntry(&act, si):
-		// A seal decided it (sealemu.go).
-	case t.s.emulating(hostmm.EmulateGuard) && (si.Nr == unix.SYS_MPROTECT || si.Nr == unix.SYS_PKEY_MPROTECT ||
-		si.Nr == unix.SYS_MREMAP) && t.guardEntry(&act, si):
-		// Guard pages in the range (guardemu.go).
-	default:
-		t.modelEntry(&act, si)
-	}
-	if act.contended != nil {
-		return action{contended: act.contended}
-	}
-	if as := act.locked; as != nil {
-		if as.held || !as.m.Lock.TryWrite(t.holder) {
-			return action{contended: as}
-		}
-		as.held = true
-	}
-	act.holder = t.holder
-	act.sched = t.s.sched
-	if t.s.cfg.Strace != nil || t.s.cfg.CheckMaps {
-		act.watch = true
-	}
-	return act
-}
-
-// modelEntry prepares an intercepted syscall the host runs (or, for
-// madvise and process_madvise, the model answers) and the model follows.
-// It sets act.contended when the address space's lock is taken. Engine
-// thread only.
-func (t *Task) modelEntry(act *action, si *syscallInfo) {
-	switch si.Nr {
-	case unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_FORK, unix.SYS_VFORK:
-		t.cloneEntry(act)
-	case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
-		// PTRACE_EVENT_EXEC rebuilds the model. A failed exec changes
-		// nothing.
-	case unix.SYS_MADVISE:
-		t.madviseEntry(act, si)
-	case unix.SYS_PROCESS_MADVISE:
-		t.processMadviseEntry(act, si)
-	default:
-		if update := syscalls.ModelUpdate(uintptr(si.Nr), si.Args); update != nil && t.tg.mm != nil {
-			as, args := t.tg.mm, si.Args
-			act.watch = true
-			act.locked = as
-			act.onExit = func(t *Task, ret int64) {
-				for _, sp := range update(as.m.AS, hostView{t}, args, ret) {
-					t.reconcileEdges(as, sp.Start, sp.End)
-				}
-			}
-		}
-	}
 }
 
 // cloneKind is how a new task relates to its parent.
@@ -212,39 +184,6 @@ func cloneRelation(stopKind int, flags uint64) cloneKind {
 		return cloneThread
 	}
 	return cloneFork
-}
-
-// cloneFlags decodes the clone flags of clone, clone3, fork or vfork.
-func (t *Task) cloneFlags(nr uint64, args [6]uint64) uint64 {
-	switch nr {
-	case unix.SYS_FORK:
-		return uint64(unix.SIGCHLD)
-	case unix.SYS_VFORK:
-		return unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
-	case unix.SYS_CLONE3:
-		var b [8]byte
-		if err := t.readMem(args[0], b[:]); err != nil {
-			return 0
-		}
-		return binary.LittleEndian.Uint64(b[:])
-	}
-	return args[0]
-}
-
-// cloneEntry prepares a clone-family syscall. A fork copies the model while
-// the parent's mm is write-locked from the syscall's entry to the fork
-// event, so no other thread's memory syscall slips between the host's copy
-// and the model's.
-func (t *Task) cloneEntry(act *action) {
-	flags := t.cloneFlags(act.nr, act.args)
-	act.watch = true
-	if flags&unix.CLONE_VM == 0 {
-		act.locked = t.tg.mm
-	}
-	act.onClone = func(t *Task, ev stopEvent) {
-		t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), flags))
-		t.pending.release()
-	}
 }
 
 // adoptChild creates the task of a new thread or process reported by a
@@ -285,27 +224,23 @@ func (t *Task) execed(ev stopEvent) {
 	}
 }
 
-// emulate answers the syscall at its seccomp stop with act.emulate, then
+// emulate answers the syscall at its seccomp stop with c.Emulate, then
 // lets the thread return from it. Engine thread only.
-func (t *Task) emulate(act *action) {
+func (t *Task) emulate(c *call) {
 	if err := t.beginInjection(); err != nil {
-		act.abort(t)
+		c.release()
 		return // killed meanwhile: its exit report follows
 	}
-	ret := act.emulate(t)
+	ret := c.Emulate()
 	if t.dead {
-		act.abort(t)
+		c.release()
 		return
 	}
+	if c.Exit != nil {
+		ret = c.Exit(ret)
+	}
 	t.finishInjection(ret)
-	if act.onExit != nil {
-		act.onExit(t, ret)
-	}
-	if t.s.cfg.Strace != nil {
-		t.s.strace(t, act, ret)
-	}
-	t.s.refreshViews(act.locked)
-	act.release()
+	c.finish(t, ret, false)
 	t.holder.CheckNoneHeld("return to the tracee")
 	t.ptrace(unix.PTRACE_CONT, 0)
 }

@@ -38,13 +38,13 @@ type Task struct {
 	// with PTRACE_SYSCALL so that its exit stop is seen (valid while
 	// watching). A value, not a pointer: the per-syscall path allocates
 	// nothing for it.
-	pending  action
+	pending  call
 	watching bool
 	// inj is the syscall being answered by injected host syscalls.
 	inj *injection
 	// forkFix is what a forked child's host memory needs at its first
 	// stop under guard or wipe-on-fork emulation (guardemu.go).
-	forkFix *forkFix
+	forkFix *hostmm.ForkFix
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex
@@ -118,26 +118,28 @@ func (t *Task) handleStop(ev stopEvent) {
 	switch ev.stopKind() {
 	case stopSeccomp:
 		t.attached = true
-		act := t.syscallEntry(&ev.info)
-		if act.contended != nil {
+		c := t.syscallEntry(&ev.info)
+		if c.Wait != nil {
 			// Wait on the engine thread, in FIFO order: a goroutine
 			// hand-off per contended call costs more than the call.
 			t.setWaiting("mmap_lock (write)")
-			act.contended.waiters = append(act.contended.waiters, waiter{t, ev})
-			act.contended.waiting = append(act.contended.waiting, t)
+			c.Wait.Model().Lock.Enqueue(&waiter{t, ev})
 			return
 		}
-		t.apply(act)
+		t.apply(c)
 	case stopSyscall:
 		if t.watching && ev.info.Op == syscallInfoExit {
 			t.watching = false
 			t.pending.exit(t, ev.info.rval())
-			t.pending = action{}
+			t.pending = call{}
 		}
 		t.ptrace(t.resumeMode(), 0)
 	case stopClone, stopFork, stopVfork:
-		if t.watching && t.pending.onClone != nil {
-			t.pending.onClone(t, ev)
+		if t.watching && t.pending.Clone != nil {
+			// The child's model is copied while the parent's is locked;
+			// then the parent's threads may go on.
+			t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), t.pending.Clone.Flags))
+			t.pending.release()
 		} else {
 			// A clone the filter did not show us: adopt the child.
 			t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), 0))
@@ -186,8 +188,8 @@ func (t *Task) died(ev stopEvent) {
 	t.dead = true
 	if t.watching {
 		t.watching = false
-		t.pending.abort(t)
-		t.pending = action{}
+		t.pending.release()
+		t.pending = call{}
 	}
 	if !ev.vanished && t.tid == t.tg.pid {
 		t.tg.exitStatus = ev.status

@@ -46,49 +46,25 @@ func span(start, end uint64) []Span {
 	return []Span{{start, end}}
 }
 
-// ModelUpdate returns the update for an intercepted call, or nil when the
-// call cannot change the model (the sentry then lets it run without
-// watching its exit: the fast path).
+// ModelUpdate returns the model step of an intercepted call the host
+// runs (the table's), or nil when the call cannot change the model that
+// way (the sentry then lets it run without watching its exit: the fast
+// path; madvise and process_madvise are answered from the model instead).
 func ModelUpdate(nr uintptr, args [6]uint64) Update {
-	switch nr {
-	case unix.SYS_MMAP:
-		return mmapUpdate
-	case unix.SYS_MUNMAP:
-		return munmapUpdate
-	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
-		return mprotectUpdate
-	case unix.SYS_MREMAP:
-		return mremapUpdate
-	case unix.SYS_BRK:
-		return brkUpdate
-	case unix.SYS_MADVISE:
-		// The sentry answers madvise itself through mm.MM.Madvise.
-		return nil
-	case unix.SYS_MSEAL:
-		return msealUpdate
-	case unix.SYS_MLOCK:
-		return lockUpdate(mm.VMLocked, 0)
-	case unix.SYS_MLOCK2:
-		if args[2]&unix.MLOCK_ONFAULT != 0 {
-			return lockUpdate(mm.VMLocked|mm.VMLockOnFault, 0)
+	if nr < uintptr(len(byNr)) {
+		if e := byNr[nr]; e != nil && e.update != nil {
+			return e.update(args)
 		}
-		return lockUpdate(mm.VMLocked, 0)
-	case unix.SYS_MUNLOCK:
-		return lockUpdate(0, mm.VMLocked|mm.VMLockOnFault)
-	case unix.SYS_MLOCKALL:
-		return mlockallUpdate
-	case unix.SYS_MUNLOCKALL:
-		return munlockallUpdate
-	case unix.SYS_SHMAT:
-		return shmatUpdate
-	case unix.SYS_SHMDT:
-		return shmdtUpdate
-	case unix.SYS_PRCTL:
-		return prctlUpdate
-	case unix.SYS_IOCTL:
-		return uffdUpdate
 	}
 	return nil
+}
+
+// mlock2Update: MLOCK_ONFAULT locks on fault.
+func mlock2Update(r Regs) Update {
+	if r[2]&unix.MLOCK_ONFAULT != 0 {
+		return lockUpdate(mm.VMLocked|mm.VMLockOnFault, 0)
+	}
+	return lockUpdate(mm.VMLocked, 0)
 }
 
 func failed(ret int64) bool { return ret < 0 && ret > -4096 }

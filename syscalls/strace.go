@@ -783,9 +783,6 @@ func (f *formatter) clone() string {
 func FormatCall(nr uintptr, args [6]uint64, mem MemReader) string {
 	name := Name(nr)
 	e, ok := Lookup(nr)
-	if !ok || nr == unix.SYS_IOCTL && !e.Traced(args) {
-		e, ok = lookupProcView(nr)
-	}
 	if !ok {
 		parts := make([]string, len(args))
 		for i, a := range args {

@@ -1,10 +1,20 @@
-// Package syscalls holds madvisor's syscall table and its strace-style
-// formatter.
+// Package syscalls holds madvisor's syscall table, its handlers and its
+// strace-style formatter.
 //
-// The table is the single source of truth for which syscalls the seccomp
-// filter returns SECCOMP_RET_TRACE for (Intercepted); every other syscall
-// runs natively. Numbers are the x86-64 ABI's: madvisor only runs x86-64
-// tracees, so this package is meant for linux/amd64 only.
+// The table (table.go) is the single source of truth for the calls the
+// sentry sees: which ones the seccomp filter returns SECCOMP_RET_TRACE for
+// (always, only while the program's /proc view is kept, or per fd), how
+// strace prints them, and the handler that decides each one at its seccomp
+// stop (dispatch.go): it decodes the registers into typed arguments,
+// asks mm for the decision (handlers.go has the model steps of the calls
+// the host runs), and returns a Plan that the sentry carries out, with the
+// host's part done through the Context (hostmm's mechanics, injected in the
+// tracee). Every other syscall runs natively. Numbers are the x86-64 ABI's:
+// madvisor only runs x86-64 tracees, so this package is meant for
+// linux/amd64 only.
+//
+// Adding a syscall is one table entry: its argument kinds, when it is
+// traced, and its handler (a model step for a call the host runs).
 //
 // Name tables for the whole syscall range are generated from
 // golang.org/x/sys/unix by mknames.go (go generate).
@@ -14,10 +24,12 @@ package syscalls
 
 import (
 	"fmt"
-	"madvisor/abi"
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"madvisor/abi"
+	"madvisor/mm"
 )
 
 // ArgKind says how one syscall argument is decoded and printed.
@@ -136,6 +148,9 @@ type ArgMatch struct {
 	// ioctl's cmd): the kernel ignores the upper half of the register, so
 	// a filter comparing all 64 bits could be bypassed with garbage there.
 	Low32 bool
+	// View: the match traps only while the program's /proc view is kept
+	// (TraceView).
+	View bool
 }
 
 // Matches reports whether args satisfy m.
@@ -150,7 +165,24 @@ func (m ArgMatch) Matches(args [6]uint64) bool {
 	return v == m.Value
 }
 
-// Entry describes one intercepted syscall.
+// TraceMode says when the seccomp filter traps an entry's calls.
+type TraceMode int
+
+const (
+	// TraceAlways: in every run.
+	TraceAlways TraceMode = iota
+	// TraceView: only while the sentry keeps the program's own view of
+	// /proc (it emulates a kernel feature: the host's /proc/PID/maps would
+	// show the emulation's traces, or miss what the model has).
+	TraceView
+	// TracePerFD: never by the main filter; on single fds, by filters the
+	// sentry adds at run time (the program's pagemap and mem files under
+	// guard emulation: sentry/fdtrap.go).
+	TracePerFD
+)
+
+// Entry is one syscall of the table: when it is traced, how strace prints
+// it, and its handler.
 type Entry struct {
 	Nr   uintptr
 	Name string
@@ -158,9 +190,15 @@ type Entry struct {
 	Args []ArgKind
 	// Ret says how to print the result.
 	Ret RetKind
+	// Trace says when the main filter traps the call.
+	Trace TraceMode
 	// Match: empty means every call of Nr is traced; otherwise a call is
 	// traced only when at least one ArgMatch matches (OR).
 	Match []ArgMatch
+	// Handle decides the call at its seccomp stop (dispatch.go).
+	Handle Handler
+	// update is the model step of a call the host runs (ModelUpdate).
+	update func(Regs) Update
 }
 
 // Traced reports whether a call of e.Nr with args is one the seccomp filter
@@ -179,143 +217,164 @@ func (e Entry) Traced(args [6]uint64) bool {
 
 func args(k ...ArgKind) []ArgKind { return k }
 
-// intercepted is the table; init sorts it by Nr.
-var intercepted = []Entry{
+// table is the syscall table; init sorts it by Nr and fills in the
+// handlers of the model-update calls.
+var table = []Entry{
 	// Mapping changes: each creates, removes, moves or re-protects VMAs,
-	// so mm must decide the outcome and keep its model in step.
-	{Nr: unix.SYS_MMAP, Args: args(Addr, Size, Prot, MapFlags, Fd, Hex), Ret: RetAddr},
-	{Nr: unix.SYS_MUNMAP, Args: args(Addr, Size)},
-	{Nr: unix.SYS_MPROTECT, Args: args(Addr, Size, Prot)},
-	{Nr: unix.SYS_PKEY_MPROTECT, Args: args(Addr, Size, Prot, Int)},
-	{Nr: unix.SYS_MREMAP, Args: args(Addr, Size, Size, MremapFlags, Addr), Ret: RetAddr},
-	{Nr: unix.SYS_BRK, Args: args(Addr), Ret: RetAddr},
+	// so mm must decide the outcome and keep its model in step. A seal
+	// only the model knows refuses them first (mseal emulation); guard
+	// pages only the model knows need their host protection kept
+	// (guard emulation).
+	{Nr: unix.SYS_MMAP, Args: args(Addr, Size, Prot, MapFlags, Fd, Hex), Ret: RetAddr,
+		update: always(mmapUpdate)},
+	{Nr: unix.SYS_MUNMAP, Args: args(Addr, Size), update: always(munmapUpdate)},
+	{Nr: unix.SYS_MPROTECT, Args: args(Addr, Size, Prot), update: always(mprotectUpdate)},
+	{Nr: unix.SYS_PKEY_MPROTECT, Args: args(Addr, Size, Prot, Int), update: always(mprotectUpdate)},
+	{Nr: unix.SYS_MREMAP, Args: args(Addr, Size, Size, MremapFlags, Addr), Ret: RetAddr,
+		update: always(mremapUpdate)},
+	{Nr: unix.SYS_BRK, Args: args(Addr), Ret: RetAddr, update: always(brkUpdate)},
 
 	// Advice: the syscalls madvisor exists for (guard regions, the newer
-	// advice emulated on old hosts, VMA flag changes and splits).
-	{Nr: unix.SYS_MADVISE, Args: args(Addr, Size, MadvAdvice)},
-	{Nr: unix.SYS_PROCESS_MADVISE, Args: args(Pidfd, IovecPtr, Size, MadvAdvice, ProcessMadviseFlags)},
+	// advice emulated on old hosts, VMA flag changes and splits),
+	// answered from the model.
+	{Nr: unix.SYS_MADVISE, Args: args(Addr, Size, MadvAdvice), Handle: madviseCall},
+	{Nr: unix.SYS_PROCESS_MADVISE, Args: args(Pidfd, IovecPtr, Size, MadvAdvice, ProcessMadviseFlags),
+		Handle: processMadviseCall},
 
 	// Sealing: emulated where the host lacks mseal (before 6.10), and it
 	// changes which later operations fail with EPERM.
-	{Nr: unix.SYS_MSEAL, Args: args(Addr, Size, MsealFlags)},
+	{Nr: unix.SYS_MSEAL, Args: args(Addr, Size, MsealFlags), update: always(msealUpdate)},
 
 	// Locking: VM_LOCKED / VM_LOCKONFAULT are VMA flags (they split VMAs
 	// and change the DONTNEED, COLD, PAGEOUT and GUARD_INSTALL outcomes).
-	{Nr: unix.SYS_MLOCK, Args: args(Addr, Size)},
-	{Nr: unix.SYS_MLOCK2, Args: args(Addr, Size, MlockFlags)},
-	{Nr: unix.SYS_MUNLOCK, Args: args(Addr, Size)},
-	{Nr: unix.SYS_MLOCKALL, Args: args(MlockallFlags)},
-	{Nr: unix.SYS_MUNLOCKALL},
+	{Nr: unix.SYS_MLOCK, Args: args(Addr, Size), update: always(lockUpdate(mm.VMLocked, 0))},
+	{Nr: unix.SYS_MLOCK2, Args: args(Addr, Size, MlockFlags), update: mlock2Update},
+	{Nr: unix.SYS_MUNLOCK, Args: args(Addr, Size), update: always(lockUpdate(0, mm.VMLocked|mm.VMLockOnFault))},
+	{Nr: unix.SYS_MLOCKALL, Args: args(MlockallFlags), update: always(mlockallUpdate)},
+	{Nr: unix.SYS_MUNLOCKALL, update: always(munlockallUpdate)},
 
 	// System V shared memory: attach and detach map and unmap VMAs.
-	{Nr: unix.SYS_SHMAT, Args: args(ShmID, Addr, ShmFlags), Ret: RetAddr},
-	{Nr: unix.SYS_SHMDT, Args: args(Addr)},
+	{Nr: unix.SYS_SHMAT, Args: args(ShmID, Addr, ShmFlags), Ret: RetAddr, update: always(shmatUpdate)},
+	{Nr: unix.SYS_SHMDT, Args: args(Addr), update: always(shmdtUpdate)},
 
 	// exec replaces the whole address space: the model is re-read from
 	// /proc/PID/maps at the exec stop.
-	{Nr: unix.SYS_EXECVE, Args: args(ExecPath, StrArray, EnvArray)},
-	{Nr: unix.SYS_EXECVEAT, Args: args(DirFd, ExecPath, StrArray, EnvArray, AtFlags)},
+	{Nr: unix.SYS_EXECVE, Args: args(ExecPath, StrArray, EnvArray), Handle: execCall},
+	{Nr: unix.SYS_EXECVEAT, Args: args(DirFd, ExecPath, StrArray, EnvArray, AtFlags), Handle: execCall},
 
 	// prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ...) names anonymous VMAs,
 	// which splits them and shows in /proc/PID/maps. Other prctls run
 	// natively. The option is an int: compare the low 32 bits only.
 	{Nr: unix.SYS_PRCTL, Args: args(PrctlOption, PrctlArg, PrctlArg, PrctlArg, PrctlArg),
-		Match: []ArgMatch{{Index: 0, Value: unix.PR_SET_VMA, Low32: true}}},
+		Match: []ArgMatch{{Index: 0, Value: unix.PR_SET_VMA, Low32: true}}, update: always(prctlUpdate)},
 
 	// Process creation: fork copies the model (DONTFORK, WIPEONFORK,
 	// guard inheritance), CLONE_VM shares it; the sentry must see every
 	// new task to keep the copies consistent.
-	{Nr: unix.SYS_CLONE, Args: args(CloneFlags, Addr, Addr, Addr, Hex)},
-	{Nr: unix.SYS_CLONE3, Args: args(CloneArgs, Size)},
-	{Nr: unix.SYS_FORK},
-	{Nr: unix.SYS_VFORK},
+	{Nr: unix.SYS_CLONE, Args: args(CloneFlags, Addr, Addr, Addr, Hex), Handle: cloneCall(unix.SYS_CLONE)},
+	{Nr: unix.SYS_CLONE3, Args: args(CloneArgs, Size), Handle: cloneCall(unix.SYS_CLONE3)},
+	{Nr: unix.SYS_FORK, Handle: cloneCall(unix.SYS_FORK)},
+	{Nr: unix.SYS_VFORK, Handle: cloneCall(unix.SYS_VFORK)},
 
-	// userfaultfd arming (abi.UFFDIO_REGISTER / UNREGISTER) changes VMA state:
+	// userfaultfd arming (UFFDIO_REGISTER / UNREGISTER) changes VMA state:
 	// it splits VMAs and disables the per-VMA lock path of madvise. Other
 	// ioctls run natively. The request is an unsigned int: low 32 bits.
-	{Nr: unix.SYS_IOCTL, Args: args(Fd, IoctlCmd, IoctlArg),
+	// The /proc view answers PAGEMAP_SCAN on a pagemap file (guard pages)
+	// and PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
+	{Nr: unix.SYS_IOCTL, Args: args(Fd, IoctlCmd, IoctlArg), Handle: ioctlCall,
 		Match: []ArgMatch{
 			{Index: 1, Value: abi.UFFDIO_REGISTER, Low32: true},
 			{Index: 1, Value: abi.UFFDIO_UNREGISTER, Low32: true},
+			{Index: 1, Value: abi.PAGEMAP_SCAN, Low32: true, View: true},
+			{Index: 1, Value: abi.PROCMAP_QUERY, Low32: true, View: true},
 		}},
+
+	// The /proc view: an open of a process's maps file is answered from
+	// the model; pread64 of /proc/PID/pagemap and pread64/pwrite64 of
+	// /proc/PID/mem show guard pages (guard emulation).
+	{Nr: unix.SYS_OPEN, Args: args(ExecPath, Hex, Hex), Trace: TraceView, Handle: openCall(unix.SYS_OPEN)},
+	{Nr: unix.SYS_OPENAT, Args: args(DirFd, ExecPath, Hex, Hex), Trace: TraceView, Handle: openCall(unix.SYS_OPENAT)},
+	{Nr: unix.SYS_OPENAT2, Args: args(DirFd, ExecPath, Addr, Size), Trace: TraceView, Handle: openCall(unix.SYS_OPENAT2)},
+	{Nr: unix.SYS_PREAD64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(unix.SYS_PREAD64)},
+	{Nr: unix.SYS_PWRITE64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(unix.SYS_PWRITE64)},
+
+	// The same on the fds of pagemap and mem files only (per-fd filters).
+	{Nr: unix.SYS_READ, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_READ)},
+	{Nr: unix.SYS_WRITE, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_WRITE)},
+	{Nr: unix.SYS_READV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_READV)},
+	{Nr: unix.SYS_WRITEV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_WRITEV)},
+	{Nr: unix.SYS_PREADV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PREADV)},
+	{Nr: unix.SYS_PWRITEV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PWRITEV)},
+	{Nr: unix.SYS_PREADV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PREADV2)},
+	{Nr: unix.SYS_PWRITEV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PWRITEV2)},
+	// A copy of such an fd is trapped as the original is.
+	{Nr: unix.SYS_DUP, Args: args(Fd), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP)},
+	{Nr: unix.SYS_DUP2, Args: args(Fd, Fd), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP2)},
+	{Nr: unix.SYS_DUP3, Args: args(Fd, Fd, Hex), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP3)},
+	{Nr: unix.SYS_FCNTL, Args: args(Fd, Hex, Hex), Trace: TracePerFD, Handle: dupCall(unix.SYS_FCNTL)},
 }
 
-// procView are the syscalls traced only while the sentry keeps the
-// program's own view of /proc (it emulates a kernel feature: the host's
-// /proc/PID/maps would show the emulation's traces, or miss what the model
-// has): the opens, so that an open of a process's maps file can be
-// answered from the model. They are not in Lookup's table.
-var procView = []Entry{
-	{Nr: unix.SYS_OPEN, Name: "open", Args: args(ExecPath, Hex, Hex)},
-	{Nr: unix.SYS_OPENAT, Name: "openat", Args: args(DirFd, ExecPath, Hex, Hex)},
-	{Nr: unix.SYS_OPENAT2, Name: "openat2", Args: args(DirFd, ExecPath, Addr, Size)},
-	// pread64 of /proc/PID/pagemap and pread64/pwrite64 of /proc/PID/mem
-	// (guard pages under guard emulation).
-	{Nr: unix.SYS_PREAD64, Name: "pread64", Args: args(Fd, Addr, Size, Hex)},
-	{Nr: unix.SYS_PWRITE64, Name: "pwrite64", Args: args(Fd, Addr, Size, Hex)},
-	// The abi.PAGEMAP_SCAN ioctl on a pagemap file (guard pages), and
-	// abi.PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
-	{Nr: unix.SYS_IOCTL, Name: "ioctl", Args: args(Fd, IoctlCmd, IoctlArg),
-		Match: []ArgMatch{{Index: 1, Value: abi.PAGEMAP_SCAN, Low32: true}, {Index: 1, Value: abi.PROCMAP_QUERY, Low32: true}}},
-}
-
-// procViewFDs are traced only on single fds, by filters the sentry adds at
-// run time (the program's pagemap and mem files under guard emulation:
-// sentry/fdtrap.go): not in any filter built here, only formatted.
-var procViewFDs = []Entry{
-	{Nr: unix.SYS_READ, Name: "read", Args: args(Fd, Addr, Size)},
-	{Nr: unix.SYS_WRITE, Name: "write", Args: args(Fd, Addr, Size)},
-	{Nr: unix.SYS_READV, Name: "readv", Args: args(Fd, Addr, Size)},
-	{Nr: unix.SYS_WRITEV, Name: "writev", Args: args(Fd, Addr, Size)},
-	{Nr: unix.SYS_PREADV, Name: "preadv", Args: args(Fd, Addr, Size, Hex)},
-	{Nr: unix.SYS_PWRITEV, Name: "pwritev", Args: args(Fd, Addr, Size, Hex)},
-	{Nr: unix.SYS_PREADV2, Name: "preadv2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
-	{Nr: unix.SYS_PWRITEV2, Name: "pwritev2", Args: args(Fd, Addr, Size, Hex, Hex, Hex)},
-	{Nr: unix.SYS_DUP, Name: "dup", Args: args(Fd)},
-	{Nr: unix.SYS_DUP2, Name: "dup2", Args: args(Fd, Fd)},
-	{Nr: unix.SYS_DUP3, Name: "dup3", Args: args(Fd, Fd, Hex)},
-	{Nr: unix.SYS_FCNTL, Name: "fcntl", Args: args(Fd, Hex, Hex)},
-}
-
-// ProcViewIntercepted returns the extra syscalls traced while the sentry
-// keeps the program's view of /proc (see procView).
-func ProcViewIntercepted() []Entry { return append([]Entry(nil), procView...) }
-
-// lookupProcView returns the procView or procViewFDs entry for nr, for
-// formatting.
-func lookupProcView(nr uintptr) (Entry, bool) {
-	for _, e := range append(procView, procViewFDs...) {
-		if e.Nr == nr {
-			return e, true
-		}
-	}
-	return Entry{}, false
-}
-
-// byNr indexes intercepted by syscall number; nil where not intercepted.
+// byNr indexes table by syscall number; nil where not in it.
 var byNr [len(sysNames)]*Entry
 
 func init() {
-	sort.Slice(intercepted, func(i, j int) bool { return intercepted[i].Nr < intercepted[j].Nr })
-	for i := range intercepted {
-		e := &intercepted[i]
+	sort.Slice(table, func(i, j int) bool { return table[i].Nr < table[j].Nr })
+	for i := range table {
+		e := &table[i]
 		e.Name = Name(e.Nr)
 		if e.Nr >= uintptr(len(byNr)) || byNr[e.Nr] != nil {
 			panic(fmt.Sprintf("syscalls: bad or duplicate table entry %d (%s)", e.Nr, e.Name))
+		}
+		if e.update != nil {
+			e.Handle = modelCall(e.Nr, e.update, sealable[e.Nr], guardable[e.Nr])
 		}
 		byNr[e.Nr] = e
 	}
 }
 
+// sealable are the calls a seal may refuse (mm.SealCheck); guardable
+// those whose host effect on emulated guard pages must be corrected.
+var (
+	sealable  = map[uintptr]bool{unix.SYS_MMAP: true, unix.SYS_MUNMAP: true, unix.SYS_MPROTECT: true, unix.SYS_PKEY_MPROTECT: true, unix.SYS_MREMAP: true, unix.SYS_BRK: true, unix.SYS_MSEAL: true}
+	guardable = map[uintptr]bool{unix.SYS_MPROTECT: true, unix.SYS_PKEY_MPROTECT: true, unix.SYS_MREMAP: true}
+)
+
+// traced returns the entries the main filter traps in mode, with only the
+// matches of that mode.
+func traced(mode TraceMode) []Entry {
+	var out []Entry
+	for _, e := range table {
+		var match []ArgMatch
+		for _, m := range e.Match {
+			if m.View == (mode == TraceView) {
+				match = append(match, m)
+			}
+		}
+		switch {
+		case e.Trace == mode:
+			e.Match = match
+		case mode == TraceView && len(match) > 0:
+			e.Match = match // an always-traced entry's view matches
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // Intercepted returns the syscalls the seccomp filter returns
 // SECCOMP_RET_TRACE for, sorted by Nr. The slice is a copy; the Args and
 // Match slices are shared and must not be modified.
-func Intercepted() []Entry {
-	return append([]Entry(nil), intercepted...)
-}
+func Intercepted() []Entry { return traced(TraceAlways) }
 
-// Lookup returns the table entry for nr, if nr is intercepted. An entry with
-// a Match traps only some calls (see Entry.Traced).
+// ProcViewIntercepted returns the extra syscalls (and ioctl requests) the
+// filter traps while the sentry keeps the program's view of /proc.
+func ProcViewIntercepted() []Entry { return traced(TraceView) }
+
+// Lookup returns the table entry for nr: its handler and how to print it.
+// An entry with a Match traps only some calls (see Entry.Traced); one
+// traced per fd or for the /proc view only in some runs (Trace).
 func Lookup(nr uintptr) (Entry, bool) {
 	if nr < uintptr(len(byNr)) {
 		if e := byNr[nr]; e != nil {

@@ -66,13 +66,14 @@ func TestLookup(t *testing.T) {
 		{unix.SYS_SHMAT, true, "shmat", RetAddr},
 		{440, true, "process_madvise", RetInt},
 		{462, true, "mseal", RetInt},
-		{unix.SYS_READ, false, "", 0},
+		{unix.SYS_READ, true, "read", RetInt}, // per-fd traps
 		{unix.SYS_GETPID, false, "", 0},
 		{100000, false, "", 0},
 		{^uintptr(0), false, "", 0},
 	}
 	for _, tt := range tests {
 		got, ok := Lookup(tt.nr)
+		assert.Equal(t, tt.wantOK, ok && got.Handle != nil, "Lookup(%d) has a handler", tt.nr)
 		assert.Equal(t, tt.wantOK, ok, "Lookup(%d): got ok %v, want %v", tt.nr, ok, tt.wantOK)
 		assert.Equal(t, tt.want, got.Name, "Lookup(%d)", tt.nr)
 		if ok {
@@ -155,4 +156,38 @@ func TestArgKindString(t *testing.T) {
 		assert.NotContains(t, k.String(), "ArgKind(", "kind %d has no name", int(k))
 	}
 	assert.Equal(t, "ArgKind(999)", ArgKind(999).String())
+}
+
+// TestTraceModes: the main filter traps the TraceAlways entries with
+// their always-on matches; the /proc view adds the opens, pread/pwrite and
+// the view's ioctl requests; the per-fd calls are in neither.
+func TestTraceModes(t *testing.T) {
+	names := func(es []Entry) map[string][]ArgMatch {
+		m := map[string][]ArgMatch{}
+		for _, e := range es {
+			m[e.Name] = e.Match
+		}
+		return m
+	}
+	always, view := names(Intercepted()), names(ProcViewIntercepted())
+	assert.Contains(t, always, "madvise")
+	assert.NotContains(t, always, "openat")
+	assert.NotContains(t, always, "read")
+	assert.Contains(t, view, "openat")
+	assert.Contains(t, view, "pread64")
+	assert.NotContains(t, view, "read", "read is traced per fd only")
+	assert.NotContains(t, view, "madvise")
+	require.Contains(t, always, "ioctl")
+	require.Contains(t, view, "ioctl")
+	for _, m := range always["ioctl"] {
+		assert.False(t, m.View, "always-traced ioctl match %#x is a view match", m.Value)
+	}
+	var viewCmds []uint64
+	for _, m := range view["ioctl"] {
+		viewCmds = append(viewCmds, m.Value)
+	}
+	assert.ElementsMatch(t, []uint64{abi.PAGEMAP_SCAN, abi.PROCMAP_QUERY}, viewCmds, "the view's ioctl requests")
+	for _, e := range table {
+		assert.NotNil(t, e.Handle, "%s has no handler", e.Name)
+	}
 }

@@ -1,0 +1,74 @@
+package hostmm
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/bpf"
+	"gvisor.dev/gvisor/pkg/seccomp"
+)
+
+// A seccomp filter added to a running process to trace some calls on one
+// fd number (the reads and writes of its pagemap and mem files, whose
+// guard pages only the sentry can show under guard emulation): the main
+// filter cannot trap read and write (every program's I/O would stop in
+// the sentry) and cannot change once installed, but a process may add
+// filters.
+
+// FdAccessFilter is a seccomp program that traces calls (syscall numbers
+// whose first argument is an fd) on fd, and the copies of fd (dup, dup2,
+// dup3, fcntl F_DUPFD and F_DUPFD_CLOEXEC: a copy gets its own filter),
+// and allows everything else (the main filter decides the rest).
+func FdAccessFilter(fd int, calls []uintptr) ([]bpf.Instruction, error) {
+	var onFD seccomp.PerArg
+	for i := range onFD {
+		onFD[i] = seccomp.AnyValue{}
+	}
+	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
+	rules := seccomp.NewSyscallRules()
+	for _, nr := range calls {
+		rules = rules.Add(nr, onFD)
+	}
+	rules = rules.Add(unix.SYS_DUP, onFD).Add(unix.SYS_DUP2, onFD).Add(unix.SYS_DUP3, onFD)
+	var dupFD [2]seccomp.PerArg
+	for i, cmd := range []int{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC} {
+		dupFD[i] = onFD
+		dupFD[i][1] = seccomp.MaskedEqual(0xffffffff, uintptr(cmd))
+	}
+	rules = rules.Add(unix.SYS_FCNTL, seccomp.Or{dupFD[0], dupFD[1]})
+	prog := seccomp.Program{
+		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
+		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},
+	}
+	insns, _, err := prog.Build()
+	return insns, err
+}
+
+// InstallFilter adds the seccomp program insns to every thread of tr's
+// process by an injected seccomp(SET_MODE_FILTER, TSYNC), and returns its
+// raw result: 0, a negative errno, or the tid of a thread whose own
+// filters prevent the synchronization. The program goes in scratch room
+// (ErrNoScratch when there is none). Filters outlive close and exec.
+func InstallFilter(tr Tracee, insns []bpf.Instruction) (int64, error) {
+	// struct sock_fprog {u16 len; struct sock_filter *filter} and the
+	// instructions.
+	prog := make([]byte, 16+8*len(insns))
+	binary.LittleEndian.PutUint16(prog, uint16(len(insns)))
+	for i, in := range insns {
+		b := prog[16+8*i:]
+		binary.LittleEndian.PutUint16(b, in.OpCode)
+		b[2], b[3] = in.JumpIfTrue, in.JumpIfFalse
+		binary.LittleEndian.PutUint32(b[4:], in.K)
+	}
+	var ret int64
+	err := tr.WithScratch(prog, func(addr uint64) (err error) {
+		var filter [8]byte
+		binary.LittleEndian.PutUint64(filter[:], addr+16)
+		if err := tr.WriteMem(addr+8, filter[:]); err != nil {
+			return err
+		}
+		ret, err = tr.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, addr)
+		return err
+	})
+	return ret, err
+}

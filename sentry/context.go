@@ -1,0 +1,125 @@
+package sentry
+
+import (
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/lockdep"
+	"madvisor/mm"
+	"madvisor/syscalls"
+)
+
+// The task is the syscall table's Context: the handlers in syscalls/ ask
+// it for the caller's address space and for the sentry's own steps (the
+// emulations' and the /proc view's), each of which builds an action.
+
+var _ syscalls.Context = (*Task)(nil)
+
+// Model implements syscalls.Space.
+func (as *AddressSpace) Model() *mm.MM { return as.m }
+
+// Space implements syscalls.Context.
+func (t *Task) Space() syscalls.Space {
+	if t.tg.mm == nil {
+		return nil // not a typed nil: handlers compare with nil
+	}
+	return t.tg.mm
+}
+
+// Host implements syscalls.Context.
+func (t *Task) Host() syscalls.Host { return hostView{t} }
+
+// Holder implements syscalls.Context.
+func (t *Task) Holder() *lockdep.Holder { return t.holder }
+
+// Update implements syscalls.Context: the host runs the call under the
+// address space's lock; at its exit stop the model follows the host's
+// result and the changed spans' edges are checked against the host.
+func (t *Task) Update(sp syscalls.Space, r syscalls.Regs, update syscalls.Update) syscalls.Plan {
+	as := sp.(*AddressSpace)
+	return syscalls.Plan{Lock: as, Exit: func(ret int64) int64 {
+		for _, span := range update(as.m.AS, hostView{t}, r, ret) {
+			t.reconcileEdges(as, span.Start, span.End)
+		}
+		return ret
+	}}
+}
+
+// Sealed implements syscalls.Context (sealemu.go).
+func (t *Task) Sealed(_ syscalls.Space, nr uintptr, r syscalls.Regs) (syscalls.Plan, bool) {
+	if !t.s.emulating(hostmm.EmulateMseal) {
+		return syscalls.Plan{}, false
+	}
+	return t.step(nr, r, t.sealEntry)
+}
+
+// Guarded implements syscalls.Context (guardemu.go).
+func (t *Task) Guarded(_ syscalls.Space, nr uintptr, r syscalls.Regs, _ syscalls.Update) (syscalls.Plan, bool) {
+	if !t.s.emulating(hostmm.EmulateGuard) {
+		return syscalls.Plan{}, false
+	}
+	return t.step(nr, r, t.guardEntry)
+}
+
+// Madvise implements syscalls.Context (madvise.go).
+func (t *Task) Madvise(_ syscalls.Space, a syscalls.MadviseArgs) syscalls.Plan {
+	var act action
+	t.madviseEntry(&act, a)
+	return t.plan(&act)
+}
+
+// ProcessMadvise implements syscalls.Context (pmadvise.go).
+func (t *Task) ProcessMadvise(a syscalls.ProcessMadviseArgs) syscalls.Plan {
+	var act action
+	t.processMadviseEntry(&act, a)
+	return t.plan(&act)
+}
+
+// OpenProc implements syscalls.Context (procview.go).
+func (t *Task) OpenProc(nr uintptr, r syscalls.Regs, path, flags uint64) (syscalls.Plan, bool) {
+	var act action
+	t.procViewEntry(&act, &syscallInfo{Nr: uint64(nr), Args: r})
+	if act.emulate == nil {
+		return syscalls.Plan{}, false
+	}
+	return t.plan(&act), true
+}
+
+// ProcFileAccess implements syscalls.Context (procfileio.go).
+func (t *Task) ProcFileAccess(nr uintptr, r syscalls.Regs) (syscalls.Plan, bool) {
+	if !t.s.emulating(hostmm.EmulateGuard) {
+		return syscalls.Plan{}, false
+	}
+	return t.step(nr, r, t.procFileAccessEntry)
+}
+
+// ProcFileDup implements syscalls.Context (fdtrap.go).
+func (t *Task) ProcFileDup(nr uintptr, r syscalls.Regs) (syscalls.Plan, bool) {
+	if !t.s.emulating(hostmm.EmulateGuard) {
+		return syscalls.Plan{}, false
+	}
+	return t.step(nr, r, t.procFileDupEntry)
+}
+
+// PagemapScan implements syscalls.Context (pagemapscan.go).
+func (t *Task) PagemapScan(fd int, arg uint64) (syscalls.Plan, bool) {
+	if !t.s.emulating(hostmm.EmulateGuard) {
+		return syscalls.Plan{}, false
+	}
+	return t.step(unix.SYS_IOCTL, syscalls.Regs{uint64(fd), 0, arg}, t.pagemapScanEntry)
+}
+
+// ProcmapQuery implements syscalls.Context (procmapquery.go).
+func (t *Task) ProcmapQuery(fd int, arg uint64) (syscalls.Plan, bool) {
+	return t.step(unix.SYS_IOCTL, syscalls.Regs{uint64(fd), 0, arg}, t.procmapQueryEntry)
+}
+
+// step runs one of the sentry's entry steps, which reports whether it
+// decided the call.
+func (t *Task) step(nr uintptr, r syscalls.Regs, entry func(*action, *syscallInfo) bool) (syscalls.Plan, bool) {
+	var act action
+	if !entry(&act, &syscallInfo{Nr: uint64(nr), Args: r}) {
+		return syscalls.Plan{}, false
+	}
+	return t.plan(&act), true
+}

@@ -1,0 +1,298 @@
+package syscalls
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/abi"
+	"madvisor/lockdep"
+	"madvisor/mm"
+)
+
+// One intercepted call, from its seccomp stop to its result:
+//
+//	sentry: Lookup(nr).Handle(ctx, regs)          the one dispatch
+//	  handler: Decode* (registers -> typed args)   this package
+//	    model step: mm (errno, new VMA state)      the model decides
+//	    host step: Context (hostmm, injected)      the host is made to match
+//	  -> Plan: what the sentry does with the thread
+//
+// A handler is a short list of steps in the order they win: a seal that
+// refuses the call comes before guard pages, which come before the plain
+// model update, and so on. Each step that is the sentry's (a lock, an
+// injection, the program's /proc view) is a Context method.
+
+// Regs are a call's six argument registers (rdi, rsi, rdx, r10, r8, r9).
+type Regs = [6]uint64
+
+// Handler decides an intercepted call at its seccomp stop.
+type Handler func(c Context, r Regs) Plan
+
+// Space is an address space as the sentry keeps it: its model and the
+// model's mmap_lock, whose contention the sentry's scheduler orders.
+type Space interface {
+	Model() *mm.MM
+}
+
+// Plan is what the sentry does with a call, as its handler decided. The
+// zero Plan lets the call run on the host, unwatched: the fast path of
+// calls that cannot change the model.
+type Plan struct {
+	// Wait is an address space whose mmap_lock another task holds across
+	// its call: the thread queues on it (still at its seccomp stop) and
+	// its call is dispatched again when the lock is released. Nothing
+	// else of the Plan is set.
+	Wait Space
+	// Lock is write-held from the entry until the call's result is final
+	// (its exit stop, or Emulate's return), so that the host's execution
+	// and the model step are one step for every thread sharing it.
+	Lock Space
+	// Emulate, if set, answers the call instead of the host: the host
+	// step (it may inject syscalls in the thread). It returns the result
+	// the program sees.
+	Emulate func() int64
+	// Exit, if set, is the model step after the host ran the call (the
+	// call's exit stop is then watched) or after Emulate: ret is the
+	// result so far, and the result it returns is the one the program
+	// sees (the model's answer where the spec and the host differ).
+	Exit func(ret int64) int64
+	// Clone is set for a call that may create a task (clone, clone3,
+	// fork, vfork): the sentry adopts the child at the clone event.
+	Clone *CloneCall
+	// Locks is the lock trace of the model's step, for strace.
+	Locks string
+	// Ignore: the call is traced only for cases it is not (an open of
+	// another file than the /proc view's): it runs natively, unwatched
+	// and not shown by strace.
+	Ignore bool
+}
+
+// ignore is the Plan of a call that is none of the sentry's business.
+var ignore = Plan{Ignore: true}
+
+// CloneCall is what the sentry needs to adopt a clone's child.
+type CloneCall struct {
+	// Flags are the clone flags (0 when they could not be read).
+	Flags uint64
+}
+
+// Context is what a handler may ask of the calling thread and of the
+// sentry. The sentry's task implements it.
+type Context interface {
+	// Host is the caller's memory and open files, as model steps read
+	// them.
+	Host() Host
+	// Space is the caller's address space, nil before its first exec
+	// (the sentry's own pre-exec stage).
+	Space() Space
+	// Holder is the calling task's lockdep holder.
+	Holder() *lockdep.Holder
+
+	// Update is the model step of a call the host runs: the host's
+	// result applied to the model by update at the exit stop, and the
+	// changed spans' edges checked against the host.
+	Update(sp Space, r Regs, update Update) Plan
+	// Sealed is the mseal emulation's step: the Plan when a seal only the
+	// model knows decides the call (mm.SealCheck), else false.
+	Sealed(sp Space, nr uintptr, r Regs) (Plan, bool)
+	// Guarded is the guard emulation's step for mprotect and mremap over
+	// emulated guard pages, whose host protections the call would undo
+	// or strand; false when no guard page is in the range.
+	Guarded(sp Space, nr uintptr, r Regs, update Update) (Plan, bool)
+	// Madvise answers madvise from the model and makes the host match.
+	Madvise(sp Space, a MadviseArgs) Plan
+	// ProcessMadvise answers process_madvise for the vector a names.
+	ProcessMadvise(a ProcessMadviseArgs) Plan
+	// OpenProc is the /proc view's step for an open: a maps or smaps file
+	// of a process under the sandbox answered from the model, a pagemap
+	// or mem file opened with its reads trapped. False: a plain open.
+	OpenProc(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
+	// ProcFileAccess is the /proc view's step for a read or write of a
+	// pagemap or mem file that reaches emulated guard pages.
+	ProcFileAccess(nr uintptr, r Regs) (Plan, bool)
+	// ProcFileDup is the /proc view's step for a copy of the fd of a
+	// pagemap or mem file: the copy is trapped too.
+	ProcFileDup(nr uintptr, r Regs) (Plan, bool)
+	// PagemapScan and ProcmapQuery answer those ioctls on the /proc
+	// view's files.
+	PagemapScan(fd int, arg uint64) (Plan, bool)
+	ProcmapQuery(fd int, arg uint64) (Plan, bool)
+}
+
+// MadviseArgs are madvise(2)'s arguments.
+type MadviseArgs struct {
+	Start, Len uint64
+	Advice     int
+}
+
+// DecodeMadvise decodes madvise(start, len_in, behavior).
+func DecodeMadvise(r Regs) MadviseArgs {
+	return MadviseArgs{Start: r[0], Len: r[1], Advice: int(int32(r[2]))}
+}
+
+// ProcessMadviseArgs are process_madvise(2)'s arguments.
+type ProcessMadviseArgs struct {
+	Pidfd  int32
+	Vec    uint64 // the struct iovec array
+	Vlen   uint64
+	Advice int
+	Flags  uint32
+}
+
+// DecodeProcessMadvise decodes process_madvise(pidfd, vec, vlen, advice,
+// flags).
+func DecodeProcessMadvise(r Regs) ProcessMadviseArgs {
+	return ProcessMadviseArgs{Pidfd: int32(r[0]), Vec: r[1], Vlen: r[2], Advice: int(int32(r[3])), Flags: uint32(r[4])}
+}
+
+// DecodeCloneFlags decodes the clone flags of clone, clone3, fork or vfork;
+// clone3's are read from its struct clone_args.
+func DecodeCloneFlags(nr uintptr, r Regs, mem MemReader) uint64 {
+	switch nr {
+	case unix.SYS_FORK:
+		return uint64(unix.SIGCHLD)
+	case unix.SYS_VFORK:
+		return unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
+	case unix.SYS_CLONE3:
+		b, err := mem.ReadBytes(r[0], 8)
+		if err != nil {
+			return 0
+		}
+		return binary.LittleEndian.Uint64(b)
+	}
+	return r[0]
+}
+
+// modelCall is the handler of a call the host runs and the model follows
+// (update, chosen from the registers), after the emulations' steps that
+// may decide it first: a seal (sealed), guard pages (guarded).
+func modelCall(nr uintptr, update func(Regs) Update, sealed, guarded bool) Handler {
+	return func(c Context, r Regs) Plan {
+		sp := c.Space()
+		if sp == nil {
+			return Plan{}
+		}
+		if sealed {
+			if p, ok := c.Sealed(sp, nr, r); ok {
+				return p
+			}
+		}
+		u := update(r)
+		if guarded {
+			if p, ok := c.Guarded(sp, nr, r, u); ok {
+				return p
+			}
+		}
+		if u == nil {
+			return Plan{}
+		}
+		return c.Update(sp, r, u)
+	}
+}
+
+// always is an update that does not depend on the registers.
+func always(u Update) func(Regs) Update { return func(Regs) Update { return u } }
+
+func madviseCall(c Context, r Regs) Plan {
+	sp := c.Space()
+	if sp == nil {
+		return Plan{}
+	}
+	return c.Madvise(sp, DecodeMadvise(r))
+}
+
+func processMadviseCall(c Context, r Regs) Plan {
+	return c.ProcessMadvise(DecodeProcessMadvise(r))
+}
+
+// cloneCall: a fork copies the model while the parent's mm is
+// write-locked from the call's entry to the fork event, so no other
+// thread's memory syscall slips between the host's copy and the model's;
+// a thread or CLONE_VM child shares the model.
+func cloneCall(nr uintptr) Handler {
+	return func(c Context, r Regs) Plan {
+		flags := DecodeCloneFlags(nr, r, c.Host())
+		p := Plan{Clone: &CloneCall{Flags: flags}}
+		if sp := c.Space(); sp != nil && flags&unix.CLONE_VM == 0 {
+			p.Lock = sp
+		}
+		return p
+	}
+}
+
+// execCall: the exec event rebuilds the model from the host; a failed
+// exec changes nothing.
+func execCall(Context, Regs) Plan { return Plan{} }
+
+// ioctlCall: userfaultfd arming changes the model; PAGEMAP_SCAN and
+// PROCMAP_QUERY are the /proc view's (traced only while it is kept).
+func ioctlCall(c Context, r Regs) Plan {
+	switch uint32(r[1]) {
+	case abi.UFFDIO_REGISTER, abi.UFFDIO_UNREGISTER:
+		if sp := c.Space(); sp != nil {
+			return c.Update(sp, r, uffdUpdate)
+		}
+		return Plan{}
+	case abi.PAGEMAP_SCAN:
+		if p, ok := c.PagemapScan(int(int32(r[0])), r[2]); ok {
+			return p
+		}
+	case abi.PROCMAP_QUERY:
+		if p, ok := c.ProcmapQuery(int(int32(r[0])), r[2]); ok {
+			return p
+		}
+	}
+	return ignore
+}
+
+// openCall decodes open, openat and openat2 (whose flags are the first
+// u64 of its struct open_how) for the /proc view's step.
+func openCall(nr uintptr) Handler {
+	return func(c Context, r Regs) Plan {
+		var path, flags uint64
+		switch nr {
+		case unix.SYS_OPEN:
+			path, flags = r[0], r[1]
+		case unix.SYS_OPENAT:
+			path, flags = r[1], r[2]
+		case unix.SYS_OPENAT2:
+			b, err := c.Host().ReadBytes(r[2], 8)
+			if err != nil {
+				return ignore // the host's EFAULT
+			}
+			path, flags = r[1], binary.LittleEndian.Uint64(b)
+		}
+		if p, ok := c.OpenProc(nr, r, path, flags); ok {
+			return p
+		}
+		return ignore
+	}
+}
+
+// fileAccessCall: reads and writes, traced for the /proc view's pagemap
+// and mem files.
+func fileAccessCall(nr uintptr) Handler {
+	return func(c Context, r Regs) Plan {
+		if p, ok := c.ProcFileAccess(nr, r); ok {
+			return p
+		}
+		return ignore
+	}
+}
+
+// dupCall: dup, dup2, dup3 and fcntl's F_DUPFD / F_DUPFD_CLOEXEC (the
+// only fcntl commands the per-fd filters trace), for the /proc view.
+func dupCall(nr uintptr) Handler {
+	return func(c Context, r Regs) Plan {
+		if nr == unix.SYS_FCNTL {
+			if cmd := uint32(r[1]); cmd != unix.F_DUPFD && cmd != unix.F_DUPFD_CLOEXEC {
+				return ignore
+			}
+		}
+		if p, ok := c.ProcFileDup(nr, r); ok {
+			return p
+		}
+		return ignore
+	}
+}
