@@ -15,27 +15,36 @@ import (
 // the sentry) and cannot change once installed, but a process may add
 // filters.
 
-// FdAccessFilter is a seccomp program that traces calls (syscall numbers
-// whose first argument is an fd) on fd, and the copies of fd (dup, dup2,
-// dup3, fcntl F_DUPFD and F_DUPFD_CLOEXEC: a copy gets its own filter),
-// and allows everything else (the main filter decides the rest).
-func FdAccessFilter(fd int, calls []uintptr) ([]bpf.Instruction, error) {
+// FdTrap is a call a per-fd filter traces: Nr, whose first argument is
+// the fd, and whose second argument is one of Arg1 (any, if empty).
+type FdTrap struct {
+	Nr   uintptr
+	Arg1 []uint32
+}
+
+// FdAccessFilter is a seccomp program that traces calls on fd (the
+// reads, writes and copies of a pagemap or mem file: a copy gets its own
+// filter), and allows everything else (the main filter decides the rest).
+func FdAccessFilter(fd int, calls []FdTrap) ([]bpf.Instruction, error) {
 	var onFD seccomp.PerArg
 	for i := range onFD {
 		onFD[i] = seccomp.AnyValue{}
 	}
 	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
 	rules := seccomp.NewSyscallRules()
-	for _, nr := range calls {
-		rules = rules.Add(nr, onFD)
+	for _, c := range calls {
+		if len(c.Arg1) == 0 {
+			rules = rules.Add(c.Nr, onFD)
+			continue
+		}
+		var or seccomp.Or
+		for _, v := range c.Arg1 {
+			m := onFD
+			m[1] = seccomp.MaskedEqual(0xffffffff, uintptr(v))
+			or = append(or, m)
+		}
+		rules = rules.Add(c.Nr, or)
 	}
-	rules = rules.Add(unix.SYS_DUP, onFD).Add(unix.SYS_DUP2, onFD).Add(unix.SYS_DUP3, onFD)
-	var dupFD [2]seccomp.PerArg
-	for i, cmd := range []int{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC} {
-		dupFD[i] = onFD
-		dupFD[i][1] = seccomp.MaskedEqual(0xffffffff, uintptr(cmd))
-	}
-	rules = rules.Add(unix.SYS_FCNTL, seccomp.Or{dupFD[0], dupFD[1]})
 	prog := seccomp.Program{
 		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
 		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},

@@ -25,12 +25,16 @@ func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64
 }
 
 // TestFdAccessFilter: the filter added for a pagemap or mem fd traces the
-// given calls on that fd (whatever the upper half of the argument) and
-// its copies, and allows everything else, foreign ABIs included (the main
+// given calls on that fd (whatever the upper half of the argument), fcntl
+// only with the given commands, and allows everything else, foreign ABIs included (the main
 // filter decides those).
 func TestFdAccessFilter(t *testing.T) {
-	calls := []uintptr{unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV,
-		unix.SYS_PREADV, unix.SYS_PWRITEV, unix.SYS_PREADV2, unix.SYS_PWRITEV2}
+	var calls []FdTrap
+	for _, nr := range []uintptr{unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV,
+		unix.SYS_PREADV, unix.SYS_PWRITEV, unix.SYS_PREADV2, unix.SYS_PWRITEV2, unix.SYS_DUP, unix.SYS_DUP3} {
+		calls = append(calls, FdTrap{Nr: nr})
+	}
+	calls = append(calls, FdTrap{Nr: unix.SYS_FCNTL, Arg1: []uint32{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC}})
 	insns, err := FdAccessFilter(5, calls)
 	require.NoError(t, err)
 	for _, c := range []struct {

@@ -2,12 +2,13 @@ package hostmm
 
 import (
 	"fmt"
-	"madvisor/abi"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"unsafe"
+
+	"madvisor/abi"
 
 	"golang.org/x/sys/unix"
 )

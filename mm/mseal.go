@@ -73,54 +73,68 @@ type SealVerdict struct {
 	Brk uint64
 }
 
-// SealCheck decides, for hosts without mseal, what the seals in the model
-// make of syscall nr with arguments a (a syscall number and raw registers,
-// as syscalls.ModelUpdate takes them). mseal itself is Mseal. The seal
-// checks come after the call's alignment and zero-length checks, so a
-// range with an unaligned start, or one that is empty or wraps once
-// rounded to pages, is left to the host's own EINVAL (SealNone).
+// The seal checks, for hosts without mseal: what the seals in the model
+// make of a memory syscall (mseal itself is Mseal). They come after the
+// call's alignment and zero-length checks, so a range with an unaligned
+// start, or one that is empty or wraps once rounded to pages, is left to
+// the host's own EINVAL (SealNone).
 //
-// Preconditions: the caller holds mmap_lock for reading.
-func (as *AddressSpace) SealCheck(nr uintptr, a [6]uint64) SealVerdict {
-	refuse := SealVerdict{Action: SealRefuse}
-	switch nr {
-	case unix.SYS_MUNMAP:
-		// munmap over a sealed VMA: EPERM before anything is unmapped
-		// (mm/vma.c vms_gather_munmap_vmas, vma_is_sealed).
-		if as.sealedIn(a[0], a[1]) {
-			return refuse
+// Preconditions (each): the caller holds mmap_lock for reading.
+
+// SealCheckMunmap: munmap over a sealed VMA fails with EPERM before
+// anything is unmapped (mm/vma.c vms_gather_munmap_vmas,
+// vma_is_sealed).
+func (as *AddressSpace) SealCheckMunmap(start, length uint64) SealVerdict {
+	return as.refuseIfSealed(start, length)
+}
+
+// SealCheckMmap: MAP_FIXED unmaps what it replaces, as munmap
+// (mmap_region -> vms_gather_munmap_vmas); MAP_FIXED_NOREPLACE replaces
+// nothing.
+func (as *AddressSpace) SealCheckMmap(addr, length, flags uint64) SealVerdict {
+	if flags&unix.MAP_FIXED == 0 || flags&unix.MAP_FIXED_NOREPLACE != 0 {
+		return SealVerdict{}
+	}
+	return as.refuseIfSealed(addr, length)
+}
+
+// SealCheckMremap: mremap may not move, grow or shrink a sealed VMA, nor
+// unmap one at MREMAP_FIXED's new range (mm/mremap.c, vma_is_sealed; the
+// new range's do_munmap). old_len 0 (duplicate a shared mapping) still
+// names the VMA at the old address.
+func (as *AddressSpace) SealCheckMremap(oldAddr, oldLen, newLen, flags, newAddr uint64) SealVerdict {
+	if as.sealedIn(oldAddr, max(oldLen, 1)) || flags&unix.MREMAP_FIXED != 0 && as.sealedIn(newAddr, newLen) {
+		return SealVerdict{Action: SealRefuse}
+	}
+	return SealVerdict{}
+}
+
+// SealCheckMprotect: do_mprotect_pkey changes each VMA in turn;
+// mprotect_fixup fails with EPERM at the first sealed one
+// (can_modify_vma), leaving the VMAs before it changed.
+func (as *AddressSpace) SealCheckMprotect(start, length uint64) SealVerdict {
+	if start, end, ok := sealRange(start, length); ok {
+		if first, found := as.FirstSealed(start, end); found {
+			return SealVerdict{Action: SealProtectBefore, First: first}
 		}
-	case unix.SYS_MMAP:
-		// MAP_FIXED unmaps what it replaces, as munmap (mmap_region ->
-		// vms_gather_munmap_vmas); MAP_FIXED_NOREPLACE replaces nothing.
-		if a[3]&unix.MAP_FIXED != 0 && a[3]&unix.MAP_FIXED_NOREPLACE == 0 && as.sealedIn(a[0], a[1]) {
-			return refuse
-		}
-	case unix.SYS_MREMAP:
-		// mremap may not move, grow or shrink a sealed VMA, nor unmap one
-		// at MREMAP_FIXED's new range (mm/mremap.c, vma_is_sealed; the
-		// new range's do_munmap). old_len 0 (duplicate a shared mapping)
-		// still names the VMA at the old address.
-		if as.sealedIn(a[0], max(a[1], 1)) || a[3]&unix.MREMAP_FIXED != 0 && as.sealedIn(a[4], a[2]) {
-			return refuse
-		}
-	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
-		// do_mprotect_pkey changes each VMA in turn; mprotect_fixup fails
-		// with EPERM at the first sealed one (can_modify_vma), leaving the
-		// VMAs before it changed.
-		if start, end, ok := sealRange(a[0], a[1]); ok {
-			if first, found := as.FirstSealed(start, end); found {
-				return SealVerdict{Action: SealProtectBefore, First: first}
-			}
-		}
-	case unix.SYS_BRK:
-		// A shrinking brk unmaps [newbrk, brk); when that fails on a seal
-		// brk restores the old break and returns it (mm/mmap.c brk,
-		// do_vmi_align_munmap).
-		_, brk := as.Brk()
-		if a[0] < brk && as.sealedIn(PageAlign(a[0]), PageAlign(brk)-PageAlign(a[0])) {
-			return SealVerdict{Action: SealBrkUnchanged, Brk: brk}
-		}
+	}
+	return SealVerdict{}
+}
+
+// SealCheckBrk: a shrinking brk unmaps [newbrk, brk); when that fails on a
+// seal brk restores the old break and returns it (mm/mmap.c brk,
+// do_vmi_align_munmap).
+func (as *AddressSpace) SealCheckBrk(newBrk uint64) SealVerdict {
+	_, brk := as.Brk()
+	if newBrk < brk && as.sealedIn(PageAlign(newBrk), PageAlign(brk)-PageAlign(newBrk)) {
+		return SealVerdict{Action: SealBrkUnchanged, Brk: brk}
+	}
+	return SealVerdict{}
+}
+
+func (as *AddressSpace) refuseIfSealed(start, length uint64) SealVerdict {
+	if as.sealedIn(start, length) {
+		return SealVerdict{Action: SealRefuse}
 	}
 	return SealVerdict{}
 }

@@ -184,9 +184,27 @@ func TestSealCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := as.SealCheck(tt.nr, tt.args)
+			got := sealCheck(as, tt.nr, tt.args)
 			assert.Equal(t, tt.want, got, "got %+v, want %+v", got, tt.want)
 		})
 	}
 	assert.Equal(t, before, as.Maps(), "SealCheck changes nothing")
+}
+
+// sealCheck runs the seal check of syscall nr on its registers, as the
+// syscall table does.
+func sealCheck(as *AddressSpace, nr uintptr, a [6]uint64) SealVerdict {
+	switch nr {
+	case unix.SYS_MUNMAP:
+		return as.SealCheckMunmap(a[0], a[1])
+	case unix.SYS_MMAP:
+		return as.SealCheckMmap(a[0], a[1], a[3])
+	case unix.SYS_MREMAP:
+		return as.SealCheckMremap(a[0], a[1], a[2], a[3], a[4])
+	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
+		return as.SealCheckMprotect(a[0], a[1])
+	case unix.SYS_BRK:
+		return as.SealCheckBrk(a[0])
+	}
+	return SealVerdict{}
 }

@@ -11,7 +11,7 @@ import (
 
 // The task is the syscall table's Context: the handlers in syscalls/ ask
 // it for the caller's address space and for the sentry's own steps (the
-// emulations' and the /proc view's), each of which builds an action.
+// emulations' and the /proc view's), each of which builds a Plan.
 
 var _ syscalls.Context = (*Task)(nil)
 
@@ -46,51 +46,58 @@ func (t *Task) Update(sp syscalls.Space, r syscalls.Regs, update syscalls.Update
 }
 
 // Sealed implements syscalls.Context (sealemu.go).
-func (t *Task) Sealed(_ syscalls.Space, nr uintptr, r syscalls.Regs) (syscalls.Plan, bool) {
+func (t *Task) Sealed(sp syscalls.Space, nr uintptr, r syscalls.Regs, check syscalls.SealCheck) (syscalls.Plan, bool) {
+	var plan syscalls.Plan
+	ok := t.s.emulating(hostmm.EmulateMseal) && t.sealed(&plan, sp.(*AddressSpace), nr, r, check)
+	return plan, ok
+}
+
+// Mseal implements syscalls.Context (sealemu.go).
+func (t *Task) Mseal(sp syscalls.Space, r syscalls.Regs) (syscalls.Plan, bool) {
 	if !t.s.emulating(hostmm.EmulateMseal) {
 		return syscalls.Plan{}, false
 	}
-	return t.step(nr, r, t.sealEntry)
+	return t.msealCall(sp.(*AddressSpace), r), true
 }
 
-// Guarded implements syscalls.Context (guardemu.go).
-func (t *Task) Guarded(_ syscalls.Space, nr uintptr, r syscalls.Regs, _ syscalls.Update) (syscalls.Plan, bool) {
-	if !t.s.emulating(hostmm.EmulateGuard) {
-		return syscalls.Plan{}, false
-	}
-	return t.step(nr, r, t.guardEntry)
+// GuardedProtect implements syscalls.Context (guardemu.go).
+func (t *Task) GuardedProtect(sp syscalls.Space, nr uintptr, r syscalls.Regs, update syscalls.Update) (syscalls.Plan, bool) {
+	var plan syscalls.Plan
+	ok := t.s.emulating(hostmm.EmulateGuard) && t.guardedProtect(&plan, sp.(*AddressSpace), nr, r, update)
+	return plan, ok
+}
+
+// GuardedRemap implements syscalls.Context (guardemu.go).
+func (t *Task) GuardedRemap(sp syscalls.Space, r syscalls.Regs, update syscalls.Update) (syscalls.Plan, bool) {
+	var plan syscalls.Plan
+	ok := t.s.emulating(hostmm.EmulateGuard) && t.guardedRemap(&plan, sp.(*AddressSpace), r, update)
+	return plan, ok
 }
 
 // Madvise implements syscalls.Context (madvise.go).
-func (t *Task) Madvise(_ syscalls.Space, a syscalls.MadviseArgs) syscalls.Plan {
-	var act action
-	t.madviseEntry(&act, a)
-	return t.plan(&act)
+func (t *Task) Madvise(sp syscalls.Space, a syscalls.MadviseArgs) syscalls.Plan {
+	return t.madvise(sp.(*AddressSpace), a)
 }
 
 // ProcessMadvise implements syscalls.Context (pmadvise.go).
 func (t *Task) ProcessMadvise(a syscalls.ProcessMadviseArgs) syscalls.Plan {
-	var act action
-	t.processMadviseEntry(&act, a)
-	return t.plan(&act)
+	var plan syscalls.Plan
+	t.processMadviseEntry(&plan, a)
+	return plan
 }
 
 // OpenProc implements syscalls.Context (procview.go).
 func (t *Task) OpenProc(nr uintptr, r syscalls.Regs, path, flags uint64) (syscalls.Plan, bool) {
-	var act action
-	t.procViewEntry(&act, &syscallInfo{Nr: uint64(nr), Args: r})
-	if act.emulate == nil {
-		return syscalls.Plan{}, false
-	}
-	return t.plan(&act), true
+	var plan syscalls.Plan
+	ok := t.procViewOpen(&plan, nr, r, path, flags)
+	return plan, ok
 }
 
 // ProcFileAccess implements syscalls.Context (procfileio.go).
-func (t *Task) ProcFileAccess(nr uintptr, r syscalls.Regs) (syscalls.Plan, bool) {
-	if !t.s.emulating(hostmm.EmulateGuard) {
-		return syscalls.Plan{}, false
-	}
-	return t.step(nr, r, t.procFileAccessEntry)
+func (t *Task) ProcFileAccess(a syscalls.FileAccess) (syscalls.Plan, bool) {
+	var plan syscalls.Plan
+	ok := t.s.emulating(hostmm.EmulateGuard) && t.procFileAccess(&plan, a)
+	return plan, ok
 }
 
 // ProcFileDup implements syscalls.Context (fdtrap.go).
@@ -116,10 +123,10 @@ func (t *Task) ProcmapQuery(fd int, arg uint64) (syscalls.Plan, bool) {
 
 // step runs one of the sentry's entry steps, which reports whether it
 // decided the call.
-func (t *Task) step(nr uintptr, r syscalls.Regs, entry func(*action, *syscallInfo) bool) (syscalls.Plan, bool) {
-	var act action
-	if !entry(&act, &syscallInfo{Nr: uint64(nr), Args: r}) {
+func (t *Task) step(nr uintptr, r syscalls.Regs, entry func(*syscalls.Plan, *syscallInfo) bool) (syscalls.Plan, bool) {
+	var plan syscalls.Plan
+	if !entry(&plan, &syscallInfo{Nr: uint64(nr), Args: r}) {
 		return syscalls.Plan{}, false
 	}
-	return t.plan(&act), true
+	return plan, true
 }

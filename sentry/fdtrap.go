@@ -2,11 +2,11 @@ package sentry
 
 import (
 	"errors"
-	"slices"
 
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
+	"madvisor/syscalls"
 )
 
 // Trapping read(2), write(2) and the vector calls on the program's pagemap
@@ -48,49 +48,40 @@ func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
 	}
 }
 
-// trappedFileCalls are the calls of procFileCalls the per-fd filter
-// traces: all but pread64 and pwrite64, which the main filter traces.
-var trappedFileCalls = func() []uintptr {
-	var nrs []uintptr
-	for nr := range procFileCalls {
-		if nr != unix.SYS_PREAD64 && nr != unix.SYS_PWRITE64 {
-			nrs = append(nrs, uintptr(nr))
+// trappedFileCalls are the calls the per-fd filter traces, from the
+// table (syscalls.TracePerFD).
+var trappedFileCalls = func() []hostmm.FdTrap {
+	var calls []hostmm.FdTrap
+	for _, e := range syscalls.PerFDIntercepted() {
+		c := hostmm.FdTrap{Nr: e.Nr}
+		for _, m := range e.Match {
+			if m.Index != 1 {
+				panic("sentry: a per-fd trap matches an argument other than the second: " + e.Name)
+			}
+			c.Arg1 = append(c.Arg1, uint32(m.Value))
 		}
+		calls = append(calls, c)
 	}
-	slices.Sort(nrs)
-	return nrs
+	return calls
 }()
-
-// isDup reports whether si copies an fd: dup, dup2, dup3, fcntl F_DUPFD
-// and F_DUPFD_CLOEXEC.
-func isDup(si *syscallInfo) bool {
-	switch si.Nr {
-	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3:
-		return true
-	case unix.SYS_FCNTL:
-		cmd := uint32(si.Args[1])
-		return cmd == unix.F_DUPFD || cmd == unix.F_DUPFD_CLOEXEC
-	}
-	return false
-}
 
 // procFileDupEntry answers a copy of the fd of a pagemap or mem file of a
 // process under the sandbox: the copy is made by injection, and its number
 // trapped as the original's is. Other copies run natively. It reports
-// whether it set act. Engine thread only.
-func (t *Task) procFileDupEntry(act *action, si *syscallInfo) bool {
+// whether it set plan. Engine thread only.
+func (t *Task) procFileDupEntry(plan *syscalls.Plan, si *syscallInfo) bool {
 	fd := int(int32(si.Args[0]))
 	if t.procFileTarget(fd, "pagemap") == nil && t.procFileTarget(fd, "mem") == nil {
 		return false
 	}
 	a := si.Args
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		nfd, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2])
+	plan.Emulate = func() int64 {
+		nfd, err := t.Inject(uintptr(si.Nr), a[0], a[1], a[2])
 		if err != nil {
 			return -int64(unix.EINTR)
 		}
 		if nfd >= 0 {
-			t.trapFileAccess(tr, int(nfd))
+			t.trapFileAccess(t, int(nfd))
 		}
 		return nfd
 	}

@@ -26,73 +26,65 @@ import (
 //     PROT_NONE pieces do not show; pagemap reads through pread(2) show
 //     guard pages as the kernel does (bits 62 and 58, not present).
 
-// isGuardAdvice reports whether advice installs or removes markers.
-func isGuardAdvice(advice int) bool {
-	return advice == unix.MADV_GUARD_INSTALL || advice == unix.MADV_GUARD_REMOVE
-}
+// Under guard emulation, mprotect and mremap would undo or strand the
+// host's PROT_NONE guard pieces: mprotect over guard pages is followed by
+// protecting them again, and for an mremap of a range with guard pages
+// their protection is given back for the move (which the kernel makes on
+// one VMA) and taken again at the new place.
 
-// emulateGuardAdvice answers a guard advice whose result the model
-// decided (ret): the host gets hostmm.Backend.GuardAdvice on the applied
-// pieces.
-func (t *Task) emulateGuardAdvice(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		hostmm.NewBackend(tr, t.s.cfg.Emulations).GuardAdvice(advice, applied)
-		return ret
-	}
-}
-
-// guardEntry handles, under guard emulation, the calls that would undo or
-// strand the host's PROT_NONE guard pieces: mprotect over guard pages
-// (they are protected again after it) and mremap of a range with guard
-// pages (their protection is given back for the move, which the kernel
-// makes on one VMA, and taken again at the new place). It reports whether
-// it set act. Engine thread only.
-func (t *Task) guardEntry(act *action, si *syscallInfo) bool {
-	as, a := t.tg.mm, si.Args
-	if as == nil {
-		return false
-	}
-	start, end := a[0], a[0]+mm.PageAlign(a[1])
+// guardRuns returns the guard runs in the range [a0, a0+a1) of an
+// mprotect or mremap, if the range is one the call accepts.
+func guardRuns(as *AddressSpace, a syscalls.Regs) (start, end uint64, runs []mm.GuardRun) {
+	start, end = a[0], a[0]+mm.PageAlign(a[1])
 	if start%mm.PageSize != 0 || end <= start {
-		return false
+		return 0, 0, nil
 	}
-	runs := as.m.AS.GuardRuns(start, end)
+	return start, end, as.m.AS.GuardRuns(start, end)
+}
+
+// guardedProtect runs mprotect or pkey_mprotect (nr) over guard pages and
+// protects them again. It reports whether there were any. Engine thread
+// only.
+func (t *Task) guardedProtect(plan *syscalls.Plan, as *AddressSpace, nr uintptr, a syscalls.Regs, update syscalls.Update) bool {
+	start, end, runs := guardRuns(as, a)
 	if len(runs) == 0 {
 		return false
 	}
-	update := syscalls.ModelUpdate(uintptr(si.Nr), a)
-	act.locked = as
-	switch si.Nr {
-	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
-		act.emulate = func(tr hostmm.Tracee) int64 {
-			ret, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2], a[3])
-			if err != nil {
-				return -int64(unix.EINTR)
-			}
-			update(as.m.AS, hostView{t}, a, ret)
-			hostmm.NewBackend(tr, t.s.cfg.Emulations).ProtectGuards(as.m.AS.GuardRuns(start, end))
-			return ret
+	plan.Lock = as
+	plan.Emulate = func() int64 {
+		ret, err := t.Inject(nr, a[0], a[1], a[2], a[3])
+		if err != nil {
+			return -int64(unix.EINTR)
 		}
-	case unix.SYS_MREMAP:
-		act.emulate = func(tr hostmm.Tracee) int64 {
-			b := hostmm.NewBackend(tr, t.s.cfg.Emulations)
-			b.UnprotectGuards(runs)
-			ret, err := tr.Inject(unix.SYS_MREMAP, a[0], a[1], a[2], a[3], a[4])
-			if err != nil {
-				return -int64(unix.EINTR)
-			}
-			update(as.m.AS, hostView{t}, a, ret)
-			at, size := start, end-start
-			if ret >= 0 || ret < -4095 {
-				at, size = uint64(ret), mm.PageAlign(a[2])
-			}
-			b.ProtectGuards(as.m.AS.GuardRuns(at, at+size))
-			return ret
-		}
-	default:
-		act.locked = nil
+		update(as.m.AS, hostView{t}, a, ret)
+		t.backend().ProtectGuards(as.m.AS.GuardRuns(start, end))
+		return ret
+	}
+	return true
+}
+
+// guardedRemap moves a range with guard pages. It reports whether there
+// were any. Engine thread only.
+func (t *Task) guardedRemap(plan *syscalls.Plan, as *AddressSpace, a syscalls.Regs, update syscalls.Update) bool {
+	start, end, runs := guardRuns(as, a)
+	if len(runs) == 0 {
 		return false
+	}
+	plan.Lock = as
+	plan.Emulate = func() int64 {
+		b := t.backend()
+		b.UnprotectGuards(runs)
+		ret, err := t.Inject(unix.SYS_MREMAP, a[0], a[1], a[2], a[3], a[4])
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		update(as.m.AS, hostView{t}, a, ret)
+		at, size := start, end-start
+		if ret >= 0 || ret < -4095 {
+			at, size = uint64(ret), mm.PageAlign(a[2])
+		}
+		b.ProtectGuards(as.m.AS.GuardRuns(at, at+size))
+		return ret
 	}
 	return true
 }
@@ -123,20 +115,6 @@ func (t *Task) fixGuardSiginfo() {
 	}
 	binary.LittleEndian.PutUint32(si[8:], segvMapErr)
 	ptraceRequest(unix.PTRACE_SETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0])))
-}
-
-// emulatePopulate answers POPULATE_READ / POPULATE_WRITE that the model
-// ended with an error (a hole: ENOMEM; a guard marker: EFAULT, which an
-// emulated marker, PROT_NONE on the host, would make EINVAL there): the
-// host populates the pieces before it, and its own error comes first.
-func (t *Task) emulatePopulate(act *action, as *AddressSpace, advice int, applied []mm.MadviseRange, ret int64) {
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		if r := hostmm.NewBackend(tr, t.s.cfg.Emulations).HostPopulate(advice, applied); r != 0 {
-			return r
-		}
-		return ret
-	}
 }
 
 // forkFixups computes the child's fix-up (hostmm.NewForkFix) from the

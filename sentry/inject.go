@@ -172,3 +172,7 @@ func (t *Task) WithScratch(data []byte, use func(addr uint64) error) error {
 	defer t.writeMem(addr, saved)
 	return use(addr)
 }
+
+// backend returns the host side of t's model decisions: calls injected in
+// t, with the run's emulations (hostmm.Backend).
+func (t *Task) backend() *hostmm.Backend { return hostmm.NewBackend(t, t.s.cfg.Emulations) }

@@ -13,39 +13,28 @@ import (
 	"madvisor/syscalls"
 )
 
-// madviseEntry answers madvise(2) from the model (mm.MM.Madvise decides the
+// madvise answers madvise(2) from the model (mm.MM.Madvise decides the
 // result and changes the model, taking the locks the spec prescribes) and
-// makes the host match:
-//   - a call the model refuses before touching anything (bad arguments,
-//     EINVAL/EPERM/EINTR up front) never reaches the host: the program
-//     gets the model's errno (so spec-vs-host rows follow the spec);
-//   - VMA-flag advice and guard advice run on the host too, with mmap_lock
-//     held across so the host applies changes in the model's order; the
-//     program sees the model's result;
-//   - every other advice (DONTNEED, FREE, COLD, PAGEOUT, WILLNEED,
-//     POPULATE, REMOVE, COLLAPSE...) changes no VMA: the host's own call is
-//     its effect and its result, untouched.
+// makes the host match as hostmm.MadviseMatch says: a call the model
+// refuses before any effect never reaches the host; flag and guard advice
+// run on the host too, under mmap_lock, and the program sees the model's
+// result; an emulated advice's host work is hostmm's; every other advice
+// (DONTNEED, FREE, COLD, WILLNEED, REMOVE, COLLAPSE...) changes no VMA:
+// the host's own call is its effect and its result.
 //
-// It sets act.contended when the address space's mmap_lock is held by
-// another task: the caller queues the task. Engine thread only.
-func (t *Task) madviseEntry(act *action, a syscalls.MadviseArgs) {
-	as := t.tg.mm
-	if as == nil {
-		return
-	}
-	// Madvise takes the locks itself, synchronously: it must find them
-	// free, since the engine thread may not block.
+// The Plan waits when the address space's mmap_lock is held by another
+// task: Madvise takes the locks itself, synchronously, and the engine
+// thread may not block. Engine thread only.
+func (t *Task) madvise(as *AddressSpace, a syscalls.MadviseArgs) syscalls.Plan {
 	if as.m.Lock.Held() {
-		act.contended = as
-		return
+		return syscalls.Plan{Wait: as}
 	}
-
-	start, lenIn, advice := a.Start, a.Len, a.Advice
-	env := t.s.madviseEnv(t, advice)
+	emu := t.s.cfg.Emulations
+	env := t.s.madviseEnv(t, a.Advice)
 	env.LoseGuardRaces = t.s.guardRacesLeft
-	populate := advice == unix.MADV_POPULATE_READ || advice == unix.MADV_POPULATE_WRITE
-	hostInWalk := populate && t.s.adviceEmulated(advice) && t.beginInjection() == nil
-	if hostInWalk {
+	populate := a.Advice == unix.MADV_POPULATE_READ || a.Advice == unix.MADV_POPULATE_WRITE
+	doneInWalk := populate && emu.AdviceEmulated(a.Advice) && t.beginInjection() == nil
+	if doneInWalk {
 		// The emulated populate faults each piece in where the kernel's
 		// walk does (mm.MadviseHost.Populate, under mmap_lock), so its
 		// failure ends the walk there: the tracee is in an injection
@@ -53,70 +42,79 @@ func (t *Task) madviseEntry(act *action, a syscalls.MadviseArgs) {
 		env.Host = t.backend()
 	}
 	lt := t.startLockTrace()
-	res := as.m.Madvise(t.holder, start, lenIn, advice, env)
-	act.locks = lt.stop(t)
+	res := as.m.Madvise(t.holder, a.Start, a.Len, a.Advice, env)
+	plan := syscalls.Plan{Locks: lt.stop(t)}
 	t.s.guardRacesLeft -= res.RacesLost
 	want := -int64(res.Err)
-	switch {
-	case res.Restart:
-		// -ERESTARTNOINTR: the host call is skipped and the program's
-		// syscall instruction runs again (finishInjection), as the
-		// kernel's return path restarts it: the program never sees an
-		// errno, and a signal pending meanwhile is handled first.
-		act.emulate = func(hostmm.Tracee) int64 { return -int64(mm.ERESTARTNOINTR) }
-	case res.Err != 0 && len(res.Applied) == 0, hostInWalk:
-		act.emulate = func(hostmm.Tracee) int64 { return want }
-	case isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
-		t.emulateGuardAdvice(act, as, advice, res.Applied, want)
-	case t.s.adviceEmulated(advice):
-		t.emulateAdviceCall(act, as, advice, res.Applied, want)
-	case populate && res.Err != 0:
-		// POPULATE stops at the first hole or guard (facts "The walk":
-		// its own walk); hosts before 6.x walked on past holes, and a
-		// host without markers sees PROT_NONE: the host populates only
-		// the pieces before the stop.
-		t.emulatePopulate(act, as, advice, res.Applied, want)
-	case res.Err == unix.EPERM && t.s.emulating(hostmm.EmulateMseal):
-		// A seal only the model knows stopped the walk: the host must
-		// act on the pieces before it, not on the whole range.
-		act.locked = as
-		act.emulate = func(tr hostmm.Tracee) int64 {
+	answer := func() int64 { return want }
+	switch hostmm.MadviseMatch(a.Advice, res, emu, doneInWalk) {
+	case hostmm.MatchRestart:
+		// finishInjection puts the program back on its syscall
+		// instruction: a signal pending meanwhile is handled first.
+		plan.Emulate = func() int64 { return -int64(mm.ERESTARTNOINTR) }
+	case hostmm.MatchAnswer:
+		plan.Emulate = answer
+	case hostmm.MatchGuards:
+		plan.Lock = as
+		plan.Emulate = func() int64 { t.backend().GuardAdvice(a.Advice, res.Applied); return want }
+	case hostmm.MatchEmulated:
+		// Under mmap_lock: DONTNEED_LOCKED changes the host's VMAs for a
+		// moment.
+		plan.Lock = as
+		plan.Emulate = func() int64 {
+			if e := t.backend().EmulateAdvice(a.Advice, res.Applied); e != 0 {
+				return -int64(e)
+			}
+			return want
+		}
+	case hostmm.MatchPopulateBefore:
+		plan.Lock = as
+		plan.Emulate = func() int64 {
+			if r := t.backend().HostPopulate(a.Advice, res.Applied); r != 0 {
+				return r
+			}
+			return want
+		}
+	case hostmm.MatchPieces:
+		plan.Lock = as
+		plan.Emulate = func() int64 {
 			for _, p := range res.Applied {
-				if _, err := tr.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, uint64(advice)); err != nil {
+				if _, err := t.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, uint64(a.Advice)); err != nil {
 					break
 				}
 			}
 			return want
 		}
-		act.onExit = func(t *Task, _ int64) {
-			for _, p := range res.Applied {
-				t.reconcileEdges(as, p.Start, p.End)
+		plan.Exit = t.reconcileApplied(as, res.Applied)
+	case hostmm.MatchFlags:
+		plan.Lock = as
+		plan.Exit = func(ret int64) int64 {
+			if end := a.Start + mm.PageAlign(a.Len); end > a.Start {
+				t.reconcileEdges(as, a.Start, end)
 			}
-		}
-	case changesVMAs(advice):
-		act.locked = as // taken by syscallEntry
-		act.watch = true
-		act.onExit = func(t *Task, ret int64) {
 			// The spec wins where the model refuses what the host
 			// allowed (facts page, spec-vs-host table). Where the host
 			// refuses what the model allowed, the model lacks a flag
 			// only the host knows (VM_IO, VM_PFNMAP on special
 			// mappings): the host is right.
-			if ret != want && want != 0 {
-				t.setReturn(want)
+			if want != 0 {
+				return want
 			}
-			if end := start + mm.PageAlign(lenIn); end > start {
-				t.reconcileEdges(as, start, end)
-			}
+			return ret
 		}
 	}
+	return plan
 }
 
-// changesVMAs reports whether an advice changes VMA state the model keeps
-// (flags, guard markers).
-func changesVMAs(advice int) bool {
-	return mm.LockFor(advice) == mm.LockMmapWriteKillable ||
-		advice == unix.MADV_GUARD_INSTALL || advice == unix.MADV_GUARD_REMOVE
+// reconcileApplied is a Plan's Exit that checks the edges of the pieces an
+// advice changed against the host.
+func (t *Task) reconcileApplied(as *AddressSpace, applied []mm.MadviseRange) func(int64) int64 {
+	return func(ret int64) int64 {
+		for _, p := range applied {
+			t.reconcileEdges(as, p.Start, p.End)
+		}
+		return ret
+	}
 }
 
 // setReturn sets the value the thread's current syscall returns. The thread

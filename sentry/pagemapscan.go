@@ -6,6 +6,7 @@ import (
 	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // The PAGEMAP_SCAN ioctl (6.7) under guard emulation, when the range holds
@@ -15,9 +16,9 @@ import (
 // are the host's, which is exact.
 
 // pagemapScanEntry answers PAGEMAP_SCAN on a /proc/PID/pagemap of a
-// process under the sandbox. It reports whether it set act (scans with
+// process under the sandbox. It reports whether it set plan (scans with
 // write-protect flags run natively). Engine thread only.
-func (t *Task) pagemapScanEntry(act *action, si *syscallInfo) bool {
+func (t *Task) pagemapScanEntry(plan *syscalls.Plan, si *syscallInfo) bool {
 	fd, argAddr := int(int32(si.Args[0])), si.Args[2]
 	target := t.procFileTarget(fd, "pagemap")
 	if target == nil {
@@ -26,7 +27,7 @@ func (t *Task) pagemapScanEntry(act *action, si *syscallInfo) bool {
 	pid := target.tg.pid
 	var b [abi.PMScanArgSize]byte
 	if t.readMem(argAddr, b[:]) != nil {
-		act.emulate = func(hostmm.Tracee) int64 { return -int64(unix.EFAULT) }
+		plan.Emulate = func() int64 { return -int64(unix.EFAULT) }
 		return true
 	}
 	a := hostmm.DecodePagemapScanArgs(b[:])
@@ -34,9 +35,9 @@ func (t *Task) pagemapScanEntry(act *action, si *syscallInfo) bool {
 	if a.Flags != 0 || hostmm.HostFeatures().PagemapScan && len(as.m.AS.GuardRuns(a.Start&^(mm.PageSize-1), a.End)) == 0 {
 		return false // the host's scan is exact
 	}
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		return hostmm.PagemapScan(tr, pid, as.m.AS, argAddr, a)
+	plan.Lock = as
+	plan.Emulate = func() int64 {
+		return hostmm.PagemapScan(t, pid, as.m.AS, argAddr, a)
 	}
 	return true
 }

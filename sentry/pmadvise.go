@@ -22,13 +22,13 @@ import (
 // caller's own mm run on the host under mmap_lock and the program sees the
 // model's result; other advice are the host's own call.
 //
-// It sets act.contended when the target's mmap_lock is held by another
+// It sets plan.Wait when the target's mmap_lock is held by another
 // task: the caller queues the task. Engine thread only.
-func (t *Task) processMadviseEntry(act *action, a syscalls.ProcessMadviseArgs) {
+func (t *Task) processMadviseEntry(plan *syscalls.Plan, a syscalls.ProcessMadviseArgs) {
 	pidfd, vec, vlen := a.Pidfd, a.Vec, a.Vlen
 	advice, flags := a.Advice, a.Flags
 	refuse := func(e unix.Errno) {
-		act.emulate = func(hostmm.Tracee) int64 { return -int64(e) }
+		plan.Emulate = func() int64 { return -int64(e) }
 	}
 	iovs, errno := mm.ProcessMadviseArgs(flags, vlen, func(b []byte) error { return t.readMem(vec, b) })
 	if errno != 0 {
@@ -42,13 +42,13 @@ func (t *Task) processMadviseEntry(act *action, a syscalls.ProcessMadviseArgs) {
 	}
 	if target == nil || target.tg.mm == nil {
 		if t.s.emulating(hostmm.EmulateProcessMadvise) {
-			t.outsideProcessMadvise(act, pidfd, iovs, advice)
+			t.outsideProcessMadvise(plan, pidfd, iovs, advice)
 		}
 		return // outside the sandbox: the host answers
 	}
 	as := target.tg.mm
 	if as.m.Lock.Held() {
-		act.contended = as
+		plan.Wait = as
 		return
 	}
 	own := as == t.tg.mm
@@ -60,7 +60,7 @@ func (t *Task) processMadviseEntry(act *action, a syscalls.ProcessMadviseArgs) {
 	env.LoseGuardRaces = t.s.guardRacesLeft
 	lt := t.startLockTrace()
 	res := as.m.ProcessMadvise(t.holder, iovs, advice, env)
-	act.locks = lt.stop(t)
+	plan.Locks = lt.stop(t)
 	t.s.guardRacesLeft -= res.RacesLost
 	// The model does not know credentials. The host's own call checks the
 	// caller's access to another process's mm before anything else
@@ -72,39 +72,29 @@ func (t *Task) processMadviseEntry(act *action, a syscalls.ProcessMadviseArgs) {
 		}
 		return t.mmAccess(target.tg.pid)
 	}
-	switch {
-	case res.Ret < 0 && len(res.Applied) == 0:
+	switch hostmm.ProcessMadviseMatch(advice, own, res, t.s.cfg.Emulations) {
+	case hostmm.MatchAnswer:
+		// A refusal, or a remote hint the target's model answers.
 		if errno := access(); errno != 0 {
 			refuse(errno)
 			return
 		}
-		refuse(unix.Errno(-res.Ret))
-	case own && isGuardAdvice(advice) && t.s.emulating(hostmm.EmulateGuard):
-		t.emulateGuardAdvice(act, as, advice, res.Applied, res.Ret)
-	case own && (t.s.emulating(hostmm.EmulatePidfdSelf) || t.s.emulating(hostmm.EmulateProcessMadvise) ||
-		t.s.adviceEmulated(advice)):
-		t.pidfdSelfCall(act, res, iovs, advice)
-	case !own && (t.s.emulating(hostmm.EmulateProcessMadvise) || t.s.adviceEmulated(advice)):
-		// The remote advice are hints (COLD, PAGEOUT, WILLNEED,
-		// COLLAPSE): the target's model answers; nothing is done to its
-		// memory, which runs on meanwhile and cannot be injected into.
-		if errno := access(); errno != 0 {
-			refuse(errno)
-			return
-		}
-		act.emulate = func(hostmm.Tracee) int64 { return res.Ret }
-	case own && changesVMAs(advice):
-		act.locked = as // taken by syscallEntry
-		act.watch = true
-		act.onExit = func(t *Task, ret int64) {
+		plan.Emulate = func() int64 { return res.Ret }
+	case hostmm.MatchGuards:
+		plan.Lock = as
+		plan.Emulate = func() int64 { t.backend().GuardAdvice(advice, res.Applied); return res.Ret }
+	case hostmm.MatchVector:
+		t.pidfdSelfCall(plan, res, iovs, advice)
+	case hostmm.MatchFlags:
+		plan.Lock = as
+		plan.Exit = func(ret int64) int64 {
+			t.reconcileApplied(as, res.Applied)(ret)
 			// As for madvise: the model's result, unless the model found
 			// no error and the host did (a flag only the host knows).
-			if ret != res.Ret && res.Err != 0 {
-				t.setReturn(res.Ret)
+			if res.Err != 0 {
+				return res.Ret
 			}
-			for _, p := range res.Applied {
-				t.reconcileEdges(as, p.Start, p.End)
-			}
+			return ret
 		}
 	}
 }
@@ -159,18 +149,18 @@ func fdinfoPid(tid, fd int) (pid int, ok bool) {
 // iovec in the tracee, stopping at the first error; the result is the
 // bytes of the iovecs done, or that error. Where the model decided the
 // VMA changes, its result stands, as in processMadviseEntry.
-func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) {
+func (t *Task) pidfdSelfCall(plan *syscalls.Plan, res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) {
 	as := t.tg.mm
-	changes := changesVMAs(advice)
+	changes := hostmm.ChangesVMAs(advice)
 	if changes {
-		act.locked = as
+		plan.Lock = as
 	}
-	if t.s.adviceEmulated(advice) {
-		act.locked = as
-		act.emulate = func(tr hostmm.Tracee) int64 { return t.emulateVector(tr, res, iovs, advice) }
+	if t.s.cfg.Emulations.AdviceEmulated(advice) {
+		plan.Lock = as
+		plan.Emulate = func() int64 { return t.emulateVector(res, iovs, advice) }
 		return
 	}
-	act.emulate = func(tr hostmm.Tracee) int64 {
+	plan.Emulate = func() int64 {
 		var done, left uint64
 		var ret int64
 		for _, v := range iovs {
@@ -182,7 +172,7 @@ func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm
 			if left == 0 {
 				break
 			}
-			r, err := tr.Inject(unix.SYS_MADVISE, v.Base, v.Len, uint64(advice))
+			r, err := t.Inject(unix.SYS_MADVISE, v.Base, v.Len, uint64(advice))
 			if err != nil {
 				return -int64(unix.EINTR)
 			}
@@ -202,10 +192,11 @@ func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm
 		return ret
 	}
 	if changes {
-		act.onExit = func(t *Task, _ int64) {
+		plan.Exit = func(ret int64) int64 {
 			for _, p := range res.Applied {
 				t.reconcileEdges(as, p.Start, p.End)
 			}
+			return ret
 		}
 	}
 }
@@ -214,7 +205,7 @@ func (t *Task) pidfdSelfCall(act *action, res mm.ProcessMadviseResult, iovs []mm
 // on the caller's own mm, iovec by iovec over the pieces the model applied
 // (res.Applied, in the vector's order): the model's result, unless the
 // host fails a POPULATE first, which ends the vector there.
-func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) int64 {
+func (t *Task) emulateVector(res mm.ProcessMadviseResult, iovs []mm.Iovec, advice int) int64 {
 	var done int64
 	next := 0 // the first piece not yet done
 	for _, v := range iovs {
@@ -223,7 +214,7 @@ func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs
 		for next < len(res.Applied) && res.Applied[next].Start >= v.Base && res.Applied[next].End <= end {
 			next++
 		}
-		if e := t.emulateAdvice(tr, advice, res.Applied[first:next]); e != 0 {
+		if e := t.backend().EmulateAdvice(advice, res.Applied[first:next]); e != 0 {
 			if done > 0 {
 				return done
 			}
@@ -243,7 +234,7 @@ func (t *Task) emulateVector(tr hostmm.Tracee, res mm.ProcessMadviseResult, iovs
 // target's maps and smaps answers the vector (the remote advice,
 // CAP_SYS_NICE, the iovecs). The remote advice are hints: nothing is done
 // to its memory.
-func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, advice int) {
+func (t *Task) outsideProcessMadvise(plan *syscalls.Plan, pidfd int32, iovs []mm.Iovec, advice int) {
 	pid, ok := fdinfoPid(t.tid, int(pidfd))
 	if !ok || pid <= 0 {
 		return
@@ -262,7 +253,7 @@ func (t *Task) outsideProcessMadvise(act *action, pidfd int32, iovs []mm.Iovec, 
 		env.Caps.SysNice = hostmm.HasCapability(t.tid, unix.CAP_SYS_NICE)
 		ret = as.m.ProcessMadvise(t.holder, iovs, advice, env).Ret
 	}
-	act.emulate = func(hostmm.Tracee) int64 { return ret }
+	plan.Emulate = func() int64 { return ret }
 }
 
 // mmAccess checks the caller's access to process pid's mm that

@@ -7,6 +7,7 @@ import (
 
 	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // Reads and writes of a process's /proc/PID/pagemap and /proc/PID/mem under
@@ -19,37 +20,15 @@ import (
 // iovec, in order, stopping at the first short or failed one; so does
 // this (each access is hostmm's: PagemapRead, MemAccess).
 
-// procFileCalls are the calls procFileAccessEntry answers.
-var procFileCalls = map[uint64]*procFileCall{
-	unix.SYS_READ:     {},
-	unix.SYS_WRITE:    {write: true},
-	unix.SYS_PREAD64:  {positional: true},
-	unix.SYS_PWRITE64: {write: true, positional: true},
-	unix.SYS_READV:    {vector: true},
-	unix.SYS_WRITEV:   {write: true, vector: true},
-	unix.SYS_PREADV:   {vector: true, positional: true},
-	unix.SYS_PWRITEV:  {write: true, vector: true, positional: true},
-	unix.SYS_PREADV2:  {vector: true, positional: true},
-	unix.SYS_PWRITEV2: {write: true, vector: true, positional: true},
-}
-
-// procFileCall is how a call of procFileCalls accesses the file.
-type procFileCall struct{ write, vector, positional bool }
-
-// procFileAccessEntry answers a read or write of a process's pagemap or
-// mem file (procFileCalls) where the emulated guard pages show; other
-// accesses run natively. It reports whether it set act. Engine thread only.
-func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
-	call := procFileCalls[si.Nr]
-	if call == nil {
-		return false
-	}
-	a := si.Args
-	fd := int(int32(a[0]))
+// procFileAccess answers a read or write of a process's pagemap or mem
+// file where the emulated guard pages show; other accesses run natively.
+// It reports whether it set plan. Engine thread only.
+func (t *Task) procFileAccess(plan *syscalls.Plan, call syscalls.FileAccess) bool {
+	fd := call.Fd
 	target := t.procFileTarget(fd, "pagemap")
 	pagemap := target != nil
 	switch {
-	case pagemap && call.write:
+	case pagemap && call.Write:
 		return false // EBADF: pagemap is read-only
 	case !pagemap:
 		target = t.procFileTarget(fd, "mem")
@@ -57,28 +36,18 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 	if target == nil {
 		return false // another file (a read of a trapped fd number reused)
 	}
-	iovs := []mm.Iovec{{Base: a[1], Len: a[2]}}
-	if call.vector {
-		if a[2] > mm.UIOMaxIOV {
+	iovs := []mm.Iovec{{Base: call.Buf, Len: call.Count}}
+	if call.Vector {
+		if call.Count > mm.UIOMaxIOV {
 			return false // the host's EINVAL
 		}
-		b := make([]byte, 16*a[2])
-		if t.readMem(a[1], b) != nil {
+		b := make([]byte, 16*call.Count)
+		if t.readMem(call.Buf, b) != nil {
 			return false // the host's EFAULT
 		}
 		iovs = mm.DecodeIovecs(b)
 	}
-	off := uint64(0)
-	positional := call.positional
-	switch {
-	case call.vector && positional:
-		off = a[3] // pos_l: the whole offset on 64-bit
-		if (si.Nr == unix.SYS_PREADV2 || si.Nr == unix.SYS_PWRITEV2) && int64(off) == -1 {
-			positional = false // the file position
-		}
-	case positional:
-		off = a[3]
-	}
+	off, positional := call.Offset, call.Positional
 	if !positional {
 		pos, ok := hostmm.FdinfoField(t.tid, fd, "pos")
 		if !ok {
@@ -102,7 +71,7 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 		return false // no guard page in reach: the host is exact
 	}
 	access := func(tr hostmm.Tracee, buf, count, at uint64) (int64, unix.Errno) {
-		return hostmm.MemAccess(tr, as.m.AS, fd, call.write, buf, count, at)
+		return hostmm.MemAccess(tr, as.m.AS, fd, call.Write, buf, count, at)
 	}
 	if pagemap {
 		if off%8 != 0 || total > 1<<20 {
@@ -112,11 +81,11 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 			return hostmm.PagemapRead(tr, target.tg.pid, as.m.AS, buf, count, at)
 		}
 	}
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
+	plan.Lock = as
+	plan.Emulate = func() int64 {
 		var done uint64
 		for _, v := range iovs {
-			n, errno := access(tr, v.Base, v.Len, off+done)
+			n, errno := access(t, v.Base, v.Len, off+done)
 			if errno != 0 {
 				if done > 0 {
 					break
@@ -129,7 +98,7 @@ func (t *Task) procFileAccessEntry(act *action, si *syscallInfo) bool {
 			}
 		}
 		if !positional && done > 0 {
-			if _, err := tr.Inject(unix.SYS_LSEEK, uint64(fd), off+done, unix.SEEK_SET); err != nil {
+			if _, err := t.Inject(unix.SYS_LSEEK, uint64(fd), off+done, unix.SEEK_SET); err != nil {
 				return -int64(unix.EINTR)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"madvisor/hostmm"
+	"madvisor/syscalls"
 )
 
 // The PROCMAP_QUERY ioctl (6.11) while the sentry keeps the program's view
@@ -14,8 +15,8 @@ import (
 // all; so the query is answered from the model (hostmm.ProcmapQuery).
 
 // procmapQueryEntry answers PROCMAP_QUERY on a maps fd of the /proc view.
-// It reports whether it set act. Engine thread only.
-func (t *Task) procmapQueryEntry(act *action, si *syscallInfo) bool {
+// It reports whether it set plan. Engine thread only.
+func (t *Task) procmapQueryEntry(plan *syscalls.Plan, si *syscallInfo) bool {
 	fd, argAddr := int(int32(si.Args[0])), si.Args[2]
 	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
 	if err != nil {
@@ -32,9 +33,9 @@ func (t *Task) procmapQueryEntry(act *action, si *syscallInfo) bool {
 		return false
 	}
 	as := target.tg.mm
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
-		return hostmm.ProcmapQuery(tr, as.m.AS, argAddr)
+	plan.Lock = as
+	plan.Emulate = func() int64 {
+		return hostmm.ProcmapQuery(t, as.m.AS, argAddr)
 	}
 	return true
 }

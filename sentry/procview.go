@@ -1,7 +1,6 @@
 package sentry
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
+	"madvisor/syscalls"
 )
 
 // The program's own view of /proc, kept while the sentry emulates a kernel
@@ -26,62 +26,47 @@ import (
 // PAGEMAP_SCAN and PROCMAP_QUERY are answered per call (procfileio.go,
 // pagemapscan.go, procmapquery.go).
 
-// procViewEntry answers open/openat/openat2 of a maps file the model
-// knows; any other open runs natively. Engine thread only.
-func (t *Task) procViewEntry(act *action, si *syscallInfo) {
-	a := si.Args
-	var pathAddr, flags uint64
-	switch si.Nr {
-	case unix.SYS_OPEN:
-		pathAddr, flags = a[0], a[1]
-	case unix.SYS_OPENAT:
-		pathAddr, flags = a[1], a[2]
-	case unix.SYS_OPENAT2:
-		pathAddr = a[1]
-		var how [8]byte // struct open_how begins with the u64 flags
-		if t.readMem(a[2], how[:]) != nil {
-			return
-		}
-		flags = binary.LittleEndian.Uint64(how[:])
-	default:
-		return
-	}
+// procViewOpen answers an open, openat or openat2 (nr, with registers a)
+// of a maps file the model knows; any other open runs natively. It
+// reports whether it set plan. Engine thread only.
+func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pathAddr, flags uint64) bool {
 	p, err := t.readString(pathAddr, unix.PathMax)
 	if err != nil || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
-		return
+		return false
 	}
 	target, file := t.procFileOf(p)
 	if target == nil || target.tg.mm == nil {
-		return
+		return false
 	}
 	switch {
 	case file == "pagemap" || file == "mem":
 		if t.s.emulating(hostmm.EmulateGuard) {
 			// The host's file, with read(2)/write(2) on it trapped
 			// (fdtrap.go).
-			act.emulate = func(tr hostmm.Tracee) int64 {
-				fd, err := tr.Inject(uintptr(si.Nr), a[0], a[1], a[2], a[3], a[4], a[5])
+			plan.Emulate = func() int64 {
+				fd, err := t.Inject(nr, a[0], a[1], a[2], a[3], a[4], a[5])
 				if err != nil {
 					return -int64(unix.EINTR)
 				}
 				if fd >= 0 {
-					t.trapFileAccess(tr, int(fd))
+					t.trapFileAccess(t, int(fd))
 				}
 				return fd
 			}
+			return true
 		}
-		return
+		return false
 	case flags&unix.O_ACCMODE != unix.O_RDONLY:
-		return
+		return false
 	}
 	as, pid := target.tg.mm, target.tg.pid
-	act.locked = as
-	act.emulate = func(tr hostmm.Tracee) int64 {
+	plan.Lock = as
+	plan.Emulate = func() int64 {
 		mfdFlags := uint64(0)
 		if flags&unix.O_CLOEXEC != 0 {
 			mfdFlags = unix.MFD_CLOEXEC
 		}
-		fd, err := tr.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
+		fd, err := t.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
 		if err != nil {
 			return -int64(unix.EINTR)
 		}
@@ -95,6 +80,7 @@ func (t *Task) procViewEntry(act *action, si *syscallInfo) {
 		as.views = append(as.views, v)
 		return fd
 	}
+	return true
 }
 
 // procFileOf returns the task whose maps, smaps, pagemap or mem file p

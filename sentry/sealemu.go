@@ -3,8 +3,8 @@ package sentry
 import (
 	"golang.org/x/sys/unix"
 
-	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // mseal emulation (hostmm.EmulateMseal): the host never sees a seal. The
@@ -13,44 +13,38 @@ import (
 // sentry carries the decision out. The discard advice are the model's
 // already (mm.MM.Madvise).
 
-// sealEntry answers the syscall if a seal decides it. It reports whether
-// it did (act.emulate and act.locked are set). Engine thread only.
-func (t *Task) sealEntry(act *action, si *syscallInfo) bool {
-	as := t.tg.mm
-	if as == nil {
-		return false
-	}
-	a := si.Args
-	if si.Nr == unix.SYS_MSEAL {
-		act.locked = as
-		act.emulate = func(hostmm.Tracee) int64 { return errnoResult(as.m.AS.Mseal(a[0], a[1], a[2])) }
-		return true
-	}
-	v := as.m.AS.SealCheck(uintptr(si.Nr), a)
+// sealed carries out a seal check's verdict on a call. It reports whether
+// the seal decided the call. Engine thread only.
+func (t *Task) sealed(plan *syscalls.Plan, as *AddressSpace, nr uintptr, r syscalls.Regs, check syscalls.SealCheck) bool {
+	v := check(as.m.AS, r)
 	switch v.Action {
 	case mm.SealRefuse:
-		act.emulate = func(hostmm.Tracee) int64 { return -int64(unix.EPERM) }
+		plan.Emulate = func() int64 { return -int64(unix.EPERM) }
 	case mm.SealBrkUnchanged:
-		act.emulate = func(hostmm.Tracee) int64 { return int64(v.Brk) }
+		plan.Emulate = func() int64 { return int64(v.Brk) }
 	case mm.SealProtectBefore:
-		act.emulate = sealedMprotect(as, si, v.First)
+		plan.Emulate = sealedMprotect(t, as, nr, r, v.First)
 	default:
 		return false
 	}
-	act.locked = as
+	plan.Lock = as
 	return true
+}
+
+// msealCall answers mseal itself from the model.
+func (t *Task) msealCall(as *AddressSpace, r syscalls.Regs) syscalls.Plan {
+	return syscalls.Plan{Lock: as, Emulate: func() int64 { return errnoResult(as.m.AS.Mseal(r[0], r[1], r[2])) }}
 }
 
 // sealedMprotect changes [start, first) on the host with an injected call
 // (its own errors, a hole or EACCES, come first) and in the model, then
 // fails with EPERM.
-func sealedMprotect(as *AddressSpace, si *syscallInfo, first uint64) func(hostmm.Tracee) int64 {
-	a := si.Args
+func sealedMprotect(t *Task, as *AddressSpace, nr uintptr, a syscalls.Regs, first uint64) func() int64 {
 	start := a[0]
-	return func(tr hostmm.Tracee) int64 {
+	return func() int64 {
 		if first > start {
 			args := []uint64{start, first - start, a[2], a[3]}
-			ret, err := tr.Inject(uintptr(si.Nr), args...)
+			ret, err := t.Inject(nr, args...)
 			if err != nil {
 				return -int64(unix.EINTR)
 			}

@@ -13,47 +13,6 @@ import (
 	"madvisor/syscalls"
 )
 
-// action is what a step of the sentry's own (an emulation's, a /proc
-// view's) decided for a call; Task.plan turns it into the table's
-// syscalls.Plan.
-type action struct {
-	// contended: the address space whose mmap_lock another task holds.
-	contended *AddressSpace
-	// watch: the host runs the call and its exit stop is watched.
-	watch bool
-	// locked is write-locked from the entry to the exit stop (or across
-	// emulate).
-	locked *AddressSpace
-	// onExit updates the model from the host's result (or emulate's).
-	onExit func(t *Task, ret int64)
-	// emulate answers the syscall instead of the host: it may run host
-	// syscalls in the tracee (hostmm.Tracee) and returns the result the
-	// program sees.
-	emulate func(tr hostmm.Tracee) int64
-	// locks is the model's lock trace, for strace.
-	locks string
-}
-
-// plan turns act into the table's Plan.
-func (t *Task) plan(act *action) syscalls.Plan {
-	p := syscalls.Plan{Locks: act.locks}
-	if act.contended != nil {
-		return syscalls.Plan{Wait: act.contended}
-	}
-	if act.locked != nil {
-		p.Lock = act.locked
-	}
-	if emulate := act.emulate; emulate != nil {
-		p.Emulate = func() int64 { return emulate(t) }
-	}
-	if onExit := act.onExit; onExit != nil {
-		p.Exit = func(ret int64) int64 { onExit(t, ret); return ret }
-	} else if act.watch {
-		p.Exit = func(ret int64) int64 { return ret }
-	}
-	return p
-}
-
 // call is a dispatched syscall the sentry sees through: its Plan and what
 // the sentry holds for it until its result is final.
 type call struct {

@@ -94,12 +94,18 @@ type Context interface {
 	// changed spans' edges checked against the host.
 	Update(sp Space, r Regs, update Update) Plan
 	// Sealed is the mseal emulation's step: the Plan when a seal only the
-	// model knows decides the call (mm.SealCheck), else false.
-	Sealed(sp Space, nr uintptr, r Regs) (Plan, bool)
-	// Guarded is the guard emulation's step for mprotect and mremap over
-	// emulated guard pages, whose host protections the call would undo
-	// or strand; false when no guard page is in the range.
-	Guarded(sp Space, nr uintptr, r Regs, update Update) (Plan, bool)
+	// model knows decides the call (check is the call's mm.SealCheck*),
+	// else false.
+	Sealed(sp Space, nr uintptr, r Regs, check SealCheck) (Plan, bool)
+	// Mseal is the mseal emulation's answer to mseal itself (false: the
+	// host has mseal).
+	Mseal(sp Space, r Regs) (Plan, bool)
+	// GuardedProtect and GuardedRemap are the guard emulation's steps for
+	// mprotect (nr: mprotect or pkey_mprotect) and mremap over emulated
+	// guard pages, whose host protections the call would undo or strand;
+	// false when no guard page is in the range.
+	GuardedProtect(sp Space, nr uintptr, r Regs, update Update) (Plan, bool)
+	GuardedRemap(sp Space, r Regs, update Update) (Plan, bool)
 	// Madvise answers madvise from the model and makes the host match.
 	Madvise(sp Space, a MadviseArgs) Plan
 	// ProcessMadvise answers process_madvise for the vector a names.
@@ -110,7 +116,7 @@ type Context interface {
 	OpenProc(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	// ProcFileAccess is the /proc view's step for a read or write of a
 	// pagemap or mem file that reaches emulated guard pages.
-	ProcFileAccess(nr uintptr, r Regs) (Plan, bool)
+	ProcFileAccess(a FileAccess) (Plan, bool)
 	// ProcFileDup is the /proc view's step for a copy of the fd of a
 	// pagemap or mem file: the copy is trapped too.
 	ProcFileDup(nr uintptr, r Regs) (Plan, bool)
@@ -164,23 +170,30 @@ func DecodeCloneFlags(nr uintptr, r Regs, mem MemReader) uint64 {
 	return r[0]
 }
 
+// SealCheck is what the seals in the model make of a call, from its
+// registers (mm.AddressSpace.SealCheck*).
+type SealCheck func(as *mm.AddressSpace, r Regs) mm.SealVerdict
+
+// GuardStep is the guard emulation's step of a call (a Context method).
+type GuardStep func(c Context, sp Space, nr uintptr, r Regs, update Update) (Plan, bool)
+
 // modelCall is the handler of a call the host runs and the model follows
 // (update, chosen from the registers), after the emulations' steps that
-// may decide it first: a seal (sealed), guard pages (guarded).
-func modelCall(nr uintptr, update func(Regs) Update, sealed, guarded bool) Handler {
+// may decide it first: a seal (seal), guard pages (guard).
+func modelCall(nr uintptr, update func(Regs) Update, seal SealCheck, guard GuardStep) Handler {
 	return func(c Context, r Regs) Plan {
 		sp := c.Space()
 		if sp == nil {
 			return Plan{}
 		}
-		if sealed {
-			if p, ok := c.Sealed(sp, nr, r); ok {
+		if seal != nil {
+			if p, ok := c.Sealed(sp, nr, r, seal); ok {
 				return p
 			}
 		}
 		u := update(r)
-		if guarded {
-			if p, ok := c.Guarded(sp, nr, r, u); ok {
+		if guard != nil {
+			if p, ok := guard(c, sp, nr, r, u); ok {
 				return p
 			}
 		}
@@ -189,6 +202,37 @@ func modelCall(nr uintptr, update func(Regs) Update, sealed, guarded bool) Handl
 		}
 		return c.Update(sp, r, u)
 	}
+}
+
+// The seal checks and guard steps of the calls they apply to.
+var (
+	sealMunmap   SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMunmap(r[0], r[1]) }
+	sealMmap     SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMmap(r[0], r[1], r[3]) }
+	sealMprotect SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMprotect(r[0], r[1]) }
+	sealBrk      SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckBrk(r[0]) }
+	sealMremap   SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict {
+		return as.SealCheckMremap(r[0], r[1], r[2], r[3], r[4])
+	}
+
+	guardProtect GuardStep = func(c Context, sp Space, nr uintptr, r Regs, u Update) (Plan, bool) {
+		return c.GuardedProtect(sp, nr, r, u)
+	}
+	guardRemap GuardStep = func(c Context, sp Space, _ uintptr, r Regs, u Update) (Plan, bool) {
+		return c.GuardedRemap(sp, r, u)
+	}
+)
+
+// msealCall: mseal is the model's alone under mseal emulation; otherwise
+// the host seals and the model follows.
+func msealCall(c Context, r Regs) Plan {
+	sp := c.Space()
+	if sp == nil {
+		return Plan{}
+	}
+	if p, ok := c.Mseal(sp, r); ok {
+		return p
+	}
+	return c.Update(sp, r, msealUpdate)
 }
 
 // always is an update that does not depend on the registers.
@@ -270,11 +314,41 @@ func openCall(nr uintptr) Handler {
 	}
 }
 
+// FileAccess is a read or write of a file: read, write, pread64,
+// pwrite64, readv, writev, preadv, pwritev, preadv2 or pwritev2.
+type FileAccess struct {
+	Fd    int
+	Write bool
+	// Vector: Buf is a struct iovec array of Count entries; otherwise a
+	// buffer of Count bytes.
+	Vector     bool
+	Buf, Count uint64
+	// Positional: at Offset; otherwise at the file position, which the
+	// call moves.
+	Positional bool
+	Offset     uint64
+}
+
+// fileCall is how a read/write call accesses its file.
+type fileCall struct{ write, vector, positional, flags2 bool }
+
+// decode decodes a read/write call of the kind k.
+func (k fileCall) decode(r Regs) FileAccess {
+	a := FileAccess{Fd: int(int32(r[0])), Write: k.write, Vector: k.vector, Buf: r[1], Count: r[2], Positional: k.positional}
+	if k.positional {
+		a.Offset = r[3] // pos_l: the whole offset on 64-bit
+		if k.flags2 && int64(a.Offset) == -1 {
+			a.Positional = false // preadv2/pwritev2: the file position
+		}
+	}
+	return a
+}
+
 // fileAccessCall: reads and writes, traced for the /proc view's pagemap
 // and mem files.
-func fileAccessCall(nr uintptr) Handler {
+func fileAccessCall(k fileCall) Handler {
 	return func(c Context, r Regs) Plan {
-		if p, ok := c.ProcFileAccess(nr, r); ok {
+		if p, ok := c.ProcFileAccess(k.decode(r)); ok {
 			return p
 		}
 		return ignore

@@ -40,9 +40,16 @@ func (c *fakeContext) Update(Space, Regs, Update) Plan {
 	p, _ := c.record("update")
 	return p
 }
-func (c *fakeContext) Sealed(_ Space, nr uintptr, _ Regs) (Plan, bool) { return c.record("sealed") }
-func (c *fakeContext) Guarded(Space, uintptr, Regs, Update) (Plan, bool) {
-	return c.record("guarded")
+func (c *fakeContext) Sealed(sp Space, _ uintptr, r Regs, check SealCheck) (Plan, bool) {
+	check(sp.Model().AS, r) // must not panic on any registers
+	return c.record("sealed")
+}
+func (c *fakeContext) Mseal(Space, Regs) (Plan, bool) { return c.record("mseal") }
+func (c *fakeContext) GuardedProtect(_ Space, nr uintptr, _ Regs, _ Update) (Plan, bool) {
+	return c.record(fmt.Sprintf("guarded_protect(%d)", nr))
+}
+func (c *fakeContext) GuardedRemap(Space, Regs, Update) (Plan, bool) {
+	return c.record("guarded_remap")
 }
 func (c *fakeContext) Madvise(_ Space, a MadviseArgs) Plan {
 	p, _ := c.record(fmt.Sprintf("madvise(%#x, %d, %d)", a.Start, a.Len, a.Advice))
@@ -55,8 +62,10 @@ func (c *fakeContext) ProcessMadvise(a ProcessMadviseArgs) Plan {
 func (c *fakeContext) OpenProc(_ uintptr, _ Regs, path, flags uint64) (Plan, bool) {
 	return c.record(fmt.Sprintf("open(%#x, %#x)", path, flags))
 }
-func (c *fakeContext) ProcFileAccess(uintptr, Regs) (Plan, bool) { return c.record("access") }
-func (c *fakeContext) ProcFileDup(uintptr, Regs) (Plan, bool)    { return c.record("dup") }
+func (c *fakeContext) ProcFileAccess(a FileAccess) (Plan, bool) {
+	return c.record(fmt.Sprintf("access(%+v)", a))
+}
+func (c *fakeContext) ProcFileDup(uintptr, Regs) (Plan, bool) { return c.record("dup") }
 func (c *fakeContext) PagemapScan(fd int, arg uint64) (Plan, bool) {
 	return c.record(fmt.Sprintf("pagemap_scan(%d, %#x)", fd, arg))
 }
@@ -102,11 +111,15 @@ func TestDispatch(t *testing.T) {
 		{name: "mmap refused by a seal", nr: unix.SYS_MMAP, decides: []string{"sealed"},
 			wantSteps: []string{"sealed"}, want: lockPlan},
 		{name: "mprotect: seal, guard pages, update", nr: unix.SYS_MPROTECT,
-			wantSteps: []string{"sealed", "guarded", "update"}},
-		{name: "mremap over guard pages", nr: unix.SYS_MREMAP, decides: []string{"guarded"},
-			wantSteps: []string{"sealed", "guarded"}, want: lockPlan},
+			wantSteps: []string{"sealed", "guarded_protect(10)", "update"}},
+		{name: "pkey_mprotect", nr: unix.SYS_PKEY_MPROTECT,
+			wantSteps: []string{"sealed", "guarded_protect(329)", "update"}},
+		{name: "mremap over guard pages", nr: unix.SYS_MREMAP, decides: []string{"guarded_remap"},
+			wantSteps: []string{"sealed", "guarded_remap"}, want: lockPlan},
+		{name: "brk", nr: unix.SYS_BRK, wantSteps: []string{"sealed", "update"}},
 		{name: "mlock: no seal or guard step", nr: unix.SYS_MLOCK, wantSteps: []string{"update"}},
-		{name: "mseal", nr: unix.SYS_MSEAL, wantSteps: []string{"sealed", "update"}},
+		{name: "mseal on a host with mseal", nr: unix.SYS_MSEAL, wantSteps: []string{"mseal", "update"}},
+		{name: "mseal emulated", nr: unix.SYS_MSEAL, decides: []string{"mseal"}, wantSteps: []string{"mseal"}, want: lockPlan},
 		{name: "mmap before the first exec", nr: unix.SYS_MMAP, noSpace: true},
 		{name: "madvise decoded", nr: unix.SYS_MADVISE, r: Regs{0x7000, 8192, 0xffffffff_00000004},
 			wantSteps: []string{"madvise(0x7000, 8192, 4)"}},
@@ -126,7 +139,15 @@ func TestDispatch(t *testing.T) {
 			wantSteps: []string{"open(0x1000, 0x80000)"}, want: ignore},
 		{name: "openat2 with an unreadable open_how", nr: unix.SYS_OPENAT2, r: Regs{0, 0x1000, 0x3000, 24},
 			want: ignore},
-		{name: "pread64", nr: unix.SYS_PREAD64, decides: []string{"access"}, wantSteps: []string{"access"}, want: lockPlan},
+		{name: "pread64", nr: unix.SYS_PREAD64, r: Regs{5, 0x1000, 8, 0x40},
+			decides:   []string{"access({Fd:5 Write:false Vector:false Buf:4096 Count:8 Positional:true Offset:64})"},
+			wantSteps: []string{"access({Fd:5 Write:false Vector:false Buf:4096 Count:8 Positional:true Offset:64})"}, want: lockPlan},
+		{name: "write", nr: unix.SYS_WRITE, r: Regs{5, 0x1000, 8},
+			wantSteps: []string{"access({Fd:5 Write:true Vector:false Buf:4096 Count:8 Positional:false Offset:0})"}, want: ignore},
+		{name: "pwritev2 at the file position", nr: unix.SYS_PWRITEV2, r: Regs{5, 0x1000, 2, ^uint64(0)},
+			wantSteps: []string{"access({Fd:5 Write:true Vector:true Buf:4096 Count:2 Positional:false Offset:18446744073709551615})"}, want: ignore},
+		{name: "preadv at an offset", nr: unix.SYS_PREADV, r: Regs{5, 0x1000, 2, 0x2000},
+			wantSteps: []string{"access({Fd:5 Write:false Vector:true Buf:4096 Count:2 Positional:true Offset:8192})"}, want: ignore},
 		{name: "fcntl F_DUPFD", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_DUPFD_CLOEXEC}, wantSteps: []string{"dup"}, want: ignore},
 		{name: "fcntl F_GETFL", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_GETFL}, want: ignore},
 		{name: "execve", nr: unix.SYS_EXECVE},

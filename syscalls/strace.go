@@ -3,9 +3,10 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
-	"madvisor/abi"
 	"strconv"
 	"strings"
+
+	"madvisor/abi"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"

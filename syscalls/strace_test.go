@@ -3,10 +3,11 @@ package syscalls
 import (
 	"encoding/binary"
 	"errors"
-	"madvisor/abi"
 	"slices"
 	"strings"
 	"testing"
+
+	"madvisor/abi"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

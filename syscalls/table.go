@@ -197,8 +197,11 @@ type Entry struct {
 	Match []ArgMatch
 	// Handle decides the call at its seccomp stop (dispatch.go).
 	Handle Handler
-	// update is the model step of a call the host runs (ModelUpdate).
+	// update is the model step of a call the host runs (ModelUpdate);
+	// seal and guard the emulations' steps before it (modelCall).
 	update func(Regs) Update
+	seal   SealCheck
+	guard  GuardStep
 }
 
 // Traced reports whether a call of e.Nr with args is one the seccomp filter
@@ -226,13 +229,15 @@ var table = []Entry{
 	// pages only the model knows need their host protection kept
 	// (guard emulation).
 	{Nr: unix.SYS_MMAP, Args: args(Addr, Size, Prot, MapFlags, Fd, Hex), Ret: RetAddr,
-		update: always(mmapUpdate)},
-	{Nr: unix.SYS_MUNMAP, Args: args(Addr, Size), update: always(munmapUpdate)},
-	{Nr: unix.SYS_MPROTECT, Args: args(Addr, Size, Prot), update: always(mprotectUpdate)},
-	{Nr: unix.SYS_PKEY_MPROTECT, Args: args(Addr, Size, Prot, Int), update: always(mprotectUpdate)},
+		update: always(mmapUpdate), seal: sealMmap},
+	{Nr: unix.SYS_MUNMAP, Args: args(Addr, Size), update: always(munmapUpdate), seal: sealMunmap},
+	{Nr: unix.SYS_MPROTECT, Args: args(Addr, Size, Prot),
+		update: always(mprotectUpdate), seal: sealMprotect, guard: guardProtect},
+	{Nr: unix.SYS_PKEY_MPROTECT, Args: args(Addr, Size, Prot, Int),
+		update: always(mprotectUpdate), seal: sealMprotect, guard: guardProtect},
 	{Nr: unix.SYS_MREMAP, Args: args(Addr, Size, Size, MremapFlags, Addr), Ret: RetAddr,
-		update: always(mremapUpdate)},
-	{Nr: unix.SYS_BRK, Args: args(Addr), Ret: RetAddr, update: always(brkUpdate)},
+		update: always(mremapUpdate), seal: sealMremap, guard: guardRemap},
+	{Nr: unix.SYS_BRK, Args: args(Addr), Ret: RetAddr, update: always(brkUpdate), seal: sealBrk},
 
 	// Advice: the syscalls madvisor exists for (guard regions, the newer
 	// advice emulated on old hosts, VMA flag changes and splits),
@@ -243,7 +248,7 @@ var table = []Entry{
 
 	// Sealing: emulated where the host lacks mseal (before 6.10), and it
 	// changes which later operations fail with EPERM.
-	{Nr: unix.SYS_MSEAL, Args: args(Addr, Size, MsealFlags), update: always(msealUpdate)},
+	{Nr: unix.SYS_MSEAL, Args: args(Addr, Size, MsealFlags), Handle: msealCall, update: always(msealUpdate)},
 
 	// Locking: VM_LOCKED / VM_LOCKONFAULT are VMA flags (they split VMAs
 	// and change the DONTNEED, COLD, PAGEOUT and GUARD_INSTALL outcomes).
@@ -295,23 +300,24 @@ var table = []Entry{
 	{Nr: unix.SYS_OPEN, Args: args(ExecPath, Hex, Hex), Trace: TraceView, Handle: openCall(unix.SYS_OPEN)},
 	{Nr: unix.SYS_OPENAT, Args: args(DirFd, ExecPath, Hex, Hex), Trace: TraceView, Handle: openCall(unix.SYS_OPENAT)},
 	{Nr: unix.SYS_OPENAT2, Args: args(DirFd, ExecPath, Addr, Size), Trace: TraceView, Handle: openCall(unix.SYS_OPENAT2)},
-	{Nr: unix.SYS_PREAD64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(unix.SYS_PREAD64)},
-	{Nr: unix.SYS_PWRITE64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(unix.SYS_PWRITE64)},
+	{Nr: unix.SYS_PREAD64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(fileCall{positional: true})},
+	{Nr: unix.SYS_PWRITE64, Args: args(Fd, Addr, Size, Hex), Trace: TraceView, Handle: fileAccessCall(fileCall{write: true, positional: true})},
 
 	// The same on the fds of pagemap and mem files only (per-fd filters).
-	{Nr: unix.SYS_READ, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_READ)},
-	{Nr: unix.SYS_WRITE, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_WRITE)},
-	{Nr: unix.SYS_READV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_READV)},
-	{Nr: unix.SYS_WRITEV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_WRITEV)},
-	{Nr: unix.SYS_PREADV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PREADV)},
-	{Nr: unix.SYS_PWRITEV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PWRITEV)},
-	{Nr: unix.SYS_PREADV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PREADV2)},
-	{Nr: unix.SYS_PWRITEV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(unix.SYS_PWRITEV2)},
+	{Nr: unix.SYS_READ, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(fileCall{})},
+	{Nr: unix.SYS_WRITE, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(fileCall{write: true})},
+	{Nr: unix.SYS_READV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(fileCall{vector: true})},
+	{Nr: unix.SYS_WRITEV, Args: args(Fd, Addr, Size), Trace: TracePerFD, Handle: fileAccessCall(fileCall{write: true, vector: true})},
+	{Nr: unix.SYS_PREADV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(fileCall{vector: true, positional: true})},
+	{Nr: unix.SYS_PWRITEV, Args: args(Fd, Addr, Size, Hex), Trace: TracePerFD, Handle: fileAccessCall(fileCall{write: true, vector: true, positional: true})},
+	{Nr: unix.SYS_PREADV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(fileCall{vector: true, positional: true, flags2: true})},
+	{Nr: unix.SYS_PWRITEV2, Args: args(Fd, Addr, Size, Hex, Hex, Hex), Trace: TracePerFD, Handle: fileAccessCall(fileCall{write: true, vector: true, positional: true, flags2: true})},
 	// A copy of such an fd is trapped as the original is.
 	{Nr: unix.SYS_DUP, Args: args(Fd), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP)},
 	{Nr: unix.SYS_DUP2, Args: args(Fd, Fd), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP2)},
 	{Nr: unix.SYS_DUP3, Args: args(Fd, Fd, Hex), Trace: TracePerFD, Handle: dupCall(unix.SYS_DUP3)},
-	{Nr: unix.SYS_FCNTL, Args: args(Fd, Hex, Hex), Trace: TracePerFD, Handle: dupCall(unix.SYS_FCNTL)},
+	{Nr: unix.SYS_FCNTL, Args: args(Fd, Hex, Hex), Trace: TracePerFD, Handle: dupCall(unix.SYS_FCNTL),
+		Match: []ArgMatch{{Index: 1, Value: unix.F_DUPFD, Low32: true}, {Index: 1, Value: unix.F_DUPFD_CLOEXEC, Low32: true}}},
 }
 
 // byNr indexes table by syscall number; nil where not in it.
@@ -325,19 +331,12 @@ func init() {
 		if e.Nr >= uintptr(len(byNr)) || byNr[e.Nr] != nil {
 			panic(fmt.Sprintf("syscalls: bad or duplicate table entry %d (%s)", e.Nr, e.Name))
 		}
-		if e.update != nil {
-			e.Handle = modelCall(e.Nr, e.update, sealable[e.Nr], guardable[e.Nr])
+		if e.update != nil && e.Handle == nil {
+			e.Handle = modelCall(e.Nr, e.update, e.seal, e.guard)
 		}
 		byNr[e.Nr] = e
 	}
 }
-
-// sealable are the calls a seal may refuse (mm.SealCheck); guardable
-// those whose host effect on emulated guard pages must be corrected.
-var (
-	sealable  = map[uintptr]bool{unix.SYS_MMAP: true, unix.SYS_MUNMAP: true, unix.SYS_MPROTECT: true, unix.SYS_PKEY_MPROTECT: true, unix.SYS_MREMAP: true, unix.SYS_BRK: true, unix.SYS_MSEAL: true}
-	guardable = map[uintptr]bool{unix.SYS_MPROTECT: true, unix.SYS_PKEY_MPROTECT: true, unix.SYS_MREMAP: true}
-)
 
 // traced returns the entries the main filter traps in mode, with only the
 // matches of that mode.
@@ -371,6 +370,11 @@ func Intercepted() []Entry { return traced(TraceAlways) }
 // ProcViewIntercepted returns the extra syscalls (and ioctl requests) the
 // filter traps while the sentry keeps the program's view of /proc.
 func ProcViewIntercepted() []Entry { return traced(TraceView) }
+
+// PerFDIntercepted returns the syscalls a per-fd filter traps on the fd
+// of a pagemap or mem file (their first argument), with the matches on
+// their other arguments.
+func PerFDIntercepted() []Entry { return traced(TracePerFD) }
 
 // Lookup returns the table entry for nr: its handler and how to print it.
 // An entry with a Match traps only some calls (see Entry.Traced); one

@@ -1,9 +1,10 @@
 package syscalls
 
 import (
-	"madvisor/abi"
 	"sort"
 	"testing"
+
+	"madvisor/abi"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
