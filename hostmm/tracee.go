@@ -1,7 +1,3 @@
-// Package hostmm is everything that touches a tracee's real host memory:
-// the host side of the memory syscalls the sentry answers. It declares the
-// small interface it needs from the sentry (Tracee) instead of importing
-// it; the sentry implements it and hands it down.
 package hostmm
 
 import "errors"
