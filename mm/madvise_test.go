@@ -809,14 +809,7 @@ func TestMadviseLockSequences(t *testing.T) {
 }
 
 // allAdvice is the 27 advice values (facts "Values").
-var allAdvice = []int{
-	unix.MADV_NORMAL, unix.MADV_RANDOM, unix.MADV_SEQUENTIAL, unix.MADV_WILLNEED, unix.MADV_DONTNEED,
-	unix.MADV_FREE, unix.MADV_REMOVE, unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_MERGEABLE,
-	unix.MADV_UNMERGEABLE, unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_DONTDUMP, unix.MADV_DODUMP,
-	unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK, unix.MADV_COLD, unix.MADV_PAGEOUT, unix.MADV_POPULATE_READ,
-	unix.MADV_POPULATE_WRITE, unix.MADV_DONTNEED_LOCKED, unix.MADV_COLLAPSE, unix.MADV_HWPOISON,
-	abi.MADV_SOFT_OFFLINE, unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE,
-}
+var allAdvice = abi.AdviceValues
 
 // TestMadviseLockProtocol is issue 3's protocol check: every advice (all 27
 // and unknown ones) over one VMA, several VMAs, a gap, a uffd-armed VMA, an
