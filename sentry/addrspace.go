@@ -24,6 +24,9 @@ type AddressSpace struct {
 	// Tasks that find m.Lock held queue on it (mm.MmapLock.Enqueue) as
 	// waiters stopped at their syscall entry, and are retried in the
 	// Scheduler's order when it is released.
+	// id numbers the address space in deterministic mode (futex keys); 0
+	// until asked. Engine thread only.
+	id uint64
 	// views are the program's open maps/smaps files of this address space
 	// in the /proc view, refreshed when the model changes (procview.go).
 	// Engine thread only.
@@ -36,13 +39,18 @@ type waiter struct {
 	ev stopEvent
 }
 
-// Retry implements mm.Waiter: the stop is handled again. Engine thread
+// Retry implements mm.Waiter: the stop is handled again (in
+// deterministic mode, when the scheduler picks the task). Engine thread
 // only.
 func (w *waiter) Retry() {
 	if w.t.dead {
 		return
 	}
 	w.t.setWaiting("")
+	if w.t.det != nil {
+		w.t.det.step = func() { w.t.handleStop(w.ev) }
+		return
+	}
 	w.t.handleStop(w.ev)
 }
 

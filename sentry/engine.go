@@ -194,6 +194,10 @@ func (e *engine) deliver(tid int, ev stopEvent) {
 		t.died(ev)
 		return
 	}
+	if d := t.s.det; d != nil {
+		d.stopped(t, ev)
+		return
+	}
 	t.handleStop(ev)
 }
 

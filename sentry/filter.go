@@ -14,8 +14,10 @@ import (
 // argument matches, only the matching calls), SECCOMP_RET_ALLOW for every
 // other one. Calls of a foreign ABI (int 0x80 from a 64-bit process) are
 // traced too, so the sentry sees them instead of the model silently
-// diverging. procView adds the opens (syscalls.ProcViewIntercepted).
-func BuildFilter(procView bool) ([]bpf.Instruction, error) {
+// diverging. procView adds the opens (syscalls.ProcViewIntercepted);
+// traceAll (deterministic mode) traces every syscall: each is a scheduling
+// point.
+func BuildFilter(procView, traceAll bool) ([]bpf.Instruction, error) {
 	rules := seccomp.NewSyscallRules()
 	entries := syscalls.Intercepted()
 	if procView {
@@ -24,10 +26,14 @@ func BuildFilter(procView bool) ([]bpf.Instruction, error) {
 	for _, e := range entries {
 		rules = rules.Add(e.Nr, ruleFor(e))
 	}
+	def := seccomp.Allow
+	if traceAll {
+		def = seccomp.Trace
+	}
 	prog := seccomp.Program{
 		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
 		Options: seccomp.ProgramOptions{
-			DefaultAction: seccomp.Allow,
+			DefaultAction: def,
 			BadArchAction: seccomp.Trace,
 		},
 	}

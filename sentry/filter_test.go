@@ -17,7 +17,7 @@ import (
 // interpreter for every x86-64 syscall number: TRACE for the table's
 // syscalls (when their argument matches hold), ALLOW for all others.
 func TestFilterTracesExactlyTheTable(t *testing.T) {
-	insns, err := BuildFilter(false)
+	insns, err := BuildFilter(false, false)
 	require.NoError(t, err)
 	always := map[uintptr]syscalls.Entry{}
 	for _, e := range syscalls.Intercepted() {
@@ -55,7 +55,7 @@ func TestFilterTracesExactlyTheTable(t *testing.T) {
 // TestFilterTracesForeignArch: a 32-bit syscall (int 0x80) is traced, so
 // the sentry sees what it cannot model.
 func TestFilterTracesForeignArch(t *testing.T) {
-	insns, err := BuildFilter(false)
+	insns, err := BuildFilter(false, false)
 	require.NoError(t, err)
 	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
 	require.NoError(t, err)

@@ -41,11 +41,24 @@ type Config struct {
 	// Emulations are the kernel features the sentry provides itself
 	// instead of the host (hostmm.ParseEmulate).
 	Emulations hostmm.EmulationSet
+	// Det, if set, runs the program in deterministic mode (det.go).
+	Det *DetConfig
 	// LoseGuardRaces is a fault-injection switch for tests: the first
 	// LoseGuardRaces MADV_GUARD_INSTALL walks of the run (over all
 	// processes) lose their race with a page fault, so an install that
 	// loses mm.MaxGuardRetries in a row takes the restart path.
 	LoseGuardRaces int
+}
+
+// DetConfig is deterministic mode's configuration (madvisor run --seed).
+type DetConfig struct {
+	// Seed draws every scheduling choice (and the program's randomness).
+	Seed uint64
+	// Chaos perturbs the schedule to expose races (PCT priorities with
+	// change points, preemption inside syscall-free code).
+	Chaos bool
+	// Trace, if set, receives the schedule as JSON lines.
+	Trace io.Writer
 }
 
 // Sandbox is one run of a target program and all the processes it starts.
@@ -54,6 +67,8 @@ type Sandbox struct {
 	eng   *engine
 	sched Scheduler
 	root  *ThreadGroup
+	// det is deterministic mode's state, nil in the other mode.
+	det *detRun
 
 	// rootExit receives the root process's final wait status.
 	rootExit chan unix.WaitStatus
@@ -105,6 +120,10 @@ func Run(cfg Config) (int, error) {
 	}
 	if s.sched == nil {
 		s.sched = ParallelScheduler{}
+	}
+	if cfg.Det != nil {
+		s.det = newDetRun(s, cfg.Det)
+		defer s.det.close()
 	}
 
 	sigs := make(chan os.Signal, 8)
@@ -193,11 +212,8 @@ func (s *Sandbox) launch() error {
 	}
 	defer errW.Close()
 
-	stage := StageArg
-	if s.procView() {
-		stage = StageProcViewArg
-	}
-	argv := append([]string{"madvisor", stage, s.cfg.Path}, s.cfg.Argv...)
+	opts := StageOptions{ProcView: s.procView(), Det: s.cfg.Det != nil}
+	argv := append([]string{"madvisor", StageArg, opts.String(), s.cfg.Path}, s.cfg.Argv...)
 	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
 		Env: s.cfg.Env,
 		Files: []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
@@ -243,6 +259,9 @@ func (s *Sandbox) startTask(t *Task) {
 	s.mu.Lock()
 	s.tasks[t] = struct{}{}
 	s.mu.Unlock()
+	if s.det != nil {
+		s.det.adopt(t)
+	}
 	s.eng.addTask(t)
 	s.sched.Started(t)
 }
@@ -252,6 +271,9 @@ func (s *Sandbox) taskGone(t *Task) {
 	delete(s.tasks, t)
 	s.mu.Unlock()
 	s.sched.Exited(t)
+	if s.det != nil {
+		s.det.exited(t)
+	}
 }
 
 // processExited is told when a thread group's leader is reaped.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,11 +16,36 @@ import (
 // StageArg is argv[1] of madvisor re-executed as the pre-exec stage: the
 // process that waits until the engine has seized it, installs the seccomp
 // filter on itself and execs the target. No helper binary beside madvisor.
+// argv[2] are the stage's options (StageOptions.String).
 const StageArg = "__madvisor_stage"
 
-// StageProcViewArg is StageArg for a run that keeps the program's view of
-// /proc: the filter also traps the opens.
-const StageProcViewArg = "__madvisor_stage_procview"
+// StageOptions say how the stage prepares the target.
+type StageOptions struct {
+	// ProcView: the filter also traps the calls of the program's view of
+	// /proc (the opens...).
+	ProcView bool
+	// Det: deterministic mode. The filter traps every syscall; address
+	// space randomization is off (ADDR_NO_RANDOMIZE) and the time stamp
+	// counter faults (PR_SET_TSC: the sentry answers rdtsc), both kept
+	// across exec and inherited by children.
+	Det bool
+}
+
+// String encodes the options as the stage's argv[2].
+func (o StageOptions) String() string {
+	s := "-"
+	if o.ProcView {
+		s += "procview,"
+	}
+	if o.Det {
+		s += "det,"
+	}
+	return s
+}
+
+func parseStageOptions(s string) StageOptions {
+	return StageOptions{ProcView: strings.Contains(s, "procview,"), Det: strings.Contains(s, "det,")}
+}
 
 // The stage's inherited descriptors.
 const (
@@ -31,8 +57,8 @@ const (
 // init function of the main package (or of a test package), where the
 // runtime keeps the goroutine on the main thread.
 func MaybeRunStage() {
-	if len(os.Args) > 1 && (os.Args[1] == StageArg || os.Args[1] == StageProcViewArg) {
-		RunStage(os.Args[2:], os.Args[1] == StageProcViewArg)
+	if len(os.Args) > 2 && os.Args[1] == StageArg {
+		RunStage(os.Args[3:], parseStageOptions(os.Args[2]))
 	}
 }
 
@@ -41,7 +67,7 @@ func MaybeRunStage() {
 // main thread (madvisor calls it from init with the OS thread locked), since
 // only the main thread is traced and the filter is installed on the calling
 // thread only: it is that thread which execs.
-func RunStage(argv []string, procView bool) {
+func RunStage(argv []string, opts StageOptions) {
 	runtime.LockOSThread()
 	if len(argv) < 2 {
 		stageFail("internal error: stage called without a program")
@@ -52,9 +78,19 @@ func RunStage(argv []string, procView bool) {
 	}
 	unix.Close(stageSyncFd)
 	unix.CloseOnExec(stageErrorFd)
-	insns, err := BuildFilter(procView)
+	insns, err := BuildFilter(opts.ProcView, opts.Det)
 	if err != nil {
 		stageFail(err.Error())
+	}
+	if opts.Det {
+		// personality(0xffffffff) reads the persona without changing it.
+		persona, _, _ := unix.RawSyscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+		if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, persona|addrNoRandomize, 0, 0); e != 0 {
+			stageFail(fmt.Sprintf("personality(ADDR_NO_RANDOMIZE): %v", e))
+		}
+		if err := unix.Prctl(unix.PR_SET_TSC, unix.PR_TSC_SIGSEGV, 0, 0, 0); err != nil {
+			stageFail(fmt.Sprintf("prctl(PR_SET_TSC, PR_TSC_SIGSEGV): %v", err))
+		}
 	}
 	if err := installFilter(insns); err != nil {
 		stageFail(fmt.Sprintf("installing the seccomp filter: %v (the kernel needs CONFIG_SECCOMP_FILTER; in a container, seccomp(2) itself may be denied)", err))
@@ -91,3 +127,7 @@ func installFilter(insns []bpf.Instruction) error {
 	}
 	return nil
 }
+
+// addrNoRandomize is ADDR_NO_RANDOMIZE (include/uapi/linux/personality.h),
+// which neither x/sys nor gvisor's abi/linux defines.
+const addrNoRandomize = 0x0040000

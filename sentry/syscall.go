@@ -147,7 +147,7 @@ func cloneRelation(stopKind int, flags uint64) cloneKind {
 
 // adoptChild creates the task of a new thread or process reported by a
 // clone/fork/vfork event. Engine thread only.
-func (t *Task) adoptChild(tid int, kind cloneKind) {
+func (t *Task) adoptChild(tid int, kind cloneKind) *Task {
 	tg := t.tg
 	switch kind {
 	case cloneShareVM:
@@ -160,6 +160,7 @@ func (t *Task) adoptChild(tid int, kind cloneKind) {
 		child.forkFix = t.forkFixups()
 	}
 	t.s.startTask(child)
+	return child
 }
 
 // execed handles PTRACE_EVENT_EXEC: the thread now runs a new program in a
@@ -178,6 +179,12 @@ func (t *Task) execed(ev stopEvent) {
 		t.s.logf("pid %d: cannot build the model at exec: %v", t.tg.pid, err)
 	}
 	t.tg.mm = as
+	if d := t.s.det; d != nil {
+		if !d.active {
+			d.activate(t)
+		}
+		d.patchExec(t)
+	}
 	if t.s.cfg.CheckMaps {
 		t.s.checkMaps(t, as, unix.SYS_EXECVE)
 	}
@@ -205,12 +212,12 @@ func (t *Task) emulate(c *call) {
 }
 
 // isStage reports whether process pid is madvisor's pre-exec stage
-// (argv[1] is StageArg or StageProcViewArg).
+// (argv[1] is StageArg).
 func isStage(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
 	}
 	args := strings.Split(string(b), "\x00")
-	return len(args) > 1 && (args[1] == StageArg || args[1] == StageProcViewArg)
+	return len(args) > 1 && args[1] == StageArg
 }

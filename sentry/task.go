@@ -42,6 +42,11 @@ type Task struct {
 	watching bool
 	// inj is the syscall being answered by injected host syscalls.
 	inj *injection
+	// det is the task's deterministic-mode state (nil in the other mode).
+	det *detTask
+	// resumed: the last resumption request succeeded (deterministic mode
+	// learns from it whether a step left the thread running).
+	resumed bool
 	// forkFix is what a forked child's host memory needs at its first
 	// stop under guard or wipe-on-fork emulation (guardemu.go).
 	forkFix *hostmm.ForkFix
@@ -60,6 +65,10 @@ type ThreadGroup struct {
 	mm *AddressSpace
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
+	// pidfdNr is a pidfd of the process plus one (0: none open yet);
+	// deterministic mode polls copies of its fds through it. Engine
+	// thread.
+	pidfdNr int
 	// readTraps are the fd numbers whose read(2)/write(2) the process's
 	// seccomp filters trap (fdtrap.go). Filters outlive exec and are
 	// inherited by children, and so is this set. Engine thread.
@@ -100,7 +109,10 @@ func (t *Task) describe() string {
 // ptrace issues a resumption request. Engine thread only. An error (the
 // thread was killed meanwhile) is ignored: its exit report follows.
 func (t *Task) ptrace(req int, sig unix.Signal) {
-	ptraceRequest(req, t.tid, 0, uintptr(sig))
+	req = t.resumeRequest(req)
+	if ptraceRequest(req, t.tid, 0, uintptr(sig)) == nil && req != unix.PTRACE_LISTEN {
+		t.resumed = true
+	}
 }
 
 // resumeMode is how to restart the thread after a stop in the middle of a
@@ -119,6 +131,9 @@ func (t *Task) handleStop(ev stopEvent) {
 	case stopSeccomp:
 		t.attached = true
 		c := t.syscallEntry(&ev.info)
+		if c.Block {
+			return // deterministic mode holds it until its call can complete
+		}
 		if c.Wait != nil {
 			// Wait on the engine thread, in FIFO order: a goroutine
 			// hand-off per contended call costs more than the call.
@@ -138,7 +153,10 @@ func (t *Task) handleStop(ev stopEvent) {
 		if t.watching && t.pending.Clone != nil {
 			// The child's model is copied while the parent's is locked;
 			// then the parent's threads may go on.
-			t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), t.pending.Clone.Flags))
+			child := t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), t.pending.Clone.Flags))
+			if child.det != nil {
+				child.det.clearTid = t.pending.Clone.ChildTid
+			}
 			t.pending.release()
 		} else {
 			// A clone the filter did not show us: adopt the child.
@@ -192,6 +210,10 @@ func (t *Task) died(ev stopEvent) {
 		t.pending = call{}
 	}
 	if !ev.vanished && t.tid == t.tg.pid {
+		if t.tg.pidfdNr != 0 {
+			unix.Close(t.tg.pidfdNr - 1)
+			t.tg.pidfdNr = 0
+		}
 		t.tg.exitStatus = ev.status
 		t.s.processExited(t.tg)
 	}

@@ -66,6 +66,10 @@ type Plan struct {
 	// another file than the /proc view's): it runs natively, unwatched
 	// and not shown by strace.
 	Ignore bool
+	// Block (deterministic mode): the thread stays stopped at its
+	// seccomp stop; the deterministic scheduler gives it its result when
+	// the call can complete (a futex wake, a timer, a ready fd).
+	Block bool
 }
 
 // ignore is the Plan of a call that is none of the sentry's business.
@@ -75,6 +79,9 @@ var ignore = Plan{Ignore: true}
 type CloneCall struct {
 	// Flags are the clone flags (0 when they could not be read).
 	Flags uint64
+	// ChildTid is the child's clear-tid address (CLONE_CHILD_CLEARTID),
+	// whose futex the kernel wakes at the child's exit.
+	ChildTid uint64
 }
 
 // Context is what a handler may ask of the calling thread and of the
@@ -120,6 +127,20 @@ type Context interface {
 	// ProcFileDup is the /proc view's step for a copy of the fd of a
 	// pagemap or mem file: the copy is trapped too.
 	ProcFileDup(nr uintptr, r Regs) (Plan, bool)
+	// Deterministic mode's own calls (detcalls.go); each says false
+	// outside that mode. Futex: the sentry's futexes. Time: virtual time.
+	// Getrandom: bytes from the seed. Blocking: a call that may block is
+	// tried without blocking, and waits (Plan.Block) until it can complete.
+	// SetClearTid: set_tid_address's address, woken at the thread's exit.
+	Futex(a FutexArgs) (Plan, bool)
+	Time(k TimeCall, r Regs) (Plan, bool)
+	Getrandom(buf, n uint64, flags uint32) (Plan, bool)
+	Blocking(k BlockCall, r Regs) (Plan, bool)
+	SetClearTid(addr uint64)
+	// GroupExit: the caller's process is exiting (exit_group); its other
+	// threads die without running again.
+	GroupExit()
+
 	// PagemapScan and ProcmapQuery answer those ioctls on the /proc
 	// view's files.
 	PagemapScan(fd int, arg uint64) (Plan, bool)
@@ -258,6 +279,15 @@ func cloneCall(nr uintptr) Handler {
 	return func(c Context, r Regs) Plan {
 		flags := DecodeCloneFlags(nr, r, c.Host())
 		p := Plan{Clone: &CloneCall{Flags: flags}}
+		if flags&unix.CLONE_CHILD_CLEARTID != 0 {
+			p.Clone.ChildTid = r[3] // clone(flags, stack, parent_tid, child_tid, tls)
+			if nr == unix.SYS_CLONE3 {
+				// struct clone_args: flags, pidfd, child_tid...
+				if b, err := c.Host().ReadBytes(r[0]+16, 8); err == nil {
+					p.Clone.ChildTid = binary.LittleEndian.Uint64(b)
+				}
+			}
+		}
 		if sp := c.Space(); sp != nil && flags&unix.CLONE_VM == 0 {
 			p.Lock = sp
 		}
@@ -347,8 +377,15 @@ func (k fileCall) decode(r Regs) FileAccess {
 // fileAccessCall: reads and writes, traced for the /proc view's pagemap
 // and mem files.
 func fileAccessCall(k fileCall) Handler {
+	block := BlockRead
+	if k.write {
+		block = BlockWrite
+	}
 	return func(c Context, r Regs) Plan {
 		if p, ok := c.ProcFileAccess(k.decode(r)); ok {
+			return p
+		}
+		if p, ok := c.Blocking(block, r); ok {
 			return p
 		}
 		return ignore

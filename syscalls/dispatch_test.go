@@ -66,6 +66,20 @@ func (c *fakeContext) ProcFileAccess(a FileAccess) (Plan, bool) {
 	return c.record(fmt.Sprintf("access(%+v)", a))
 }
 func (c *fakeContext) ProcFileDup(uintptr, Regs) (Plan, bool) { return c.record("dup") }
+func (c *fakeContext) Futex(a FutexArgs) (Plan, bool) {
+	return c.record(fmt.Sprintf("futex(%#x, %d, %d)", a.Addr, a.Op, a.Val))
+}
+func (c *fakeContext) Time(k TimeCall, _ Regs) (Plan, bool) {
+	return c.record(fmt.Sprintf("time(%d)", k))
+}
+func (c *fakeContext) Getrandom(buf, n uint64, _ uint32) (Plan, bool) {
+	return c.record(fmt.Sprintf("getrandom(%#x, %d)", buf, n))
+}
+func (c *fakeContext) Blocking(k BlockCall, _ Regs) (Plan, bool) {
+	return c.record(fmt.Sprintf("blocking(%d)", k))
+}
+func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
+func (c *fakeContext) GroupExit()              { c.record("group_exit") }
 func (c *fakeContext) PagemapScan(fd int, arg uint64) (Plan, bool) {
 	return c.record(fmt.Sprintf("pagemap_scan(%d, %#x)", fd, arg))
 }
@@ -143,11 +157,15 @@ func TestDispatch(t *testing.T) {
 			decides:   []string{"access({Fd:5 Write:false Vector:false Buf:4096 Count:8 Positional:true Offset:64})"},
 			wantSteps: []string{"access({Fd:5 Write:false Vector:false Buf:4096 Count:8 Positional:true Offset:64})"}, want: lockPlan},
 		{name: "write", nr: unix.SYS_WRITE, r: Regs{5, 0x1000, 8},
-			wantSteps: []string{"access({Fd:5 Write:true Vector:false Buf:4096 Count:8 Positional:false Offset:0})"}, want: ignore},
+			wantSteps: []string{"access({Fd:5 Write:true Vector:false Buf:4096 Count:8 Positional:false Offset:0})", "blocking(10)"}, want: ignore},
 		{name: "pwritev2 at the file position", nr: unix.SYS_PWRITEV2, r: Regs{5, 0x1000, 2, ^uint64(0)},
-			wantSteps: []string{"access({Fd:5 Write:true Vector:true Buf:4096 Count:2 Positional:false Offset:18446744073709551615})"}, want: ignore},
+			wantSteps: []string{"access({Fd:5 Write:true Vector:true Buf:4096 Count:2 Positional:false Offset:18446744073709551615})", "blocking(10)"}, want: ignore},
 		{name: "preadv at an offset", nr: unix.SYS_PREADV, r: Regs{5, 0x1000, 2, 0x2000},
-			wantSteps: []string{"access({Fd:5 Write:false Vector:true Buf:4096 Count:2 Positional:true Offset:8192})"}, want: ignore},
+			wantSteps: []string{"access({Fd:5 Write:false Vector:true Buf:4096 Count:2 Positional:true Offset:8192})", "blocking(9)"}, want: ignore},
+		{name: "futex decoded", nr: unix.SYS_FUTEX, r: Regs{0x7000, 0x80, 2}, wantSteps: []string{"futex(0x7000, 128, 2)"}},
+		{name: "clock_gettime", nr: unix.SYS_CLOCK_GETTIME, wantSteps: []string{"time(0)"}},
+		{name: "wait4", nr: unix.SYS_WAIT4, wantSteps: []string{"blocking(0)"}},
+		{name: "set_tid_address", nr: unix.SYS_SET_TID_ADDRESS, r: Regs{0x7100}, wantSteps: []string{"clear_tid(0x7100)"}},
 		{name: "fcntl F_DUPFD", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_DUPFD_CLOEXEC}, wantSteps: []string{"dup"}, want: ignore},
 		{name: "fcntl F_GETFL", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_GETFL}, want: ignore},
 		{name: "execve", nr: unix.SYS_EXECVE},

@@ -179,6 +179,9 @@ const (
 	// sentry adds at run time (the program's pagemap and mem files under
 	// guard emulation: sentry/fdtrap.go).
 	TracePerFD
+	// TraceDet: only in deterministic mode, where every call is traced
+	// (detcalls.go).
+	TraceDet
 )
 
 // Entry is one syscall of the table: when it is traced, how strace prints
@@ -324,6 +327,7 @@ var table = []Entry{
 var byNr [len(sysNames)]*Entry
 
 func init() {
+	table = append(table, detTable...)
 	sort.Slice(table, func(i, j int) bool { return table[i].Nr < table[j].Nr })
 	for i := range table {
 		e := &table[i]

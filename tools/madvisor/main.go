@@ -4,6 +4,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"time"
 
 	"madvisor/hostmm"
 	"madvisor/lockdep"
@@ -28,6 +32,10 @@ const mainUsage = `madvisor: a deterministic kernel-in-userspace for memory mana
 
 Usage:
   madvisor run [flags] -- PROGRAM [ARGS...]   run PROGRAM under the sentry
+  madvisor stress [flags] -- PROGRAM [ARGS...]
+                                              hunt races: run PROGRAM under
+                                              many --chaos seeds, print the
+                                              failing ones and their replay
   madvisor features                           probe the host kernel's memory API
   madvisor help [COMMAND]                     show help
 
@@ -64,6 +72,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			newRunFlags(stdout).fs.Usage()
 			return 0
 		}
+		if len(args) > 1 && args[0] == "help" && args[1] == "stress" {
+			printStressUsage(stdout)
+			return 0
+		}
 		if len(args) > 1 && args[0] == "help" && args[1] == "features" {
 			fmt.Fprint(stdout, featuresUsage)
 			return 0
@@ -72,6 +84,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "run":
 		return runCommand(args[1:], stdout, stderr)
+	case "stress":
+		return stressCommand(args[1:], stdout, stderr)
 	case "features":
 		return featuresCommand(args[1:], stdout, stderr)
 	}
@@ -104,6 +118,32 @@ type runFlags struct {
 	// loseGuardRaces is the fault-injection switch of the restart path.
 	loseGuardRaces int
 	emulate        string
+	// seed, chaos and trace are deterministic mode's (--seed).
+	seed  seedFlag
+	chaos bool
+	trace string
+}
+
+// seedFlag is --seed=N: a uint64, decimal or 0x hexadecimal.
+type seedFlag struct {
+	set bool
+	n   uint64
+}
+
+func (f *seedFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	return strconv.FormatUint(f.n, 10)
+}
+
+func (f *seedFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 0, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a seed: want an unsigned 64-bit number (decimal, or 0x hex)", v)
+	}
+	f.set, f.n = true, n
+	return nil
 }
 
 func newRunFlags(out io.Writer) *runFlags {
@@ -113,6 +153,9 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.BoolVar(&r.checkMaps, "check-maps", false, "after every intercepted syscall, compare the model with /proc/PID/maps and\nprint the first difference (both views) on stderr")
 	r.fs.Var(&r.lockdep, "lockdep", "validate the sentry's own lock protocol (mmap_lock...): `off|warn|panic`;\nwarn prints a lockdep report and goes on, panic stops madvisor (and the program)")
 	r.fs.StringVar(&r.emulate, "emulate", "auto", "which kernel features madvisor provides itself instead of the host:\n`auto` (those the host lacks), all, none, or a comma-separated list of "+emulationNames()+";\n\"madvisor features\" shows what the host has")
+	r.fs.Var(&r.seed, "seed", "deterministic mode: one thread runs at a time, in an order drawn from `N`;\nfutexes, time and randomness are madvisor's; the same program, inputs and\nseed give the same output, exit status and schedule every run")
+	r.fs.BoolVar(&r.chaos, "chaos", false, "deterministic mode that hunts races: randomized thread priorities with\nchange points (PCT) and preemption inside syscall-free code, drawn from\nthe seed (without --seed one is picked and printed)")
+	r.fs.StringVar(&r.trace, "trace", "", "deterministic mode: write the schedule to `FILE`, one JSON object per\nevent (identical for identical runs)")
 	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
 		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
@@ -161,6 +204,15 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "madvisor: run: no program given (usage: madvisor run [flags] -- PROGRAM [ARGS...])")
 		return 2
 	}
+	det := rf.seed.set || rf.chaos
+	if rf.trace != "" && !det {
+		fmt.Fprintln(stderr, "madvisor: run: --trace needs deterministic mode (--seed=N or --chaos)")
+		return 2
+	}
+	if rf.chaos && !rf.seed.set {
+		rf.seed.n = randomSeed()
+		fmt.Fprintf(stderr, "madvisor: --chaos without --seed: seed %d (replay: %s)\n", rf.seed.n, replayCommand(rf.seed.n, true, argv))
+	}
 	path, code, err := resolve(argv[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "madvisor: %v\n", err)
@@ -190,6 +242,18 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			}
 			defer f.Close()
 			cfg.Strace = f
+		}
+	}
+	if det {
+		cfg.Det = &sentry.DetConfig{Seed: rf.seed.n, Chaos: rf.chaos}
+		if rf.trace != "" {
+			f, err := os.Create(rf.trace)
+			if err != nil {
+				fmt.Fprintf(stderr, "madvisor: --trace: %v\n", err)
+				return 2
+			}
+			defer f.Close()
+			cfg.Det.Trace = f
 		}
 	}
 	lockdep.SetMode(rf.lockdep)
@@ -235,4 +299,35 @@ func emulationNames() string {
 		names[i] = string(e)
 	}
 	return strings.Join(names, ", ")
+}
+
+// randomSeed picks a seed for --chaos without --seed.
+func randomSeed() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return uint64(time.Now().UnixNano())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// replayCommand is the command line that replays seed: madvisor run
+// --seed=N [--chaos] -- PROG ARGS, quoted for a POSIX shell.
+func replayCommand(seed uint64, chaos bool, argv []string) string {
+	words := []string{"madvisor", "run", fmt.Sprintf("--seed=%d", seed)}
+	if chaos {
+		words = append(words, "--chaos")
+	}
+	words = append(words, "--")
+	for _, a := range argv {
+		words = append(words, shellQuote(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

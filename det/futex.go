@@ -1,0 +1,154 @@
+package det
+
+import "slices"
+
+// FutexKey names a futex word as the kernel does: a private mapping's
+// word by its address space and address, a shared mapping's by the
+// object behind it and the offset there (so processes sharing it meet).
+type FutexKey struct {
+	// Space is the address space (private words), or 0.
+	Space uint64
+	// Object is the shared object's identity (shared words), or "".
+	Object string
+	// Off is the address (private) or the offset in the object.
+	Off uint64
+}
+
+// Futexes are the sentry's futex wait queues: a waiting thread is stopped
+// in its futex call, and the scheduler, not the host, chooses who wakes.
+type Futexes struct {
+	queues map[FutexKey][]futexWaiter
+	// where is each waiting thread's key.
+	where map[int]FutexKey
+}
+
+type futexWaiter struct {
+	vid    int
+	bitset uint32
+}
+
+// NewFutexes returns empty queues.
+func NewFutexes() *Futexes {
+	return &Futexes{queues: map[FutexKey][]futexWaiter{}, where: map[int]FutexKey{}}
+}
+
+// Wait queues vid on k, to be woken by a wake whose bitset meets bitset.
+func (f *Futexes) Wait(k FutexKey, vid int, bitset uint32) {
+	f.queues[k] = append(f.queues[k], futexWaiter{vid, bitset})
+	f.where[vid] = k
+}
+
+// Waiting reports whether vid waits on a futex.
+func (f *Futexes) Waiting(vid int) bool {
+	_, ok := f.where[vid]
+	return ok
+}
+
+// Cancel removes vid from its queue (a timeout, its death).
+func (f *Futexes) Cancel(vid int) {
+	k, ok := f.where[vid]
+	if !ok {
+		return
+	}
+	delete(f.where, vid)
+	q := slices.DeleteFunc(f.queues[k], func(w futexWaiter) bool { return w.vid == vid })
+	f.set(k, q)
+}
+
+func (f *Futexes) set(k FutexKey, q []futexWaiter) {
+	if len(q) == 0 {
+		delete(f.queues, k)
+	} else {
+		f.queues[k] = q
+	}
+}
+
+// Wake wakes up to n waiters of k whose bitset meets bitset and returns
+// them, in the order woken. pick chooses which of the candidates (given
+// in arrival order) wakes next: the kernel leaves the order open, so
+// chaos may draw it; 0 is first come, first served.
+func (f *Futexes) Wake(k FutexKey, n int, bitset uint32, pick func(n int) int) []int {
+	var woken []int
+	q := f.queues[k]
+	for len(woken) < n {
+		var cands []int // indices into q
+		for i, w := range q {
+			if w.bitset&bitset != 0 {
+				cands = append(cands, i)
+			}
+		}
+		if len(cands) == 0 {
+			break
+		}
+		i := cands[pick(len(cands))]
+		woken = append(woken, q[i].vid)
+		delete(f.where, q[i].vid)
+		q = slices.Delete(q, i, i+1)
+	}
+	f.set(k, q)
+	return woken
+}
+
+// Requeue wakes up to nwake waiters of from (as Wake) and moves up to
+// nrequeue of the rest to to, in their order. It returns the woken and
+// the number moved.
+func (f *Futexes) Requeue(from, to FutexKey, nwake, nrequeue int, pick func(n int) int) ([]int, int) {
+	woken := f.Wake(from, nwake, ^uint32(0), pick)
+	q := f.queues[from]
+	m := min(nrequeue, len(q))
+	for _, w := range q[:m] {
+		f.where[w.vid] = to
+	}
+	f.queues[to] = append(f.queues[to], q[:m]...)
+	f.set(from, q[m:])
+	return woken, m
+}
+
+// WakeOp computes FUTEX_WAKE_OP's operation on the old value of the
+// second word: the new value to store, and whether its comparison holds
+// (include/uapi/linux/futex.h: op, cmp, oparg, cmparg in encoded). ok is
+// false for an unknown operation or comparison (ENOSYS).
+func WakeOp(encoded, old uint32) (newVal uint32, cond, ok bool) {
+	op := encoded >> 28 & 7
+	cmp := encoded >> 24 & 15
+	oparg := encoded >> 12 & 0xfff
+	cmparg := encoded & 0xfff
+	if encoded>>28&8 != 0 { // FUTEX_OP_OPARG_SHIFT
+		oparg = 1 << (oparg & 31)
+	} else {
+		oparg = uint32(int32(oparg<<20) >> 20) // sign-extend 12 bits
+	}
+	cmpv := uint32(int32(cmparg<<20) >> 20)
+	switch op {
+	case 0: // SET
+		newVal = oparg
+	case 1: // ADD
+		newVal = old + oparg
+	case 2: // OR
+		newVal = old | oparg
+	case 3: // ANDN
+		newVal = old &^ oparg
+	case 4: // XOR
+		newVal = old ^ oparg
+	default:
+		return 0, false, false
+	}
+	o, c := int32(old), int32(cmpv)
+	switch cmp {
+	case 0:
+		cond = o == c
+	case 1:
+		cond = o != c
+	case 2:
+		cond = o < c
+	case 3:
+		cond = o <= c
+	case 4:
+		cond = o > c
+	case 5:
+		cond = o >= c
+	default:
+		return 0, false, false
+	}
+	return newVal, cond, true
+}

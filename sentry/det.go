@@ -1,0 +1,458 @@
+package sentry
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/det"
+	"madvisor/syscalls"
+)
+
+// Deterministic mode (madvisor run --seed): one tracee thread runs at a
+// time, and every choice of which one is the det.Scheduler's, drawn from
+// the seed.
+//
+// Every stop of a tracee is a scheduling point: the running thread's stop
+// (its syscall entry, since every syscall is traced in this mode, a clone,
+// an exec, a signal, a preemption) is not handled at once but kept as the
+// thread's pending step; then the scheduler picks a thread with a pending
+// step and only that step is carried out (the stop handled as in the
+// other mode, which resumes the thread). Threads that report while they
+// do not run (a new thread's first stop, a killed thread's exit stop) just
+// get a pending step. So the order in which threads run is the
+// scheduler's, never the host's.
+//
+// Nothing may block on the host while holding the run: futexes are the
+// sentry's (detfutex.go), sleeps and timeouts are virtual (dettime.go),
+// and a call that would block waits, stopped at its entry, until it can
+// complete (detblock.go). What the sentry cannot make deterministic is
+// said, never hidden: a thread that runs past its budget while others are
+// waiting is stopped by a watchdog (SIGSTOP) and the run is marked
+// non-deterministic on stderr and in the trace.
+type detRun struct {
+	s      *Sandbox
+	sched  *det.Scheduler
+	clock  *det.Clock
+	futex  *det.Futexes
+	random *det.Random
+	trace  *det.TraceWriter
+
+	// active: the program runs (deterministic mode starts at its exec;
+	// madvisor's own stage before it runs freely, and its Go runtime's
+	// threads, whose number varies, die at that exec).
+	active bool
+	// vids numbers the threads in creation order; byVid finds them.
+	vids  int
+	byVid map[int]*Task
+	// spaces numbers the address spaces (futex keys).
+	spaces uint64
+	// running is the thread resumed last, nil when none runs.
+	running *Task
+	// dispatching guards dispatch against reentry (a stop delivered while
+	// a step is carried out).
+	dispatching bool
+	// exits counts thread exits: the waiters of wait4 are tried again
+	// only after one (detblock.go).
+	exits int64
+	// lost says why the run is not deterministic from some point on ("":
+	// it is).
+	lost string
+
+	// The watchdog's view of the running thread (it is a goroutine).
+	wdTid    atomic.Int64 // the running tid, 0 when none
+	wdSince  atomic.Int64 // when it was resumed (UnixNano)
+	wdOthers atomic.Bool  // others are waiting to run
+	wdSent   atomic.Int64 // the tid the watchdog stopped, 0 if none
+	wdQuit   chan struct{}
+}
+
+// detTask is a thread's deterministic-mode state. Engine thread only.
+type detTask struct {
+	vid int
+	// step is what runs when the scheduler picks the thread (handle its
+	// pending stop, answer its call, let it go on); nil while the thread
+	// runs or waits.
+	step func()
+	// what is what it stopped at, for the trace.
+	what string
+	// waits says what it waits for ("futex", "timer", "fd 3"...), "" if
+	// it does not; ready, if set, is checked at each scheduling point and
+	// returns the step that ends the wait once it is over.
+	waits string
+	ready func() (step func(), ok bool)
+	// timeout is the step that ends the wait when its timer fires.
+	timeout func()
+	// clearTid is CLONE_CHILD_CLEARTID / set_tid_address's address: at the
+	// thread's exit its futex is woken.
+	clearTid uint64
+	// preempt is chaos's preemption of the thread inside syscall-free
+	// code (detpreempt.go).
+	preempt preemptState
+	// dying: its process is exiting (exit_group); it never runs again,
+	// and its stops are let go at once so that it dies.
+	dying bool
+}
+
+// watchdogBudget is how long a thread may run without a scheduling point
+// while others wait before the watchdog stops it.
+const watchdogBudget = 2 * time.Second
+
+func newDetRun(s *Sandbox, cfg *DetConfig) *detRun {
+	d := &detRun{
+		s:      s,
+		sched:  det.NewScheduler(cfg.Seed, cfg.Chaos),
+		clock:  det.NewClock(),
+		futex:  det.NewFutexes(),
+		random: det.NewRandom(cfg.Seed),
+		byVid:  map[int]*Task{},
+		wdQuit: make(chan struct{}),
+	}
+	if cfg.Trace != nil {
+		d.trace = det.NewTraceWriter(cfg.Trace)
+	}
+	go d.watchdog()
+	return d
+}
+
+// close ends the run: the watchdog stops, the trace is flushed, and a run
+// that lost its determinism says so once more.
+func (d *detRun) close() {
+	close(d.wdQuit)
+	if d.trace != nil {
+		d.trace.Close()
+	}
+	if d.lost != "" {
+		d.s.logf("this run was NOT deterministic: %s", d.lost)
+	}
+}
+
+// activate starts deterministic mode at the program's exec, in the
+// thread t that made it (the only one left): it is thread 1, and runs.
+func (d *detRun) activate(t *Task) {
+	d.active = true
+	d.adopt(t)
+	d.setRunning(t)
+}
+
+// adopt gives a new task its virtual id, in creation order. It can run
+// from now on: if its first stop has not been reported yet, its step
+// waits for it (the host's timing of that report must not change which
+// threads can run).
+func (d *detRun) adopt(t *Task) {
+	if !d.active {
+		return
+	}
+	d.vids++
+	t.det = &detTask{vid: d.vids}
+	d.byVid[d.vids] = t
+	d.sched.Created(d.vids)
+	t.det.step = func() { d.awaitStop(t) }
+}
+
+// awaitStop waits for t's next report and carries out the step it
+// brings. Engine thread only.
+func (d *detRun) awaitStop(t *Task) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(t.tid, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		break
+	}
+	t.s.eng.handleReport(t.tid, ws)
+	if step := t.det.step; step != nil && !t.dead {
+		t.det.step = nil
+		step()
+	}
+}
+
+// GroupExit implements syscalls.Context: the other threads of t's process
+// will die (exit_group) without running again.
+func (t *Task) GroupExit() {
+	d := t.s.det
+	if d == nil || t.det == nil {
+		return
+	}
+	for _, u := range d.byVid {
+		if u.tg == t.tg && u != t {
+			d.unblock(u, nil)
+			u.det.dying = true
+		}
+	}
+}
+
+// spaceID numbers an address space for futex keys.
+func (d *detRun) spaceID(as *AddressSpace) uint64 {
+	if as.id == 0 {
+		d.spaces++
+		as.id = d.spaces
+	}
+	return as.id
+}
+
+// stopped takes a stop of t: t's pending step, and a scheduling point if
+// t was the running thread. Engine thread only.
+func (d *detRun) stopped(t *Task, ev stopEvent) {
+	if t.det == nil {
+		t.handleStop(ev) // the stage, before the program's exec
+		return
+	}
+	if d.running != t && (t.det.dying || ev.stopKind() == stopExit) {
+		// Killed while it did not run (exit_group, an exec in another
+		// thread, SIGKILL): it dies without running program code, and
+		// an exec waits for it.
+		t.ptrace(unix.PTRACE_CONT, 0)
+		return
+	}
+	if d.preemptStop(t, ev) {
+		return // chaos's stepping goes on
+	}
+	if d.watchdogStop(t, ev) {
+		return
+	}
+	if d.rdtscStop(t, ev) {
+		return
+	}
+	t.det.what = stopName(t, ev)
+	t.det.step = func() { t.handleStop(ev) }
+	if d.running == t {
+		d.setRunning(nil)
+	}
+	d.dispatch()
+}
+
+// exited forgets a dead task and wakes the futex of its clear-tid address
+// (the kernel wrote 0 there and woke its own waiters, which are not the
+// sentry's).
+func (d *detRun) exited(t *Task) {
+	if t.det == nil {
+		return
+	}
+	dt := t.det
+	delete(d.byVid, dt.vid)
+	d.sched.Exited(dt.vid)
+	d.futex.Cancel(dt.vid)
+	d.clock.Cancel(dt.vid)
+	d.exits++
+	if dt.clearTid != 0 && t.tg.mm != nil {
+		d.wake(d.futexKey(t, dt.clearTid, false), 1, ^uint32(0))
+	}
+	if d.running == t {
+		d.setRunning(nil)
+		t.det.what = "exit"
+	}
+	d.dispatch()
+}
+
+// setRunning records the running thread (also for the watchdog).
+func (d *detRun) setRunning(t *Task) {
+	d.running = t
+	if t == nil {
+		d.wdTid.Store(0)
+		return
+	}
+	d.wdSince.Store(time.Now().UnixNano())
+	d.wdTid.Store(int64(t.tid))
+}
+
+// runnable returns the tasks with a pending step, by virtual id.
+func (d *detRun) runnable() []int {
+	var vids []int
+	for vid, t := range d.byVid {
+		if !t.dead && t.det.step != nil {
+			vids = append(vids, vid)
+		}
+	}
+	slices.Sort(vids)
+	return vids
+}
+
+// dispatch runs pending steps, the scheduler's pick each time, until a
+// thread runs (or none can). Engine thread only.
+func (d *detRun) dispatch() {
+	if d.dispatching || d.running != nil {
+		return
+	}
+	d.dispatching = true
+	defer func() { d.dispatching = false }()
+	var cur *Task
+	for d.running == nil {
+		d.clock.Tick()
+		d.pollWaits()
+		vids := d.runnable()
+		if len(vids) == 0 {
+			if d.clock.Advance() {
+				continue // every thread waits for a timer: time jumps
+			}
+			return // nothing can run until the host says something
+		}
+		curVid := 0
+		if cur != nil && !cur.dead {
+			curVid = cur.det.vid
+		}
+		vid := d.sched.Pick(curVid, vids)
+		t := d.byVid[vid]
+		d.record(t, vids)
+		step := t.det.step
+		t.det.step = nil
+		t.resumed = false
+		d.prepareResume(t, len(vids)-1)
+		step()
+		if t.resumed && !t.dead {
+			d.setRunning(t)
+			d.wdOthers.Store(len(vids) > 1)
+		}
+		cur = t
+	}
+}
+
+// record writes the scheduling point to the trace.
+func (d *detRun) record(next *Task, runnable []int) {
+	if d.trace == nil {
+		return
+	}
+	d.trace.Write(det.Event{Index: d.sched.Step(), Vid: next.det.vid, What: next.det.what,
+		Time: d.clock.Monotonic(), Next: next.det.vid, Note: d.lostNote()})
+}
+
+func (d *detRun) lostNote() string {
+	if d.lost == "" {
+		return ""
+	}
+	return "determinism lost: " + d.lost
+}
+
+// loseDeterminism marks the run non-deterministic from now on and says so.
+func (d *detRun) loseDeterminism(why string) {
+	if d.lost == "" {
+		d.lost = fmt.Sprintf("%s at event %d", why, d.sched.Step())
+		d.s.logf("determinism lost: %s", d.lost)
+	}
+}
+
+// block makes t wait, stopped at its syscall entry: ready (if set) says,
+// at each scheduling point, whether the wait is over; a deadline (if not
+// 0, monotonic virtual nanoseconds) ends it with timeout.
+func (d *detRun) block(t *Task, waits string, ready func() (func(), bool), deadline int64, timeout func()) syscalls.Plan {
+	dt := t.det
+	dt.waits, dt.ready, dt.timeout = waits, ready, timeout
+	if deadline != 0 {
+		d.clock.Sleep(dt.vid, deadline)
+	}
+	return syscalls.Plan{Block: true}
+}
+
+// unblock ends t's wait: step runs when the scheduler picks it.
+func (d *detRun) unblock(t *Task, step func()) {
+	dt := t.det
+	d.clock.Cancel(dt.vid)
+	d.futex.Cancel(dt.vid)
+	dt.waits, dt.ready, dt.timeout = "", nil, nil
+	dt.what = "wake"
+	dt.step = step
+}
+
+// answer is a blocked call's end: it returns ret to the program.
+func (t *Task) answer(ret int64) func() {
+	return func() {
+		if t.beginInjection() != nil {
+			return
+		}
+		t.finishInjection(ret)
+		t.ptrace(unix.PTRACE_CONT, 0)
+	}
+}
+
+// pollWaits ends the waits that are over: timers that fired, and waits
+// whose readiness check says so (in virtual id order: deterministic).
+func (d *detRun) pollWaits() {
+	for _, vid := range d.clock.Expired() {
+		if t := d.byVid[vid]; t != nil && t.det.timeout != nil {
+			d.unblock(t, t.det.timeout)
+			t.det.what = "timeout"
+		}
+	}
+	var vids []int
+	for vid, t := range d.byVid {
+		if t.det.ready != nil {
+			vids = append(vids, vid)
+		}
+	}
+	slices.Sort(vids)
+	for _, vid := range vids {
+		t := d.byVid[vid]
+		if step, ok := t.det.ready(); ok {
+			d.unblock(t, step)
+		}
+	}
+}
+
+// stopName is what a stop is, for the trace.
+func stopName(t *Task, ev stopEvent) string {
+	switch k := ev.stopKind(); k {
+	case stopSeccomp:
+		return syscalls.Name(uintptr(ev.info.Nr))
+	case stopSyscall:
+		return "syscall-exit"
+	case stopClone, stopFork, stopVfork:
+		return "clone"
+	case stopExec:
+		return "exec"
+	case stopExit:
+		return "exit"
+	default:
+		if sig := ev.status.StopSignal(); k == int(sig)|unix.PTRACE_EVENT_STOP<<8 {
+			return "start"
+		}
+		return "signal " + unix.SignalName(ev.status.StopSignal())
+	}
+}
+
+// watchdog stops a thread that has run past its budget while others wait
+// (a spin lock, a busy loop): a SIGSTOP, which the engine takes back
+// (watchdogStop). The run then is not deterministic.
+func (d *detRun) watchdog() {
+	tick := time.NewTicker(watchdogBudget / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.wdQuit:
+			return
+		case <-tick.C:
+		}
+		tid := d.wdTid.Load()
+		if tid == 0 || !d.wdOthers.Load() || d.wdSent.Load() != 0 {
+			continue
+		}
+		if time.Since(time.Unix(0, d.wdSince.Load())) < watchdogBudget {
+			continue
+		}
+		d.wdSent.Store(tid)
+		unix.Tgkill(int(tid), int(tid), unix.SIGSTOP)
+	}
+}
+
+// watchdogStop takes the watchdog's SIGSTOP back: the thread is preempted
+// where it was, a scheduling point the seed did not choose.
+func (d *detRun) watchdogStop(t *Task, ev stopEvent) bool {
+	if int64(t.tid) != d.wdSent.Load() || ev.stopKind() != int(unix.SIGSTOP) {
+		return false
+	}
+	d.wdSent.Store(0)
+	d.loseDeterminism(fmt.Sprintf("thread %d ran %v without a scheduling point while others waited (timer preemption)", t.det.vid, watchdogBudget))
+	t.det.what = "watchdog preemption"
+	t.det.step = func() { t.ptrace(unix.PTRACE_CONT, 0) }
+	if d.running == t {
+		d.setRunning(nil)
+	}
+	d.dispatch()
+	return true
+}

@@ -1,0 +1,134 @@
+package syscalls
+
+import "golang.org/x/sys/unix"
+
+// The calls deterministic mode answers itself (every call is traced in
+// that mode): blocking never decides the order (futexes are the sentry's,
+// a call that would block waits until it can complete), time is virtual,
+// randomness comes from the seed. Outside that mode these entries are
+// never traced (TraceDet); their handlers' Context steps say false.
+
+// FutexArgs are futex(2)'s arguments.
+type FutexArgs struct {
+	Addr  uint64
+	Op    uint32 // the command with FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+	Val   uint32
+	Arg4  uint64 // timeout pointer, or val2 (REQUEUE's count)
+	Addr2 uint64
+	Val3  uint32
+}
+
+// DecodeFutex decodes futex(uaddr, op, val, timeout|val2, uaddr2, val3).
+func DecodeFutex(r Regs) FutexArgs {
+	return FutexArgs{Addr: r[0], Op: uint32(r[1]), Val: uint32(r[2]), Arg4: r[3], Addr2: r[4], Val3: uint32(r[5])}
+}
+
+// TimeCall says which time call a handler answers.
+type TimeCall int
+
+// The time calls.
+const (
+	ClockGettime   TimeCall = iota // clock_gettime(clockid, tp)
+	ClockGetres                    // clock_getres(clockid, res)
+	Gettimeofday                   // gettimeofday(tv, tz)
+	Time                           // time(tloc)
+	Times                          // times(buf)
+	Nanosleep                      // nanosleep(req, rem)
+	ClockNanosleep                 // clock_nanosleep(clockid, flags, req, rem)
+)
+
+// BlockCall says how a call that may block is tried without blocking.
+type BlockCall int
+
+// The calls that may block, by how the sentry tries them.
+const (
+	// BlockWait4 and BlockWaitid: again with WNOHANG.
+	BlockWait4 BlockCall = iota
+	BlockWaitid
+	// BlockPoll, BlockPpoll, BlockSelect, BlockPselect, BlockEpollWait,
+	// BlockEpollPwait, BlockEpollPwait2: again with a zero timeout.
+	BlockPoll
+	BlockPpoll
+	BlockSelect
+	BlockPselect
+	BlockEpollWait
+	BlockEpollPwait
+	BlockEpollPwait2
+	// BlockRead and BlockWrite: the call runs once poll(2) on its fd (the
+	// first argument) says it would not block.
+	BlockRead
+	BlockWrite
+)
+
+func futexCall(c Context, r Regs) Plan {
+	if p, ok := c.Futex(DecodeFutex(r)); ok {
+		return p
+	}
+	return Plan{}
+}
+
+func timeCall(k TimeCall) Handler {
+	return func(c Context, r Regs) Plan {
+		if p, ok := c.Time(k, r); ok {
+			return p
+		}
+		return Plan{}
+	}
+}
+
+func getrandomCall(c Context, r Regs) Plan {
+	if p, ok := c.Getrandom(r[0], r[1], uint32(r[2])); ok {
+		return p
+	}
+	return Plan{}
+}
+
+func blockingCall(k BlockCall) Handler {
+	return func(c Context, r Regs) Plan {
+		if p, ok := c.Blocking(k, r); ok {
+			return p
+		}
+		return Plan{}
+	}
+}
+
+// exitGroupCall: the other threads of the process are about to die.
+func exitGroupCall(c Context, r Regs) Plan {
+	c.GroupExit()
+	return Plan{}
+}
+
+func setTidAddressCall(c Context, r Regs) Plan {
+	c.SetClearTid(r[0])
+	return Plan{}
+}
+
+// detTable are the entries of deterministic mode's own calls.
+var detTable = []Entry{
+	{Nr: unix.SYS_FUTEX, Args: args(Addr, Hex, Hex, Hex, Addr, Hex), Trace: TraceDet, Handle: futexCall},
+	{Nr: unix.SYS_SET_TID_ADDRESS, Args: args(Addr), Trace: TraceDet, Handle: setTidAddressCall},
+	{Nr: unix.SYS_EXIT_GROUP, Args: args(Int), Trace: TraceDet, Handle: exitGroupCall},
+	{Nr: unix.SYS_CLOCK_GETTIME, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(ClockGettime)},
+	{Nr: unix.SYS_CLOCK_GETRES, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(ClockGetres)},
+	{Nr: unix.SYS_GETTIMEOFDAY, Args: args(Addr, Addr), Trace: TraceDet, Handle: timeCall(Gettimeofday)},
+	{Nr: unix.SYS_TIME, Args: args(Addr), Trace: TraceDet, Handle: timeCall(Time)},
+	{Nr: unix.SYS_TIMES, Args: args(Addr), Trace: TraceDet, Handle: timeCall(Times)},
+	{Nr: unix.SYS_NANOSLEEP, Args: args(Addr, Addr), Trace: TraceDet, Handle: timeCall(Nanosleep)},
+	{Nr: unix.SYS_CLOCK_NANOSLEEP, Args: args(Int, Hex, Addr, Addr), Trace: TraceDet, Handle: timeCall(ClockNanosleep)},
+	{Nr: unix.SYS_GETRANDOM, Args: args(Addr, Size, Hex), Trace: TraceDet, Handle: getrandomCall},
+	{Nr: unix.SYS_WAIT4, Args: args(Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWait4)},
+	{Nr: unix.SYS_WAITID, Args: args(Int, Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWaitid)},
+	{Nr: unix.SYS_POLL, Args: args(Addr, Uint, Int), Trace: TraceDet, Handle: blockingCall(BlockPoll)},
+	{Nr: unix.SYS_PPOLL, Args: args(Addr, Uint, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockPpoll)},
+	{Nr: unix.SYS_SELECT, Args: args(Int, Addr, Addr, Addr, Addr), Trace: TraceDet, Handle: blockingCall(BlockSelect)},
+	{Nr: unix.SYS_PSELECT6, Args: args(Int, Addr, Addr, Addr, Addr, Addr), Trace: TraceDet, Handle: blockingCall(BlockPselect)},
+	{Nr: unix.SYS_EPOLL_WAIT, Args: args(Fd, Addr, Int, Int), Trace: TraceDet, Handle: blockingCall(BlockEpollWait)},
+	{Nr: unix.SYS_EPOLL_PWAIT, Args: args(Fd, Addr, Int, Int, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockEpollPwait)},
+	{Nr: unix.SYS_EPOLL_PWAIT2, Args: args(Fd, Addr, Int, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockEpollPwait2)},
+	{Nr: unix.SYS_ACCEPT, Args: args(Fd, Addr, Addr), Trace: TraceDet, Handle: blockingCall(BlockRead)},
+	{Nr: unix.SYS_ACCEPT4, Args: args(Fd, Addr, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockRead)},
+	{Nr: unix.SYS_RECVFROM, Args: args(Fd, Addr, Size, Hex, Addr, Addr), Trace: TraceDet, Handle: blockingCall(BlockRead)},
+	{Nr: unix.SYS_RECVMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockRead)},
+	{Nr: unix.SYS_SENDTO, Args: args(Fd, Addr, Size, Hex, Addr, Int), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
+	{Nr: unix.SYS_SENDMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
+}
