@@ -2,6 +2,8 @@ package sentry
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -129,6 +131,24 @@ func (t *Task) Getrandom(buf, n uint64, flags uint32) (syscalls.Plan, bool) {
 		ret = -int64(unix.EFAULT)
 	}
 	return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+}
+
+// ReadRandom implements syscalls.Context: a read of /dev/urandom or
+// /dev/random (character devices 1:9 and 1:8) gets bytes from the seed.
+func (t *Task) ReadRandom(a syscalls.FileAccess) (syscalls.Plan, bool) {
+	d := t.s.det
+	if d == nil {
+		return syscalls.Plan{}, false
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tg.pid, a.Fd))
+	if err != nil || link != "/dev/urandom" && link != "/dev/random" {
+		return syscalls.Plan{}, false
+	}
+	var st unix.Stat_t
+	if unix.Stat(link, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 {
+		return syscalls.Plan{}, false
+	}
+	return t.Getrandom(a.Buf, a.Count, 0)
 }
 
 // Auxiliary vector entries (include/uapi/linux/auxvec.h).

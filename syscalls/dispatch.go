@@ -135,6 +135,9 @@ type Context interface {
 	Futex(a FutexArgs) (Plan, bool)
 	Time(k TimeCall, r Regs) (Plan, bool)
 	Getrandom(buf, n uint64, flags uint32) (Plan, bool)
+	// ReadRandom answers a read of /dev/urandom or /dev/random from the
+	// seed (false: another file, or not that mode).
+	ReadRandom(a FileAccess) (Plan, bool)
 	Blocking(k BlockCall, r Regs) (Plan, bool)
 	SetClearTid(addr uint64)
 	// GroupExit: the caller's process is exiting (exit_group); its other
@@ -382,8 +385,14 @@ func fileAccessCall(k fileCall) Handler {
 		block = BlockWrite
 	}
 	return func(c Context, r Regs) Plan {
-		if p, ok := c.ProcFileAccess(k.decode(r)); ok {
+		a := k.decode(r)
+		if p, ok := c.ProcFileAccess(a); ok {
 			return p
+		}
+		if !a.Write && !a.Vector {
+			if p, ok := c.ReadRandom(a); ok {
+				return p
+			}
 		}
 		if p, ok := c.Blocking(block, r); ok {
 			return p

@@ -80,6 +80,9 @@ func (c *fakeContext) Blocking(k BlockCall, _ Regs) (Plan, bool) {
 }
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
+func (c *fakeContext) ReadRandom(a FileAccess) (Plan, bool) {
+	return c.record(fmt.Sprintf("read_random(%d)", a.Fd))
+}
 func (c *fakeContext) PagemapScan(fd int, arg uint64) (Plan, bool) {
 	return c.record(fmt.Sprintf("pagemap_scan(%d, %#x)", fd, arg))
 }
@@ -162,6 +165,8 @@ func TestDispatch(t *testing.T) {
 			wantSteps: []string{"access({Fd:5 Write:true Vector:true Buf:4096 Count:2 Positional:false Offset:18446744073709551615})", "blocking(10)"}, want: ignore},
 		{name: "preadv at an offset", nr: unix.SYS_PREADV, r: Regs{5, 0x1000, 2, 0x2000},
 			wantSteps: []string{"access({Fd:5 Write:false Vector:true Buf:4096 Count:2 Positional:true Offset:8192})", "blocking(9)"}, want: ignore},
+		{name: "read", nr: unix.SYS_READ, r: Regs{5, 0x1000, 8},
+			wantSteps: []string{"access({Fd:5 Write:false Vector:false Buf:4096 Count:8 Positional:false Offset:0})", "read_random(5)", "blocking(9)"}, want: ignore},
 		{name: "futex decoded", nr: unix.SYS_FUTEX, r: Regs{0x7000, 0x80, 2}, wantSteps: []string{"futex(0x7000, 128, 2)"}},
 		{name: "clock_gettime", nr: unix.SYS_CLOCK_GETTIME, wantSteps: []string{"time(0)"}},
 		{name: "wait4", nr: unix.SYS_WAIT4, wantSteps: []string{"blocking(0)"}},
