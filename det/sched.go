@@ -38,6 +38,9 @@ type Scheduler struct {
 	// (chaos), ascending; lowered counts the drops made.
 	changes []int64
 	lowered int64
+	// cost is the ptrace stops the preemptions drawn so far may take (at
+	// most maxPreemptCost a run).
+	cost int
 }
 
 // PCT's parameters for chaos mode.
@@ -118,20 +121,27 @@ type Preemption struct {
 	Steps, Hits int
 }
 
-// Chances of an armed preemption per resumption, and its ranges.
+// Chances of an armed preemption per resumption, its ranges (the steps
+// only have to reach the loop the thread runs next; the hits then go
+// deep into it), and the stops a run's preemptions may cost in all (each
+// step and each hit is one; about 5 µs each), so that a long run's chaos
+// stays bounded.
 const (
-	preemptOneIn = 2
-	maxSteps     = 4000
-	maxHits      = 5000
+	preemptOneIn   = 2
+	maxSteps       = 512
+	maxHits        = 5000
+	maxPreemptCost = 200_000
 )
 
 // Preempt decides whether the thread about to run (others being runnable
 // too) is preempted inside syscall-free code, and where (chaos only).
 func (s *Scheduler) Preempt(vid int, others int) Preemption {
-	if !s.chaos || others == 0 || s.rng.IntN(preemptOneIn) != 0 {
+	if !s.chaos || others == 0 || s.cost >= maxPreemptCost || s.rng.IntN(preemptOneIn) != 0 {
 		return Preemption{}
 	}
-	return Preemption{Steps: 1 + s.rng.IntN(maxSteps), Hits: s.rng.IntN(maxHits + 1)}
+	p := Preemption{Steps: 1 + s.rng.IntN(maxSteps), Hits: s.rng.IntN(maxHits + 1)}
+	s.cost += p.Steps + p.Hits
+	return p
 }
 
 // Intn draws a number in [0, n) from the schedule's stream (for choices

@@ -147,7 +147,7 @@ func (d *detRun) adopt(t *Task) {
 		return
 	}
 	d.vids++
-	t.det = &detTask{vid: d.vids}
+	t.det = &detTask{vid: d.vids, what: "start"}
 	d.byVid[d.vids] = t
 	d.sched.Created(d.vids)
 	t.det.step = func() { d.awaitStop(t) }

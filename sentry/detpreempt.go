@@ -16,8 +16,9 @@ import (
 // counts Hits more executions of it. There it is stopped: a scheduling
 // point the seed chose, the same every run, anywhere in a loop without
 // system calls (between the load and the store of an unlocked counter).
-// Each step and each hit is a ptrace stop (a few µs): chaos draws them
-// only for some resumptions (det.Scheduler.Preempt).
+// Each step and each hit is a ptrace stop (a few µs; past a breakpoint
+// the resume flag, EFLAGS.RF, goes on without a step): chaos draws them
+// only for some resumptions, within a budget (det.Scheduler.Preempt).
 
 // preemptState is a thread's progress through its preemption.
 type preemptState struct {
@@ -103,9 +104,12 @@ func (d *detRun) preemptStop(t *Task, ev stopEvent) bool {
 			d.preempted(t)
 			return true
 		}
-		// Step over the instruction with the breakpoint off.
-		setDebugReg(t, 7, 0)
-		ps.phase = preemptStepOver
+		// Go on past the breakpoint: the resume flag suppresses it for
+		// one instruction (else: one step with the breakpoint off).
+		if !setResumeFlag(t) {
+			setDebugReg(t, 7, 0)
+			ps.phase = preemptStepOver
+		}
 		t.ptrace(unix.PTRACE_CONT, 0)
 	case ps.phase == preemptStepOver && isStep(code):
 		setDebugReg(t, 7, dr7LocalExec)
@@ -151,6 +155,18 @@ func (d *detRun) disarm(t *Task) {
 		setDebugReg(t, 7, 0)
 	}
 	t.det.preempt = preemptState{}
+}
+
+// setResumeFlag sets EFLAGS.RF, which makes the CPU skip the instruction
+// breakpoint once.
+func setResumeFlag(t *Task) bool {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil {
+		return false
+	}
+	const rf = 1 << 16
+	regs.Eflags |= rf
+	return unix.PtraceSetRegs(t.tid, &regs) == nil
 }
 
 func setDebugReg(t *Task, n int, v uint64) bool {

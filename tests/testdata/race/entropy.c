@@ -1,0 +1,69 @@
+// entropy: prints every source of nondeterminism a program commonly reads.
+//
+// Time (clock_gettime, gettimeofday, time, rdtsc), randomness (getrandom,
+// /dev/urandom, the kernel's AT_RANDOM bytes), identities (pid, tid),
+// addresses (heap, stack: ASLR) and the CPU count. Under
+// `madvisor run --seed=N` all of them must be the same for the same seed;
+// the random bytes must change with the seed.
+//
+// Prints one "name: value" line per source and exits 0.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+static void hex(const char *name, const unsigned char *b, size_t n) {
+	printf("%s: ", name);
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", b[i]);
+	printf("\n");
+}
+
+int main(void) {
+	struct timespec rt, mono;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	printf("clock_realtime: %lld.%09ld\n", (long long)rt.tv_sec, rt.tv_nsec);
+	printf("clock_monotonic: %lld.%09ld\n", (long long)mono.tv_sec, mono.tv_nsec);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	printf("gettimeofday: %lld.%06ld\n", (long long)tv.tv_sec, (long)tv.tv_usec);
+	printf("time: %lld\n", (long long)time(NULL));
+	printf("rdtsc: %llu\n", (unsigned long long)__rdtsc());
+
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+		perror("getrandom");
+		return 2;
+	}
+	hex("getrandom", b, sizeof(b));
+	int fd = open("/dev/urandom", O_RDONLY);
+	if (fd < 0 || read(fd, b, sizeof(b)) != sizeof(b)) {
+		perror("/dev/urandom");
+		return 2;
+	}
+	close(fd);
+	hex("urandom", b, sizeof(b));
+	hex("at_random", (const unsigned char *)getauxval(AT_RANDOM), 16);
+
+	printf("pid: %d\n", getpid());
+	printf("tid: %d\n", gettid());
+	int local;
+	printf("malloc: %p\n", malloc(64));
+	printf("stack: %p\n", (void *)&local);
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+		perror("sched_getaffinity");
+		return 2;
+	}
+	printf("cpus: %d\n", CPU_COUNT(&set));
+	return 0;
+}
