@@ -95,6 +95,10 @@ type detTask struct {
 	// dying: its process is exiting (exit_group); it never runs again,
 	// and its stops are let go at once so that it dies.
 	dying bool
+	// vforked: it made a vfork and waits in the host for its child's exec
+	// or exit: resumed but not running (its child runs), until its
+	// PTRACE_EVENT_VFORK_DONE stop.
+	vforked bool
 }
 
 // watchdogBudget is how long a thread may run without a scheduling point
@@ -306,6 +310,11 @@ func (d *detRun) dispatch() {
 		t.resumed = false
 		d.prepareResume(t, len(vids)-1)
 		step()
+		if t.det.vforked {
+			t.det.vforked = false // its VFORK_DONE stop makes it runnable
+			cur = t
+			continue
+		}
 		if t.resumed && !t.dead {
 			d.setRunning(t)
 			d.wdOthers.Store(len(vids) > 1)

@@ -24,6 +24,9 @@ const (
 	stopClone   = sigtrap | unix.PTRACE_EVENT_CLONE<<8
 	stopFork    = sigtrap | unix.PTRACE_EVENT_FORK<<8
 	stopVfork   = sigtrap | unix.PTRACE_EVENT_VFORK<<8
+	// stopVforkDone: a vfork parent about to return, its child having
+	// exec'd or exited (deterministic mode schedules it from there).
+	stopVforkDone = sigtrap | unix.PTRACE_EVENT_VFORK_DONE<<8
 	stopExec    = sigtrap | unix.PTRACE_EVENT_EXEC<<8
 	stopExit    = sigtrap | unix.PTRACE_EVENT_EXIT<<8
 	stopSyscall = sigtrap | 0x80

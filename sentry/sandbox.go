@@ -226,7 +226,13 @@ func (s *Sandbox) launch() error {
 		errR.Close()
 		return fmt.Errorf("starting the sentry stage: %w", err)
 	}
-	if err := ptraceSeize(pid, traceOptions); err != nil {
+	options := uintptr(traceOptions)
+	if s.det != nil {
+		// A vfork parent waits in the host for its child: deterministic
+		// mode schedules it again at its VFORK_DONE stop.
+		options |= unix.PTRACE_O_TRACEVFORKDONE
+	}
+	if err := ptraceSeize(pid, options); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		unix.Wait4(pid, &ws, 0, nil)

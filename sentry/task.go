@@ -156,6 +156,7 @@ func (t *Task) handleStop(ev stopEvent) {
 			child := t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), t.pending.Clone.Flags))
 			if child.det != nil {
 				child.det.clearTid = t.pending.Clone.ChildTid
+				t.det.vforked = ev.stopKind() == stopVfork
 			}
 			t.pending.release()
 		} else {
@@ -165,6 +166,8 @@ func (t *Task) handleStop(ev stopEvent) {
 		t.ptrace(t.resumeMode(), 0)
 	case stopExec:
 		t.execed(ev)
+		t.ptrace(t.resumeMode(), 0)
+	case stopVforkDone:
 		t.ptrace(t.resumeMode(), 0)
 	case stopExit:
 		t.ptrace(t.resumeMode(), 0)
