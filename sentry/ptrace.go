@@ -27,9 +27,9 @@ const (
 	// stopVforkDone: a vfork parent about to return, its child having
 	// exec'd or exited (deterministic mode schedules it from there).
 	stopVforkDone = sigtrap | unix.PTRACE_EVENT_VFORK_DONE<<8
-	stopExec    = sigtrap | unix.PTRACE_EVENT_EXEC<<8
-	stopExit    = sigtrap | unix.PTRACE_EVENT_EXIT<<8
-	stopSyscall = sigtrap | 0x80
+	stopExec      = sigtrap | unix.PTRACE_EVENT_EXEC<<8
+	stopExit      = sigtrap | unix.PTRACE_EVENT_EXIT<<8
+	stopSyscall   = sigtrap | 0x80
 )
 
 // syscallInfo is struct ptrace_syscall_info (PTRACE_GET_SYSCALL_INFO), the
