@@ -6,17 +6,18 @@ import (
 	"io"
 )
 
-// Event is one scheduling point of the trace: thread Vid stopped at What
-// (a syscall's name, "clone", "exit", "signal SIGSEGV", "preempt"...) at
-// virtual time Time, and Next is the thread that runs after it. Nothing in
-// it depends on the host (tids, real time), so identical runs give
-// identical traces.
+// Event is one scheduling decision of the trace: among the threads that
+// could run (Runnable, virtual ids), thread Vid runs from where it
+// stopped, What (a syscall's name, "start", "clone", "exit", "wake",
+// "preempt", "signal SIGSEGV"...), at virtual time Time. Nothing in it
+// depends on the host (tids, real time), so identical runs give identical
+// traces.
 type Event struct {
-	Index int64  `json:"event"`
-	Vid   int    `json:"tid"`
-	What  string `json:"what"`
-	Time  int64  `json:"vtime_ns"`
-	Next  int    `json:"next"`
+	Index    int64  `json:"event"`
+	Vid      int    `json:"tid"`
+	What     string `json:"at"`
+	Time     int64  `json:"vtime_ns"`
+	Runnable []int  `json:"runnable"`
 	// Note marks what a reader must know about the run from this event
 	// on ("determinism lost: ...").
 	Note string `json:"note,omitempty"`

@@ -329,7 +329,7 @@ func (d *detRun) record(next *Task, runnable []int) {
 		return
 	}
 	d.trace.Write(det.Event{Index: d.sched.Step(), Vid: next.det.vid, What: next.det.what,
-		Time: d.clock.Monotonic(), Next: next.det.vid, Note: d.lostNote()})
+		Time: d.clock.Monotonic(), Runnable: runnable, Note: d.lostNote()})
 }
 
 func (d *detRun) lostNote() string {
