@@ -3,6 +3,7 @@ package sentry
 import (
 	"encoding/binary"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -87,6 +88,9 @@ func (d *detRun) preemptStop(t *Task, ev stopEvent) bool {
 		d.disarm(t)
 		return false
 	}
+	// Each step is progress the sentry controls: not a spin for the
+	// watchdog, however long the steps take on a loaded machine.
+	d.wdSince.Store(time.Now().UnixNano())
 	switch {
 	case ps.phase == preemptStepping && isStep(code):
 		if ps.steps--; ps.steps > 0 {
