@@ -2,7 +2,6 @@ package sentry
 
 import (
 	"encoding/binary"
-	"os"
 	"time"
 	"unsafe"
 
@@ -129,11 +128,6 @@ func (d *detRun) preemptStop(t *Task, ev stopEvent) bool {
 // preempted stops t where its preemption ended: a change point (its
 // priority drops) and a scheduling point.
 func (d *detRun) preempted(t *Task) {
-	if os.Getenv("MADVISOR_DEBUG_PREEMPT") != "" {
-		var regs unix.PtraceRegs
-		unix.PtraceGetRegs(t.tid, &regs)
-		d.s.logf("debug: preempt vid %d at rip %#x", t.det.vid, regs.Rip)
-	}
 	d.disarm(t)
 	d.sched.Lower(t.det.vid)
 	t.det.what = "preempt"
