@@ -7,6 +7,7 @@ package tests
 // command that fails again every time.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -370,4 +371,39 @@ func TestStressFindsRaces(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSelfCheck: `run --self-check` runs a program twice under its seed:
+// the counter race's runs agree (exit status the program's); a program
+// printing its pid (the host's: not made deterministic) is reported as
+// differing, with exit status 3.
+func TestSelfCheck(t *testing.T) {
+	run := func(args ...string) (string, string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), detTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, madvisorBin, args...) // stdin: /dev/null, which rewinds
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return o.String(), e.String(), code
+	}
+	counter := raceArgv(t, "counter.c")
+	stdout, stderr, code := run(append([]string{"run", "--seed=6", "--chaos", "--self-check", "--"}, counter...)...)
+	assert.Contains(t, stderr, "self-check: the two runs agree")
+	assert.Contains(t, stdout, "counter=", "the first run's output is shown")
+	assert.Contains(t, []int{0, 1}, code, "the program's exit status\n%s", stderr)
+
+	_, stderr, code = run("run", "--seed=1", "--self-check", "--", "sh", "-c", "echo $$")
+	assert.Equal(t, 3, code, "differing runs\n%s", stderr)
+	assert.Contains(t, stderr, "self-check: the two runs differ")
+
+	_, stderr, code = run("run", "--self-check", "--", "true")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--self-check needs deterministic mode")
 }

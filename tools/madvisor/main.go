@@ -122,6 +122,8 @@ type runFlags struct {
 	seed  seedFlag
 	chaos bool
 	trace string
+	// selfCheck runs the program twice and compares (--self-check).
+	selfCheck bool
 }
 
 // seedFlag is --seed=N: a uint64, decimal or 0x hexadecimal.
@@ -155,6 +157,7 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.StringVar(&r.emulate, "emulate", "auto", "which kernel features madvisor provides itself instead of the host:\n`auto` (those the host lacks), all, none, or a comma-separated list of "+emulationNames()+";\n\"madvisor features\" shows what the host has")
 	r.fs.Var(&r.seed, "seed", "deterministic mode: one thread runs at a time, in an order drawn from `N`;\nfutexes, time and randomness are madvisor's; the same program, inputs and\nseed give the same output, exit status and schedule every run")
 	r.fs.BoolVar(&r.chaos, "chaos", false, "deterministic mode that hunts races: randomized thread priorities with\nchange points (PCT) and preemption inside syscall-free code, drawn from\nthe seed (without --seed one is picked and printed)")
+	r.fs.BoolVar(&r.selfCheck, "self-check", false, "deterministic mode's self-check: run the program twice with the seed and\nreport the first event, output or exit status where the runs differ (the\nfirst run's output is shown when both have ended; stdin must be a file)")
 	r.fs.StringVar(&r.trace, "trace", "", "deterministic mode: write the schedule to `FILE`, one JSON object per\nevent (identical for identical runs)")
 	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
@@ -209,6 +212,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "madvisor: run: --trace needs deterministic mode (--seed=N or --chaos)")
 		return 2
 	}
+	if rf.selfCheck && !det {
+		fmt.Fprintln(stderr, "madvisor: run: --self-check needs deterministic mode (--seed=N or --chaos)")
+		return 2
+	}
 	if rf.chaos && !rf.seed.set {
 		rf.seed.n = randomSeed()
 		fmt.Fprintf(stderr, "madvisor: --chaos without --seed: seed %d (replay: %s)\n", rf.seed.n, replayCommand(rf.seed.n, true, argv))
@@ -257,6 +264,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	lockdep.SetMode(rf.lockdep)
+	if rf.selfCheck {
+		return selfCheck(cfg, stderr)
+	}
 	status, err := sentry.Run(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "madvisor: %v\n", err)
