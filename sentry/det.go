@@ -1,10 +1,13 @@
 package sentry
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -225,6 +228,7 @@ func (d *detRun) stopped(t *Task, ev stopEvent) {
 	if d.rdtscStop(t, ev) {
 		return
 	}
+	d.checkSignalSource(t, ev)
 	t.det.what = stopName(t, ev)
 	t.det.step = func() { t.handleStop(ev) }
 	if d.running == t {
@@ -401,6 +405,33 @@ func (d *detRun) pollWaits() {
 		if step, ok := t.det.ready(); ok {
 			d.unblock(t, step)
 		}
+	}
+}
+
+// checkSignalSource marks the run non-deterministic when a signal from
+// outside the sandbox (a process that is not one of its tracees; madvisor
+// forwarding one, with kill(2), included) reaches the program: when it
+// arrives is the host's timing.
+func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
+	sig := ev.status.StopSignal()
+	if !ev.status.Stopped() || ev.stopKind() != int(sig) || sig == unix.SIGTRAP {
+		return // not a signal-delivery stop
+	}
+	var si [128]byte
+	if ptraceRequest(unix.PTRACE_GETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return
+	}
+	code := int32(binary.LittleEndian.Uint32(si[8:]))
+	if code > 0 {
+		return // the kernel's (a fault, SIGCHLD...): the program's own doing
+	}
+	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE
+	const siTkill = -6
+	if pid == os.Getpid() && code == siTkill {
+		return // a signal held during an injection, sent again (finishInjection)
+	}
+	if d.s.eng.tasks[pid] == nil {
+		d.loseDeterminism(fmt.Sprintf("signal %s from pid %d outside the sandbox", unix.SignalName(sig), pid))
 	}
 }
 
