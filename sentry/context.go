@@ -1,8 +1,6 @@
 package sentry
 
 import (
-	"golang.org/x/sys/unix"
-
 	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/mm"
@@ -113,12 +111,16 @@ func (t *Task) PagemapScan(fd int, arg uint64) (syscalls.Plan, bool) {
 	if !t.s.emulating(hostmm.EmulateGuard) {
 		return syscalls.Plan{}, false
 	}
-	return t.step(unix.SYS_IOCTL, syscalls.Regs{uint64(fd), 0, arg}, t.pagemapScanEntry)
+	var plan syscalls.Plan
+	ok := t.pagemapScanEntry(&plan, fd, arg)
+	return plan, ok
 }
 
 // ProcmapQuery implements syscalls.Context (procmapquery.go).
 func (t *Task) ProcmapQuery(fd int, arg uint64) (syscalls.Plan, bool) {
-	return t.step(unix.SYS_IOCTL, syscalls.Regs{uint64(fd), 0, arg}, t.procmapQueryEntry)
+	var plan syscalls.Plan
+	ok := t.procmapQueryEntry(&plan, fd, arg)
+	return plan, ok
 }
 
 // step runs one of the sentry's entry steps, which reports whether it

@@ -215,7 +215,9 @@ func (d *detRun) stopped(t *Task, ev stopEvent) {
 	if d.running != t && (t.det.dying || ev.stopKind() == stopExit) {
 		// Killed while it did not run (exit_group, an exec in another
 		// thread, SIGKILL): it dies without running program code, and
-		// an exec waits for it.
+		// an exec waits for it. Its old pending step is void.
+		d.unblock(t, nil)
+		t.det.dying = true
 		t.ptrace(unix.PTRACE_CONT, 0)
 		return
 	}

@@ -18,8 +18,7 @@ import (
 // pagemapScanEntry answers PAGEMAP_SCAN on a /proc/PID/pagemap of a
 // process under the sandbox. It reports whether it set plan (scans with
 // write-protect flags run natively). Engine thread only.
-func (t *Task) pagemapScanEntry(plan *syscalls.Plan, si *syscallInfo) bool {
-	fd, argAddr := int(int32(si.Args[0])), si.Args[2]
+func (t *Task) pagemapScanEntry(plan *syscalls.Plan, fd int, argAddr uint64) bool {
 	target := t.procFileTarget(fd, "pagemap")
 	if target == nil {
 		return false

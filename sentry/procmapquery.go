@@ -16,8 +16,7 @@ import (
 
 // procmapQueryEntry answers PROCMAP_QUERY on a maps fd of the /proc view.
 // It reports whether it set plan. Engine thread only.
-func (t *Task) procmapQueryEntry(plan *syscalls.Plan, si *syscallInfo) bool {
-	fd, argAddr := int(int32(si.Args[0])), si.Args[2]
+func (t *Task) procmapQueryEntry(plan *syscalls.Plan, fd int, argAddr uint64) bool {
 	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
 	if err != nil {
 		return false
