@@ -184,8 +184,8 @@ func (d *detRun) awaitStop(t *Task) {
 // GroupExit implements syscalls.Context: the other threads of t's process
 // will die (exit_group) without running again.
 func (t *Task) GroupExit() {
-	d := t.s.det
-	if d == nil || t.det == nil {
+	d := t.detRun()
+	if d == nil {
 		return
 	}
 	for _, u := range d.byVid {
@@ -194,6 +194,16 @@ func (t *Task) GroupExit() {
 			u.det.dying = true
 		}
 	}
+}
+
+// detRun returns the deterministic run t takes part in: nil in the other
+// mode, and for madvisor's own stage (whose threads may still report
+// after the program's exec began the run).
+func (t *Task) detRun() *detRun {
+	if t.det == nil {
+		return nil
+	}
+	return t.s.det
 }
 
 // spaceID numbers an address space for futex keys.

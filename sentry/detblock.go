@@ -21,7 +21,7 @@ import (
 
 // Blocking implements syscalls.Context.
 func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, bool) {
-	d := t.s.det
+	d := t.detRun()
 	if d == nil {
 		return syscalls.Plan{}, false
 	}

@@ -22,7 +22,7 @@ import (
 
 // Futex implements syscalls.Context.
 func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
-	d := t.s.det
+	d := t.detRun()
 	if d == nil || t.tg.mm == nil {
 		return syscalls.Plan{}, false
 	}

@@ -21,7 +21,7 @@ import (
 
 // Time implements syscalls.Context.
 func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) {
-	d := t.s.det
+	d := t.detRun()
 	if d == nil {
 		return syscalls.Plan{}, false
 	}
@@ -118,7 +118,7 @@ func (d *detRun) clockNow(clk int32) (int64, bool) {
 
 // Getrandom implements syscalls.Context: the bytes come from the seed.
 func (t *Task) Getrandom(buf, n uint64, flags uint32) (syscalls.Plan, bool) {
-	d := t.s.det
+	d := t.detRun()
 	if d == nil {
 		return syscalls.Plan{}, false
 	}
@@ -136,7 +136,7 @@ func (t *Task) Getrandom(buf, n uint64, flags uint32) (syscalls.Plan, bool) {
 // ReadRandom implements syscalls.Context: a read of /dev/urandom or
 // /dev/random (character devices 1:9 and 1:8) gets bytes from the seed.
 func (t *Task) ReadRandom(a syscalls.FileAccess) (syscalls.Plan, bool) {
-	d := t.s.det
+	d := t.detRun()
 	if d == nil {
 		return syscalls.Plan{}, false
 	}

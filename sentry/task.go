@@ -154,7 +154,7 @@ func (t *Task) handleStop(ev stopEvent) {
 			// The child's model is copied while the parent's is locked;
 			// then the parent's threads may go on.
 			child := t.adoptChild(int(ev.msg), cloneRelation(ev.stopKind(), t.pending.Clone.Flags))
-			if child.det != nil {
+			if child.det != nil && t.det != nil {
 				child.det.clearTid = t.pending.Clone.ChildTid
 				t.det.vforked = ev.stopKind() == stopVfork
 			}
