@@ -72,8 +72,12 @@ var csrc embed.FS
 // benchmark is one row of the table.
 type benchmark struct {
 	name string
-	// src is the C program in csrc (empty for the gcc benchmark).
+	// src is the C program in csrc (empty for the gcc and script
+	// benchmarks).
 	src string
+	// python, if set, is a Python 3 program the benchmark runs (timed
+	// whole).
+	python string
 	// args are passed to the C program before the iteration count.
 	args []string
 	// iterations is passed to the C program as its last argument.
@@ -110,7 +114,25 @@ var benchmarks = []benchmark{
 	{name: "process_madvise(COLD) on a child", src: "pmadvremote.c", iterations: 10_000, perCall: true},
 	{name: "fork+wait, a WIPEONFORK VMA", src: "forkwipe.c", iterations: 1_000, perCall: true},
 	{name: "pagemap lseek+read", src: "pagemapread.c", iterations: 20_000, perCall: true},
+	{name: "pthread_create+join", src: "threads.c", iterations: 1_000, perCall: true},
+	{name: "python3, 4 threads x 20,000 lock sections", python: pythonThreads},
 }
+
+// pythonThreads is the Python threads benchmark: four threads taking one
+// lock in turn (the GIL and the lock: futexes, and clock reads).
+const pythonThreads = `import threading
+n = 0
+lock = threading.Lock()
+def work():
+    global n
+    for _ in range(20000):
+        with lock:
+            n += 1
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("result", n)
+`
 
 // advices are the madvise advice values, in numeric order (csrc/advice.c
 // knows each one's mapping and reset step).
@@ -242,6 +264,9 @@ func main() {
 	}
 	runArgs := append([]string{bin, "run"}, strings.Fields(*mflags)...)
 	runArgs = append(runArgs, "--")
+	// In deterministic mode the programs read virtual time: their own
+	// timings mean nothing, so whole runs are timed (start-up included).
+	wallOnly = strings.Contains(*mflags, "--seed") || strings.Contains(*mflags, "--chaos")
 
 	var rows []row
 	for _, b := range benchmarks {
@@ -309,6 +334,13 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 			return r
 		}
 		argv = append(append([]string{exe}, b.args...), strconv.Itoa(b.iterations))
+	} else if b.python != "" {
+		script := filepath.Join(dir, "bench.py")
+		if err := os.WriteFile(script, []byte(b.python), 0o644); err != nil {
+			r.err = err
+			return r
+		}
+		argv = []string{"python3", script}
 	} else {
 		src := filepath.Join(dir, "gen2000.c")
 		if err := os.WriteFile(src, []byte(generateC(2000)), 0o644); err != nil {
@@ -329,7 +361,7 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 			if sandboxed {
 				full = append(slices.Clone(runArgs), argv...)
 			}
-			d, info, err := timeRun(full, b.src != "")
+			d, info, err := timeRun(full, b.src != "" && !wallOnly)
 			if err != nil {
 				r.err = fmt.Errorf("%s: %w", side(sandboxed), err)
 				return r
@@ -353,6 +385,10 @@ func runBenchmark(dir, cc string, b benchmark, runArgs []string, reps int, verbo
 	}
 	return r
 }
+
+// wallOnly: time whole runs, not the programs' own loops (deterministic
+// mode's time is virtual).
+var wallOnly bool
 
 // appendNew appends s to list unless it is empty or already there.
 func appendNew(list []string, s string) []string {
@@ -427,7 +463,7 @@ func buildC(dir, cc, name string) (string, error) {
 		return "", err
 	}
 	exe := strings.TrimSuffix(srcPath, ".c")
-	if out, err := exec.Command(cc, "-O2", "-Wall", "-o", exe, srcPath).CombinedOutput(); err != nil {
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-pthread", "-o", exe, srcPath).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%s %s: %w\n%s", cc, name, err, out)
 	}
 	built[name] = exe
