@@ -343,7 +343,10 @@ func (as *AddressSpace) mapsLine(v *VMA) MapsLine {
 		l.Path = "[vsyscall]"
 	default:
 		switch {
-		case v.Start <= as.brk && v.End >= as.startBrk:
+		case v.Start <= as.brk && v.End > as.startBrk:
+			// A VMA that ends where the heap starts (the bss right
+			// below it, when ASLR is off: deterministic mode) is not
+			// labelled on 6.18.
 			l.Path = "[heap]"
 		case v.Start <= as.startStack && v.End >= as.startStack:
 			l.Path = "[stack]"

@@ -513,6 +513,10 @@ func TestLabels(t *testing.T) {
 	// A VMA starting exactly at brk is labelled too (vm_start <= brk).
 	as.SetBrk(at(0), at(10))
 	assert.Equal(t, "[heap]", as.Maps()[1].Path)
+	// One that ends where the heap starts is not (the bss below an empty
+	// heap without ASLR).
+	as.SetBrk(at(4), at(4))
+	assert.Equal(t, "", as.Maps()[0].Path)
 }
 
 func TestSyncGrowsDown(t *testing.T) {
