@@ -407,3 +407,20 @@ func TestSelfCheck(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--self-check needs deterministic mode")
 }
+
+// TestDeterministicModel: the model, --check-maps and --lockdep stay valid
+// in deterministic mode (ASLR off, every syscall traced, the sentry's own
+// futexes): no difference between the model and the host, no lock report.
+func TestDeterministicModel(t *testing.T) {
+	for _, file := range []string{"counter.c", "fork_pipe.c", "threads.py", "guard_populate.c"} {
+		t.Run(file, func(t *testing.T) {
+			p := raceProgram{file: file, racy: file != "fork_pipe.c"}
+			argv := raceArgv(t, file)
+			r := runProgram(t, runOpts{Madvisor: true, Timeout: detTimeout,
+				MadvisorFlags: []string{"--seed=" + detSeed, "--check-maps", "--lockdep=panic"}}, argv...)
+			checkRaceRun(t, p, "madvisor run --seed --check-maps --lockdep=panic", r)
+			assert.NotContains(t, r.Stderr, "check-maps", "the model and the host differ\n%s", r)
+			assert.NotContains(t, r.Stderr, "lockdep", "a lock report\n%s", r)
+		})
+	}
+}
