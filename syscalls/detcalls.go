@@ -60,36 +60,25 @@ const (
 	BlockWrite
 )
 
-func futexCall(c Context, r Regs) Plan {
-	if p, ok := c.Futex(DecodeFutex(r)); ok {
+// decided is the Plan of a step that may decide the call: its own, else
+// the zero Plan (the call runs on the host).
+func decided(p Plan, ok bool) Plan {
+	if ok {
 		return p
 	}
 	return Plan{}
 }
+
+func futexCall(c Context, r Regs) Plan { return decided(c.Futex(DecodeFutex(r))) }
 
 func timeCall(k TimeCall) Handler {
-	return func(c Context, r Regs) Plan {
-		if p, ok := c.Time(k, r); ok {
-			return p
-		}
-		return Plan{}
-	}
+	return func(c Context, r Regs) Plan { return decided(c.Time(k, r)) }
 }
 
-func getrandomCall(c Context, r Regs) Plan {
-	if p, ok := c.Getrandom(r[0], r[1], uint32(r[2])); ok {
-		return p
-	}
-	return Plan{}
-}
+func getrandomCall(c Context, r Regs) Plan { return decided(c.Getrandom(r[0], r[1], uint32(r[2]))) }
 
 func blockingCall(k BlockCall) Handler {
-	return func(c Context, r Regs) Plan {
-		if p, ok := c.Blocking(k, r); ok {
-			return p
-		}
-		return Plan{}
-	}
+	return func(c Context, r Regs) Plan { return decided(c.Blocking(k, r)) }
 }
 
 // exitGroupCall: the other threads of the process are about to die.
