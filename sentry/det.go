@@ -447,6 +447,26 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 	}
 }
 
+// idle reports, for the engine, that the program's threads all wait:
+// nothing runs until a request (a forwarded signal) or a host event.
+func (d *detRun) idle() bool { return d.active && d.running == nil && !d.dispatching }
+
+// outsideSignal forwards a signal madvisor received to process pid: the
+// run is no longer deterministic, and the process's waiting threads get
+// EINTR, as a signal interrupts their waits on a kernel, so that it is
+// delivered (madvisor's futexes and timers hold them stopped otherwise).
+// Engine thread only.
+func (d *detRun) outsideSignal(pid int, sig unix.Signal) {
+	d.loseDeterminism(fmt.Sprintf("signal %s forwarded from outside the sandbox", unix.SignalName(sig)))
+	unix.Kill(pid, sig)
+	for _, t := range d.byVid {
+		if t.tg.pid == pid && t.det.step == nil && (t.det.waits != "" || d.futex.Waiting(t.det.vid)) {
+			d.unblock(t, t.answer(-int64(unix.EINTR)))
+		}
+	}
+	d.dispatch()
+}
+
 // stopName is what a stop is, for the trace.
 func stopName(t *Task, ev stopEvent) string {
 	switch k := ev.stopKind(); k {

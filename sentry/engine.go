@@ -3,6 +3,7 @@ package sentry
 import (
 	"errors"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,10 @@ type engine struct {
 	// orphans holds stops of tids whose task does not exist yet: an
 	// auto-attached child can report before its parent's clone event.
 	orphans map[int][]stopEvent
+	// idle, if set, reports that no tracee runs (deterministic mode with
+	// every thread waiting): wait4 would then never return, so the engine
+	// polls instead, and requests (a forwarded signal) are served.
+	idle func() bool
 }
 
 type engineReq struct {
@@ -49,6 +54,9 @@ func (ev *stopEvent) exited() bool {
 // event in the next byte.
 func (ev *stopEvent) stopKind() int { return int(ev.status) >> 8 }
 
+// idlePoll is how often an idle engine looks for reports and requests.
+const idlePoll = 20 * time.Millisecond
+
 func newEngine() *engine {
 	return &engine{
 		reqs:    make(chan engineReq, 64),
@@ -69,11 +77,23 @@ func (e *engine) run(start func() error) error {
 		return err
 	}
 	for {
+		if len(e.reqs) == 0 && e.idle != nil && e.idle() {
+			e.reap()
+			select {
+			case r := <-e.reqs:
+				e.serve(r)
+			case <-e.quit:
+				return nil
+			case <-time.After(idlePoll):
+			}
+			continue
+		}
 		if len(e.reqs) == 0 {
 			// Requests come only from shutdown, which first kills the
-			// tracees: block in wait4 itself. (SIGCHLD is not watched:
-			// waking a goroutine per ptrace stop through the Go signal
-			// path tripled the cost of an intercepted syscall.)
+			// tracees, and from signals forwarded in deterministic mode:
+			// block in wait4 itself. (SIGCHLD is not watched: waking a
+			// goroutine per ptrace stop through the Go signal path
+			// tripled the cost of an intercepted syscall.)
 			if e.waitBlocking() {
 				continue
 			}

@@ -124,6 +124,7 @@ func Run(cfg Config) (int, error) {
 	if cfg.Det != nil {
 		s.det = newDetRun(s, cfg.Det)
 		defer s.det.close()
+		s.eng.idle = s.det.idle
 	}
 
 	sigs := make(chan os.Signal, 8)
@@ -165,7 +166,13 @@ func (s *Sandbox) serveSignals(sigs <-chan os.Signal, done <-chan struct{}) {
 			if sig == unix.SIGUSR1 {
 				s.dumpTasks()
 			} else if pid := s.rootPid.Load(); pid != 0 {
-				unix.Kill(int(pid), sig.(syscall.Signal))
+				if d := s.det; d != nil {
+					// The engine must wake the program's waiting
+					// threads for it to see the signal.
+					s.eng.do(make(chan struct{}, 1), func() { d.outsideSignal(int(pid), sig.(syscall.Signal)) })
+				} else {
+					unix.Kill(int(pid), sig.(syscall.Signal))
+				}
 			}
 		case <-done:
 			return

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -422,5 +423,35 @@ func TestDeterministicModel(t *testing.T) {
 			assert.NotContains(t, r.Stderr, "check-maps", "the model and the host differ\n%s", r)
 			assert.NotContains(t, r.Stderr, "lockdep", "a lock report\n%s", r)
 		})
+	}
+}
+
+// TestDeterministicCtrlC: SIGINT sent to madvisor reaches a program whose
+// threads all wait in madvisor's futexes (the waits end with EINTR), the
+// program dies of it (exit 130), and madvisor says the run was not
+// deterministic.
+func TestDeterministicCtrlC(t *testing.T) {
+	argv := raceArgv(t, "block_forever.c")
+	cmd := exec.Command(madvisorBin, append([]string{"run", "--seed=1", "--"}, argv...)...)
+	var stdout, stderr lockedBuffer // read while the command writes
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "waiting") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // into its waits
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "stderr:\n%s", stderr.String())
+		assert.Equal(t, 130, ee.ExitCode(), "stderr:\n%s", stderr.String())
+		assert.Contains(t, stderr.String(), "determinism lost: signal SIGINT")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("madvisor did not end after SIGINT; stderr:\n%s", stderr.String())
 	}
 }
