@@ -24,6 +24,13 @@
 // that mm.MmapLock; the Scheduler (sched.go) picks who retries first when
 // it is released.
 //
+// Deterministic mode (run --seed; det.go) keeps every stop as the
+// thread's pending step and carries out only the one det.Scheduler
+// picks, so one tracee thread runs at a time; its futexes (detfutex.go),
+// virtual time and randomness (dettime.go), calls that would block
+// (detblock.go) and chaos's preemptions inside syscall-free code
+// (detpreempt.go) are the sentry's.
+//
 // # Lock order
 //
 // Sandbox.mu (the task registry) and Task.mu (the task dump's fields) are
