@@ -55,6 +55,12 @@ Flags of run (details: "madvisor run --help"):
   --emulate=WHAT    provide kernel features the host lacks (auto, the default),
                     all of them, none, or a list (see "madvisor features")
   --lose-guard-races=N  fault injection: make MADV_GUARD_INSTALL lose N races
+  --seed=N          deterministic mode: one thread at a time, in an order
+                    drawn from N; same program and seed, same run
+  --chaos           deterministic mode hunting races (PCT, preemption in
+                    syscall-free code); replayable by seed
+  --trace=FILE      deterministic mode: the schedule as JSON lines
+  --self-check      deterministic mode: run twice, report the first difference
 `
 
 func main() {
