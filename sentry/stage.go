@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -88,19 +89,48 @@ func RunStage(argv []string, opts StageOptions) {
 		if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, persona|addrNoRandomize, 0, 0); e != 0 {
 			stageFail(fmt.Sprintf("personality(ADDR_NO_RANDOMIZE): %v", e))
 		}
-		if err := unix.Prctl(unix.PR_SET_TSC, unix.PR_TSC_SIGSEGV, 0, 0, 0); err != nil {
-			stageFail(fmt.Sprintf("prctl(PR_SET_TSC, PR_TSC_SIGSEGV): %v", err))
-		}
 	}
 	if err := installFilter(insns); err != nil {
 		stageFail(fmt.Sprintf("installing the seccomp filter: %v (the kernel needs CONFIG_SECCOMP_FILTER; in a container, seccomp(2) itself may be denied)", err))
 	}
-	err = unix.Exec(argv[0], argv[1:], os.Environ())
+	err = execTarget(argv[0], argv[1:], os.Environ(), opts.Det)
 	code := 126 // found but cannot be executed, as a shell says
 	if errors.Is(err, unix.ENOENT) {
 		code = 127
 	}
 	stageExit(code, fmt.Sprintf("cannot run %s: %v", argv[0], err))
+}
+
+// execTarget execs the program. tscFaults (deterministic mode): rdtsc
+// faults in it (PR_SET_TSC, kept across exec). The stage's own Go runtime
+// reads the time stamp counter (nanotime, through the vDSO), so the
+// counter is disabled on this thread only right before the execve, with
+// raw system calls and the arguments ready: nothing of the runtime runs
+// in between.
+func execTarget(path string, argv, env []string, tscFaults bool) error {
+	pathp, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return err
+	}
+	if tscFaults {
+		if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TSC, unix.PR_TSC_SIGSEGV, 0); e != 0 {
+			return fmt.Errorf("prctl(PR_SET_TSC, PR_TSC_SIGSEGV): %w", e)
+		}
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	if tscFaults {
+		unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TSC, unix.PR_TSC_ENABLE, 0)
+	}
+	return e
 }
 
 func stageFail(msg string) { stageExit(127, msg) }
