@@ -288,3 +288,33 @@ func boundariesIn(lines []mm.MapsLine, addrs []uint64) []uint64 {
 	}
 	return out
 }
+
+// PendingSignals reads thread tid's pending signals (its own and its
+// process's: SigPnd | ShdPnd) and its blocked mask (SigBlk) from
+// /proc/TID/status, as bit masks (bit n-1 for signal n).
+func PendingSignals(tid int) (pending, blocked uint64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, cut := strings.Cut(line, ":")
+		if !cut {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+		switch name {
+		case "SigPnd", "ShdPnd":
+			pending |= v
+		case "SigBlk":
+			blocked = v
+		default:
+			continue
+		}
+		if err == nil {
+			found++
+		}
+	}
+	return pending, blocked, found == 3
+}

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/hostmm"
 	"madvisor/syscalls"
 )
 
@@ -65,6 +66,52 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 			return native()
 		}
 		return d.block(t, "select", t.readyWhen(fds, run), deadline, t.withZeroTimeout(k, r)), true
+	case syscalls.BlockPause, syscalls.BlockSigsuspend, syscalls.BlockSigtimedwait:
+		// The signals that end the wait: any not blocked (pause), any not
+		// in the call's mask (sigsuspend), any in its set (sigtimedwait).
+		var set uint64
+		if k != syscalls.BlockPause {
+			b, err := t.Host().ReadBytes(r[0], 8)
+			if err != nil {
+				return native() // the host's EFAULT
+			}
+			set = binary.LittleEndian.Uint64(b)
+		}
+		wanted := func() bool {
+			pending, blocked, ok := hostmm.PendingSignals(t.tid)
+			switch {
+			case !ok:
+				return true
+			case k == syscalls.BlockPause:
+				return pending&^blocked != 0
+			case k == syscalls.BlockSigsuspend:
+				return pending&^set != 0
+			}
+			return pending&set != 0
+		}
+		if wanted() {
+			return native()
+		}
+		var deadline int64
+		timeout := run
+		if k == syscalls.BlockSigtimedwait && r[2] != 0 {
+			ns, errno := t.readTimespec(r[2])
+			if errno != 0 {
+				return native()
+			}
+			if ns == 0 {
+				return native()
+			}
+			deadline = d.clock.Monotonic() + ns
+			timeout = t.answer(-int64(unix.EAGAIN)) // sigtimedwait's timeout
+		}
+		ready := func() (func(), bool) {
+			if wanted() {
+				return run, true
+			}
+			return nil, false
+		}
+		return d.block(t, "signal", ready, deadline, timeout), true
 	case syscalls.BlockWait4, syscalls.BlockWaitid:
 		opts := r[2]
 		if k == syscalls.BlockWaitid {

@@ -58,6 +58,11 @@ const (
 	// first argument) says it would not block.
 	BlockRead
 	BlockWrite
+	// BlockPause, BlockSigsuspend, BlockSigtimedwait: the call runs once a
+	// signal it waits for is pending.
+	BlockPause
+	BlockSigsuspend
+	BlockSigtimedwait
 )
 
 // decided is the Plan of a step that may decide the call: its own, else
@@ -120,4 +125,7 @@ var detTable = []Entry{
 	{Nr: unix.SYS_RECVMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockRead)},
 	{Nr: unix.SYS_SENDTO, Args: args(Fd, Addr, Size, Hex, Addr, Int), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
 	{Nr: unix.SYS_SENDMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
+	{Nr: unix.SYS_PAUSE, Trace: TraceDet, Handle: blockingCall(BlockPause)},
+	{Nr: unix.SYS_RT_SIGSUSPEND, Args: args(Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigsuspend)},
+	{Nr: unix.SYS_RT_SIGTIMEDWAIT, Args: args(Addr, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigtimedwait)},
 }

@@ -455,3 +455,17 @@ func TestDeterministicCtrlC(t *testing.T) {
 		t.Fatalf("madvisor did not end after SIGINT; stderr:\n%s", stderr.String())
 	}
 }
+
+// TestDeterministicSignalWaits: sigwait and pause waiting for another
+// thread's signals end deterministically (readiness on the pending
+// signals), without the watchdog.
+func TestDeterministicSignalWaits(t *testing.T) {
+	p := raceProgram{file: "signal_wait.c"}
+	argv := raceArgv(t, p.file)
+	dir := t.TempDir()
+	first, trace := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "a.jsonl"))
+	assert.Equal(t, "sigwait got 10, pause returned\n", first.Stdout)
+	again, trace2 := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "b.jsonl"))
+	assert.Equal(t, first.Stdout, again.Stdout)
+	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
+}
