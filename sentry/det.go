@@ -102,6 +102,11 @@ type detTask struct {
 	// or exit: resumed but not running (its child runs), until its
 	// PTRACE_EVENT_VFORK_DONE stop.
 	vforked bool
+	// execed: it has exec'd a program that has made no syscall yet. A
+	// SIGURG pending then was sent by the image it replaced (a Go
+	// runtime's preemption signal, madvisor's own stage's first of all),
+	// which a host delivers at a time of its own: it is dropped.
+	execed bool
 }
 
 // watchdogBudget is how long a thread may run without a scheduling point
@@ -230,6 +235,15 @@ func (d *detRun) stopped(t *Task, ev stopEvent) {
 		t.det.dying = true
 		t.ptrace(unix.PTRACE_CONT, 0)
 		return
+	}
+	if t.det.execed {
+		switch ev.stopKind() {
+		case int(unix.SIGURG):
+			t.ptrace(unix.PTRACE_CONT, 0) // not delivered, not a scheduling point
+			return
+		case stopSeccomp:
+			t.det.execed = false
+		}
 	}
 	if d.preemptStop(t, ev) {
 		return // chaos's stepping goes on

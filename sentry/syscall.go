@@ -183,7 +183,10 @@ func (t *Task) execed(ev stopEvent) {
 		if !d.active {
 			d.activate(t)
 		}
-		d.patchExec(t)
+		if t.det != nil {
+			d.patchExec(t)
+			t.det.execed = true
+		}
 	}
 	if t.s.cfg.CheckMaps {
 		t.s.checkMaps(t, as, unix.SYS_EXECVE)
