@@ -448,7 +448,15 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 		return
 	}
 	code := int32(binary.LittleEndian.Uint32(si[8:]))
-	if code > 0 {
+	const siKernel, siTimer = 0x80, -2
+	switch {
+	case code == siTimer:
+		d.loseDeterminism(fmt.Sprintf("%s from a POSIX timer (timer_create runs in real time)", unix.SignalName(sig)))
+		return
+	case code == siKernel && (sig == unix.SIGALRM || sig == unix.SIGVTALRM || sig == unix.SIGPROF):
+		d.loseDeterminism(fmt.Sprintf("%s from an interval timer (alarm and setitimer run in real time)", unix.SignalName(sig)))
+		return
+	case code > 0:
 		return // the kernel's (a fault, SIGCHLD...): the program's own doing
 	}
 	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE
