@@ -74,6 +74,9 @@ func (c *Clock) Expired() []int {
 	return out
 }
 
+// Armed reports whether a timer is armed.
+func (c *Clock) Armed() bool { return len(c.timers) > 0 }
+
 // Advance jumps to the earliest deadline, when every thread waits. It
 // reports whether there was a timer to jump to.
 func (c *Clock) Advance() bool {

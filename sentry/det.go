@@ -61,6 +61,13 @@ type detRun struct {
 	// exits counts thread exits: the waiters of wait4 are tried again
 	// only after one (detblock.go).
 	exits int64
+	// alarms are the processes' ITIMER_REAL timers by clock key (negative:
+	// apart from thread ids), alarmKeys the last key given; ownAlarms
+	// counts, per pid, the SIGALRMs madvisor sent for them and that have
+	// not arrived yet (they are not signals from outside).
+	alarms    map[int]*ThreadGroup
+	alarmKeys int
+	ownAlarms map[int]int
 	// lost says why the run is not deterministic from some point on ("":
 	// it is).
 	lost string
@@ -69,6 +76,7 @@ type detRun struct {
 	wdTid    atomic.Int64 // the running tid, 0 when none
 	wdSince  atomic.Int64 // when it was resumed (UnixNano)
 	wdOthers atomic.Bool  // others are waiting to run
+	wdTimers atomic.Bool  // a virtual timer is armed (a spin may wait for it)
 	wdSent   atomic.Int64 // the tid the watchdog stopped, 0 if none
 	wdQuit   chan struct{}
 }
@@ -122,6 +130,7 @@ func newDetRun(s *Sandbox, cfg *DetConfig) *detRun {
 		random: det.NewRandom(cfg.Seed),
 		byVid:  map[int]*Task{},
 		wdQuit: make(chan struct{}),
+		alarms: map[int]*ThreadGroup{}, ownAlarms: map[int]int{},
 	}
 	if cfg.Trace != nil {
 		d.trace = det.NewTraceWriter(cfg.Trace)
@@ -276,6 +285,10 @@ func (d *detRun) exited(t *Task) {
 	d.futex.Cancel(dt.vid)
 	d.clock.Cancel(dt.vid)
 	d.exits++
+	if a := t.tg.alarm; a != nil && t.tid == t.tg.pid {
+		d.clock.Cancel(a.key) // the process is gone
+		delete(d.alarms, a.key)
+	}
 	if dt.clearTid != 0 && t.tg.mm != nil {
 		d.wake(d.futexKey(t, dt.clearTid, false), 1, ^uint32(0))
 	}
@@ -348,6 +361,7 @@ func (d *detRun) dispatch() {
 		if t.resumed && !t.dead {
 			d.setRunning(t)
 			d.wdOthers.Store(len(vids) > 1)
+			d.wdTimers.Store(d.clock.Armed())
 		}
 		cur = t
 	}
@@ -414,6 +428,10 @@ func (t *Task) answer(ret int64) func() {
 // whose readiness check says so (in virtual id order: deterministic).
 func (d *detRun) pollWaits() {
 	for _, vid := range d.clock.Expired() {
+		if vid < 0 {
+			d.fireAlarm(vid)
+			continue
+		}
 		if t := d.byVid[vid]; t != nil && t.det.timeout != nil {
 			d.unblock(t, t.det.timeout)
 			t.det.what = "timeout"
@@ -460,9 +478,13 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 		return // the kernel's (a fault, SIGCHLD...): the program's own doing
 	}
 	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE
-	const siTkill = -6
+	const siTkill, siUser = -6, 0
 	if pid == os.Getpid() && code == siTkill {
 		return // a signal held during an injection, sent again (finishInjection)
+	}
+	if pid == os.Getpid() && code == siUser && sig == unix.SIGALRM && d.ownAlarms[t.tg.pid] > 0 {
+		d.ownAlarms[t.tg.pid]-- // a virtual timer's (fireAlarm)
+		return
 	}
 	if d.s.eng.tasks[pid] == nil {
 		d.loseDeterminism(fmt.Sprintf("signal %s from pid %d outside the sandbox", unix.SignalName(sig), pid))
@@ -511,7 +533,8 @@ func stopName(t *Task, ev stopEvent) string {
 }
 
 // watchdog stops a thread that has run past its budget while others wait
-// (a spin lock, a busy loop): a SIGSTOP, which the engine takes back
+// or a virtual timer is armed (a spin lock, a busy loop waiting for a
+// flag or an alarm): a SIGSTOP, which the engine takes back
 // (watchdogStop). The run then is not deterministic.
 func (d *detRun) watchdog() {
 	tick := time.NewTicker(watchdogBudget / 4)
@@ -523,7 +546,7 @@ func (d *detRun) watchdog() {
 		case <-tick.C:
 		}
 		tid := d.wdTid.Load()
-		if tid == 0 || !d.wdOthers.Load() || d.wdSent.Load() != 0 {
+		if tid == 0 || !d.wdOthers.Load() && !d.wdTimers.Load() || d.wdSent.Load() != 0 {
 			continue
 		}
 		if time.Since(time.Unix(0, d.wdSince.Load())) < watchdogBudget {
@@ -541,7 +564,10 @@ func (d *detRun) watchdogStop(t *Task, ev stopEvent) bool {
 		return false
 	}
 	d.wdSent.Store(0)
-	d.loseDeterminism(fmt.Sprintf("thread %d ran %v without a scheduling point while others waited (timer preemption)", t.det.vid, watchdogBudget))
+	d.loseDeterminism(fmt.Sprintf("thread %d ran %v without a scheduling point while others waited or a timer was armed (timer preemption)", t.det.vid, watchdogBudget))
+	// A spin may wait for virtual time to pass (a signal from an alarm):
+	// time jumps to the next timer.
+	d.clock.Advance()
 	t.det.what = "watchdog preemption"
 	t.det.step = func() { t.ptrace(unix.PTRACE_CONT, 0) }
 	if d.running == t {

@@ -78,6 +78,35 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 			return answer(-int64(unix.EFAULT))
 		}
 		return answer(ticks)
+	case syscalls.Alarm:
+		old := d.setAlarm(t.tg, int64(uint32(r[0]))*1e9, 0)
+		return answer((old.value + 1e9 - 1) / 1e9) // whole seconds left, rounded up
+	case syscalls.Getitimer, syscalls.Setitimer:
+		if int32(r[0]) != unix.ITIMER_REAL {
+			return syscalls.Plan{}, false // CPU-time timers: the host's
+		}
+		oldAddr := r[1]
+		var old itimer
+		if k == syscalls.Setitimer {
+			oldAddr = r[2]
+			var b [32]byte // struct itimerval: it_interval, it_value (timevals)
+			if r[1] != 0 && t.readMem(r[1], b[:]) != nil {
+				return answer(-int64(unix.EFAULT))
+			}
+			tv := func(o int) int64 {
+				return int64(binary.LittleEndian.Uint64(b[o:]))*1e9 + int64(binary.LittleEndian.Uint64(b[o+8:]))*1e3
+			}
+			old = d.setAlarm(t.tg, tv(16), tv(0))
+		} else {
+			old = d.alarmLeft(t.tg)
+		}
+		if oldAddr == 0 {
+			return answer(0)
+		}
+		us := func(ns int64) (uint64, uint64) { return uint64(ns / 1e9), uint64(ns % 1e9 / 1e3) }
+		is, iu := us(old.interval)
+		vs, vu := us(old.value)
+		return answer(put(oldAddr, is, iu, vs, vu))
 	case syscalls.Nanosleep, syscalls.ClockNanosleep:
 		clk, flags, req := int32(unix.CLOCK_MONOTONIC), uint64(0), r[0]
 		if k == syscalls.ClockNanosleep {
@@ -261,4 +290,60 @@ func (d *detRun) isTSCFault(t *Task) bool {
 	}
 	const siKernel = 0x80
 	return int32(binary.LittleEndian.Uint32(si[8:])) == siKernel
+}
+
+// itimer is a process's ITIMER_REAL (alarm, setitimer) as a program sees
+// it: the time left and the interval, in nanoseconds.
+type itimer struct{ value, interval int64 }
+
+// alarm is a process's real-time interval timer in virtual time: its
+// clock key (a negative id, apart from the threads' ids), deadline and
+// interval. Engine thread only.
+type alarm struct {
+	key                int
+	deadline, interval int64
+}
+
+// alarmLeft is tg's timer as getitimer sees it.
+func (d *detRun) alarmLeft(tg *ThreadGroup) itimer {
+	if a := tg.alarm; a != nil && a.deadline > 0 {
+		return itimer{value: max(a.deadline-d.clock.Monotonic(), 1), interval: a.interval}
+	}
+	return itimer{}
+}
+
+// setAlarm arms tg's timer to fire in value nanoseconds (0: disarm), then
+// every interval, and returns what it was.
+func (d *detRun) setAlarm(tg *ThreadGroup, value, interval int64) itimer {
+	old := d.alarmLeft(tg)
+	if tg.alarm == nil {
+		d.alarmKeys--
+		tg.alarm = &alarm{key: d.alarmKeys}
+		d.alarms[tg.alarm.key] = tg
+	}
+	a := tg.alarm
+	d.clock.Cancel(a.key)
+	a.deadline, a.interval = 0, 0
+	if value > 0 {
+		a.deadline, a.interval = d.clock.Monotonic()+value, interval
+		d.clock.Sleep(a.key, a.deadline)
+	}
+	return old
+}
+
+// fireAlarm sends the SIGALRM of the timer keyed key, whose deadline
+// passed, and arms it again for its interval.
+func (d *detRun) fireAlarm(key int) {
+	tg := d.alarms[key]
+	if tg == nil || tg.alarm == nil {
+		return
+	}
+	a := tg.alarm
+	a.deadline = 0
+	if a.interval > 0 {
+		a.deadline = d.clock.Monotonic() + a.interval
+		d.clock.Sleep(key, a.deadline)
+	}
+	d.ownAlarms[tg.pid]++
+	unix.Kill(tg.pid, unix.SIGALRM)
 }

@@ -65,6 +65,9 @@ type ThreadGroup struct {
 	mm *AddressSpace
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
+	// alarm is the process's ITIMER_REAL in deterministic mode's virtual
+	// time (dettime.go); nil if never armed. Engine thread.
+	alarm *alarm
 	// pidfdNr is a pidfd of the process plus one (0: none open yet);
 	// deterministic mode polls copies of its fds through it. Engine
 	// thread.

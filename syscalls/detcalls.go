@@ -35,6 +35,9 @@ const (
 	Times                          // times(buf)
 	Nanosleep                      // nanosleep(req, rem)
 	ClockNanosleep                 // clock_nanosleep(clockid, flags, req, rem)
+	Alarm                          // alarm(seconds)
+	Getitimer                      // getitimer(which, curr_value)
+	Setitimer                      // setitimer(which, new_value, old_value)
 )
 
 // BlockCall says how a call that may block is tried without blocking.
@@ -110,6 +113,9 @@ var detTable = []Entry{
 	{Nr: unix.SYS_NANOSLEEP, Args: args(Addr, Addr), Trace: TraceDet, Handle: timeCall(Nanosleep)},
 	{Nr: unix.SYS_CLOCK_NANOSLEEP, Args: args(Int, Hex, Addr, Addr), Trace: TraceDet, Handle: timeCall(ClockNanosleep)},
 	{Nr: unix.SYS_GETRANDOM, Args: args(Addr, Size, Hex), Trace: TraceDet, Handle: getrandomCall},
+	{Nr: unix.SYS_ALARM, Args: args(Uint), Trace: TraceDet, Handle: timeCall(Alarm)},
+	{Nr: unix.SYS_GETITIMER, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(Getitimer)},
+	{Nr: unix.SYS_SETITIMER, Args: args(Int, Addr, Addr), Trace: TraceDet, Handle: timeCall(Setitimer)},
 	{Nr: unix.SYS_WAIT4, Args: args(Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWait4)},
 	{Nr: unix.SYS_WAITID, Args: args(Int, Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWaitid)},
 	{Nr: unix.SYS_POLL, Args: args(Addr, Uint, Int), Trace: TraceDet, Handle: blockingCall(BlockPoll)},

@@ -469,3 +469,17 @@ func TestDeterministicSignalWaits(t *testing.T) {
 	assert.Equal(t, first.Stdout, again.Stdout)
 	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
 }
+
+// TestDeterministicAlarm: alarm and setitimer(ITIMER_REAL) run in virtual
+// time: the signals come at the same points every run, without the
+// watchdog, and the program's seconds of waiting take none.
+func TestDeterministicAlarm(t *testing.T) {
+	p := raceProgram{file: "alarm.c"}
+	argv := raceArgv(t, p.file)
+	dir := t.TempDir()
+	first, trace := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "a.jsonl"))
+	assert.Equal(t, "alarm(5)=0 alarm(2)=5 alarms=4 left=0.000000\n", first.Stdout)
+	again, trace2 := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "b.jsonl"))
+	assert.Equal(t, first.Stdout, again.Stdout)
+	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
+}
