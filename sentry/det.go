@@ -252,6 +252,9 @@ func (d *detRun) stopped(t *Task, ev stopEvent) {
 			return
 		case stopSeccomp:
 			t.det.execed = false
+			if d.hideRandomInstructions(t) {
+				return // its syscall runs again: the same stop comes back
+			}
 		}
 	}
 	if d.preemptStop(t, ev) {

@@ -242,8 +242,9 @@ func (d *detRun) patchExec(t *Task) {
 
 // rdtscStop answers rdtsc and rdtscp, which fault in deterministic mode
 // (PR_TSC_SIGSEGV): the counter is the virtual monotonic time (one tick a
-// nanosecond), rdtscp's processor id 0. The thread goes on (not a
-// scheduling point: it is as if the instruction had run).
+// nanosecond), rdtscp's processor id 0; and CPUID, which faults too
+// (detcpuid.go). The thread goes on (not a scheduling point: it is as if
+// the instruction had run).
 func (d *detRun) rdtscStop(t *Task, ev stopEvent) bool {
 	if ev.stopKind() != int(unix.SIGSEGV) {
 		return false
@@ -263,6 +264,16 @@ func (d *detRun) rdtscStop(t *Task, ev stopEvent) bool {
 	case code[0] == 0x0f && code[1] == 0x01 && code[2] == 0xf9:
 		size = 3
 		regs.Rcx = 0
+	case code[0] == 0x0f && code[1] == 0xa2:
+		if !d.isTSCFault(t) {
+			return false
+		}
+		d.cpuidStop(t, &regs)
+		if unix.PtraceSetRegs(t.tid, &regs) != nil {
+			return false
+		}
+		t.ptrace(unix.PTRACE_CONT, 0)
+		return true
 	default:
 		return false
 	}
@@ -281,8 +292,8 @@ func (d *detRun) rdtscStop(t *Task, ev stopEvent) bool {
 }
 
 // isTSCFault reports whether t's SIGSEGV is the kernel's for a disabled
-// time stamp counter (a general protection fault: SI_KERNEL), not a
-// program's own fault at that address.
+// time stamp counter or CPUID (a general protection fault: SI_KERNEL),
+// not a program's own fault at that address.
 func (d *detRun) isTSCFault(t *Task) bool {
 	var si [128]byte
 	if ptraceRequest(unix.PTRACE_GETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {

@@ -250,7 +250,7 @@ func firstDifference(want, got string) string {
 var (
 	entropyRandom = []string{"getrandom", "urandom", "at_random"}
 	entropyTime   = []string{"clock_realtime", "clock_monotonic", "gettimeofday", "time", "rdtsc"}
-	entropyOther  = []string{"malloc", "stack", "cpus"}
+	entropyOther  = []string{"malloc", "stack", "cpus", "rdrand"}
 	// entropyHost are the lines deterministic mode does not make repeat
 	// yet: pids and tids are the host's (README, "Reproducing races").
 	entropyHost = []string{"pid", "tid"}
@@ -294,6 +294,9 @@ func TestEntropyPerSeed(t *testing.T) {
 	}
 	for _, name := range entropyRandom {
 		assert.NotEqual(t, a[name], b[name], "%s: got the same bytes for seeds 1 and 2, want bytes drawn from the seed", name)
+	}
+	if cpuinfo, err := os.ReadFile("/proc/cpuinfo"); err == nil && strings.Contains(string(cpuinfo), " cpuid_fault") {
+		assert.Equal(t, "0", a["rdrand"], "CPUID shows RDRAND in deterministic mode (the host has CPUID faulting)")
 	}
 }
 

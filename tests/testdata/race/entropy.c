@@ -8,6 +8,7 @@
 //
 // Prints one "name: value" line per source and exits 0.
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
@@ -65,5 +66,8 @@ int main(void) {
 		return 2;
 	}
 	printf("cpus: %d\n", CPU_COUNT(&set));
+	unsigned eax, ebx, ecx, edx;
+	__cpuid(1, eax, ebx, ecx, edx);
+	printf("rdrand: %u\n", ecx >> 30 & 1); /* CPUID: the instruction is there */
 	return 0;
 }
