@@ -46,11 +46,11 @@ func span(start, end uint64) []Span {
 	return []Span{{start, end}}
 }
 
-// ModelUpdate returns the model step of an intercepted call the host
-// runs (the table's), or nil when the call cannot change the model that
-// way (the sentry then lets it run without watching its exit: the fast
-// path; madvise and process_madvise are answered from the model instead).
-func ModelUpdate(nr uintptr, args [6]uint64) Update {
+// modelUpdate returns the model step the table gives an intercepted call
+// the host runs, or nil (madvise and process_madvise are answered from
+// the model; other calls do not change it). The handlers get theirs from
+// their entry; the tests look them up by number.
+func modelUpdate(nr uintptr, args [6]uint64) Update {
 	if nr < uintptr(len(byNr)) {
 		if e := byNr[nr]; e != nil && e.update != nil {
 			return e.update(args)

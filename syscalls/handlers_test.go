@@ -105,7 +105,7 @@ type updateCase struct {
 	setup  func(as *mm.AddressSpace)
 	host   updateHost
 	nr     uintptr
-	// fn, if set, is the update to run instead of ModelUpdate(nr)'s.
+	// fn, if set, is the update to run instead of modelUpdate(nr)'s.
 	fn   Update
 	args [6]uint64
 	ret  int64
@@ -145,13 +145,13 @@ func runUpdates(t *testing.T, cases []updateCase) {
 
 			update := c.fn
 			if update == nil {
-				update = ModelUpdate(c.nr, c.args)
+				update = modelUpdate(c.nr, c.args)
 			}
 			if update == nil {
 				// Not followed at all: fine only for a call that must
 				// change nothing.
 				require.True(t, c.want == "" && c.spans == nil,
-					"ModelUpdate(%s): got nil, want an update", Name(c.nr))
+					"modelUpdate(%s): got nil, want an update", Name(c.nr))
 				return
 			}
 			got := update(as, &h, c.args, c.ret)
@@ -259,8 +259,8 @@ func TestModelUpdateSelects(t *testing.T) {
 		if c.nr == unix.SYS_PRCTL {
 			args[0] = unix.PR_SET_VMA
 		}
-		got := ModelUpdate(c.nr, args) != nil
-		assert.Equal(t, c.want, got, "ModelUpdate(%s) != nil: got %v, want %v", Name(c.nr), got, c.want)
+		got := modelUpdate(c.nr, args) != nil
+		assert.Equal(t, c.want, got, "modelUpdate(%s) != nil: got %v, want %v", Name(c.nr), got, c.want)
 	}
 }
 

@@ -200,7 +200,7 @@ type Entry struct {
 	Match []ArgMatch
 	// Handle decides the call at its seccomp stop (dispatch.go).
 	Handle Handler
-	// update is the model step of a call the host runs (ModelUpdate);
+	// update is the model step of a call the host runs (modelUpdate);
 	// seal and guard the emulations' steps before it (modelCall).
 	update func(Regs) Update
 	seal   SealCheck

@@ -459,30 +459,30 @@ func TestDeterministicCtrlC(t *testing.T) {
 	}
 }
 
+// checkReplayedTwice runs program file twice under --seed and requires the
+// output want (from the first run) and identical output and traces.
+func checkReplayedTwice(t *testing.T, file, want string) {
+	t.Helper()
+	p := raceProgram{file: file}
+	argv := raceArgv(t, p.file)
+	dir := t.TempDir()
+	first, trace := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "a.jsonl"))
+	assert.Equal(t, want, first.Stdout)
+	again, trace2 := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "b.jsonl"))
+	assert.Equal(t, first.Stdout, again.Stdout)
+	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
+}
+
 // TestDeterministicSignalWaits: sigwait and pause waiting for another
 // thread's signals end deterministically (readiness on the pending
 // signals), without the watchdog.
 func TestDeterministicSignalWaits(t *testing.T) {
-	p := raceProgram{file: "signal_wait.c"}
-	argv := raceArgv(t, p.file)
-	dir := t.TempDir()
-	first, trace := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "a.jsonl"))
-	assert.Equal(t, "sigwait got 10, pause returned\n", first.Stdout)
-	again, trace2 := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "b.jsonl"))
-	assert.Equal(t, first.Stdout, again.Stdout)
-	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
+	checkReplayedTwice(t, "signal_wait.c", "sigwait got 10, pause returned\n")
 }
 
 // TestDeterministicAlarm: alarm and setitimer(ITIMER_REAL) run in virtual
 // time: the signals come at the same points every run, without the
 // watchdog, and the program's seconds of waiting take none.
 func TestDeterministicAlarm(t *testing.T) {
-	p := raceProgram{file: "alarm.c"}
-	argv := raceArgv(t, p.file)
-	dir := t.TempDir()
-	first, trace := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "a.jsonl"))
-	assert.Equal(t, "alarm(5)=0 alarm(2)=5 alarms=4 left=0.000000\n", first.Stdout)
-	again, trace2 := detRun(t, p, argv, []string{"--seed=" + detSeed}, filepath.Join(dir, "b.jsonl"))
-	assert.Equal(t, first.Stdout, again.Stdout)
-	assert.Empty(t, firstDifference(string(trace), string(trace2)), "the traces differ")
+	checkReplayedTwice(t, "alarm.c", "alarm(5)=0 alarm(2)=5 alarms=4 left=0.000000\n")
 }
