@@ -68,6 +68,18 @@ const (
 	BlockSigtimedwait
 )
 
+// CPUCall says which call about CPUs a handler answers: deterministic
+// mode shows the program one CPU, CPU 0 (it runs one thread at a time).
+type CPUCall int
+
+// The calls about CPUs.
+const (
+	SchedGetaffinity CPUCall = iota // sched_getaffinity(pid, len, mask)
+	SchedSetaffinity                // sched_setaffinity(pid, len, mask)
+	Getcpu                          // getcpu(cpu, node, tcache)
+	Rseq                            // rseq(rseq, len, flags, sig): ENOSYS
+)
+
 // decided is the Plan of a step that may decide the call: its own, else
 // the zero Plan (the call runs on the host).
 func decided(p Plan, ok bool) Plan {
@@ -84,6 +96,10 @@ func timeCall(k TimeCall) Handler {
 }
 
 func getrandomCall(c Context, r Regs) Plan { return decided(c.Getrandom(r[0], r[1], uint32(r[2]))) }
+
+func cpuCall(k CPUCall) Handler {
+	return func(c Context, r Regs) Plan { return decided(c.CPU(k, r)) }
+}
 
 func blockingCall(k BlockCall) Handler {
 	return func(c Context, r Regs) Plan { return decided(c.Blocking(k, r)) }
@@ -116,6 +132,10 @@ var detTable = []Entry{
 	{Nr: unix.SYS_ALARM, Args: args(Uint), Trace: TraceDet, Handle: timeCall(Alarm)},
 	{Nr: unix.SYS_GETITIMER, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(Getitimer)},
 	{Nr: unix.SYS_SETITIMER, Args: args(Int, Addr, Addr), Trace: TraceDet, Handle: timeCall(Setitimer)},
+	{Nr: unix.SYS_SCHED_GETAFFINITY, Args: args(Pid, Size, Addr), Trace: TraceDet, Handle: cpuCall(SchedGetaffinity)},
+	{Nr: unix.SYS_SCHED_SETAFFINITY, Args: args(Pid, Size, Addr), Trace: TraceDet, Handle: cpuCall(SchedSetaffinity)},
+	{Nr: unix.SYS_GETCPU, Args: args(Addr, Addr, Addr), Trace: TraceDet, Handle: cpuCall(Getcpu)},
+	{Nr: unix.SYS_RSEQ, Args: args(Addr, Size, Hex, Hex), Trace: TraceDet, Handle: cpuCall(Rseq)},
 	{Nr: unix.SYS_WAIT4, Args: args(Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWait4)},
 	{Nr: unix.SYS_WAITID, Args: args(Int, Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWaitid)},
 	{Nr: unix.SYS_POLL, Args: args(Addr, Uint, Int), Trace: TraceDet, Handle: blockingCall(BlockPoll)},

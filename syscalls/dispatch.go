@@ -139,6 +139,11 @@ type Context interface {
 	// seed (false: another file, or not that mode).
 	ReadRandom(a FileAccess) (Plan, bool)
 	Blocking(k BlockCall, r Regs) (Plan, bool)
+	// CPU answers the calls about CPUs as on a machine with one CPU;
+	// OpenSysCPU answers an open of /sys/devices/system/cpu/online,
+	// possible or present with "0".
+	CPU(k CPUCall, r Regs) (Plan, bool)
+	OpenSysCPU(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	SetClearTid(addr uint64)
 	// GroupExit: the caller's process is exiting (exit_group); its other
 	// threads die without running again.
@@ -341,6 +346,9 @@ func openCall(nr uintptr) Handler {
 			path, flags = r[1], binary.LittleEndian.Uint64(b)
 		}
 		if p, ok := c.OpenProc(nr, r, path, flags); ok {
+			return p
+		}
+		if p, ok := c.OpenSysCPU(nr, r, path, flags); ok {
 			return p
 		}
 		return ignore

@@ -250,7 +250,7 @@ func firstDifference(want, got string) string {
 var (
 	entropyRandom = []string{"getrandom", "urandom", "at_random"}
 	entropyTime   = []string{"clock_realtime", "clock_monotonic", "gettimeofday", "time", "rdtsc"}
-	entropyOther  = []string{"malloc", "stack", "cpus", "rdrand"}
+	entropyOther  = []string{"malloc", "stack", "cpus", "nprocs", "cpu", "rdrand"}
 	// entropyHost are the lines deterministic mode does not make repeat
 	// yet: pids and tids are the host's (README, "Reproducing races").
 	entropyHost = []string{"pid", "tid"}
@@ -272,7 +272,8 @@ func parseEntropy(t *testing.T, r result) map[string]string {
 }
 
 // TestEntropyPerSeed: time, randomness, addresses and the CPU count are
-// the same for the same seed; the random bytes change with the seed.
+// the same for the same seed (one CPU, CPU 0); the random bytes change
+// with the seed.
 func TestEntropyPerSeed(t *testing.T) {
 	p := raceProgram{file: "entropy.c"}
 	argv := raceArgv(t, p.file)
@@ -294,6 +295,9 @@ func TestEntropyPerSeed(t *testing.T) {
 	}
 	for _, name := range entropyRandom {
 		assert.NotEqual(t, a[name], b[name], "%s: got the same bytes for seeds 1 and 2, want bytes drawn from the seed", name)
+	}
+	for name, want := range map[string]string{"cpus": "1", "nprocs": "1", "cpu": "0"} {
+		assert.Equal(t, want, a[name], "%s: deterministic mode shows one CPU, CPU 0", name)
 	}
 	if cpuinfo, err := os.ReadFile("/proc/cpuinfo"); err == nil && strings.Contains(string(cpuinfo), " cpuid_fault") {
 		assert.Equal(t, "0", a["rdrand"], "CPUID shows RDRAND in deterministic mode (the host has CPUID faulting)")

@@ -2,7 +2,7 @@
 //
 // Time (clock_gettime, gettimeofday, time, rdtsc), randomness (getrandom,
 // /dev/urandom, the kernel's AT_RANDOM bytes), identities (pid, tid),
-// addresses (heap, stack: ASLR) and the CPU count. Under
+// addresses (heap, stack: ASLR), the CPU count and the CPU it runs on. Under
 // `madvisor run --seed=N` all of them must be the same for the same seed;
 // the random bytes must change with the seed.
 //
@@ -66,6 +66,8 @@ int main(void) {
 		return 2;
 	}
 	printf("cpus: %d\n", CPU_COUNT(&set));
+	printf("nprocs: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("cpu: %d\n", sched_getcpu());
 	unsigned eax, ebx, ecx, edx;
 	__cpuid(1, eax, ebx, ecx, edx);
 	printf("rdrand: %u\n", ecx >> 30 & 1); /* CPUID: the instruction is there */

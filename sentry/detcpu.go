@@ -1,0 +1,118 @@
+package sentry
+
+import (
+	"fmt"
+	"os"
+	"path"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/syscalls"
+)
+
+// One CPU seen in deterministic mode: the sentry runs one thread at a
+// time, and a program that sized its work by the host's CPUs, or read
+// which CPU it runs on, would behave per host. The affinity calls and
+// getcpu answer CPU 0 only; rseq is refused (ENOSYS: its cpu_id field is
+// written by the host's scheduler; glibc then does without it); the
+// sysfs files libc reads for the CPU count say "0". Not covered:
+// /proc/cpuinfo, /proc/stat and the /sys/devices/system/cpu/cpuN
+// directories, which still show the host's.
+
+// oneCPUMaskSize is the kernel's cpumask_size() on a machine with one
+// CPU: one long.
+const oneCPUMaskSize = 8
+
+// CPU implements syscalls.Context.
+func (t *Task) CPU(k syscalls.CPUCall, r syscalls.Regs) (syscalls.Plan, bool) {
+	if t.detRun() == nil {
+		return syscalls.Plan{}, false
+	}
+	answer := func(ret int64) (syscalls.Plan, bool) {
+		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+	}
+	switch k {
+	case syscalls.SchedGetaffinity:
+		// The host's call first, for its checks of pid and len (its
+		// result is a mask of the host's CPUs, replaced here).
+		return syscalls.Plan{Emulate: func() int64 {
+			ret, err := t.Inject(unix.SYS_SCHED_GETAFFINITY, r[0], r[1], r[2])
+			if err != nil {
+				return -int64(unix.EINTR)
+			}
+			if ret < 0 {
+				return ret
+			}
+			mask := make([]byte, min(int(ret), oneCPUMaskSize))
+			mask[0] = 1
+			if t.writeMem(r[2], mask) != nil {
+				return -int64(unix.EFAULT)
+			}
+			return int64(len(mask))
+		}}, true
+	case syscalls.SchedSetaffinity:
+		// A mask must hold CPU 0, the only one; the host's affinity is
+		// left alone (one thread runs at a time anyway).
+		if r[1] == 0 {
+			return answer(-int64(unix.EINVAL))
+		}
+		var b [1]byte
+		if t.readMem(r[2], b[:]) != nil {
+			return answer(-int64(unix.EFAULT))
+		}
+		if b[0]&1 == 0 {
+			return answer(-int64(unix.EINVAL))
+		}
+		if pid := int32(r[0]); pid < 0 {
+			return answer(-int64(unix.ESRCH))
+		}
+		return answer(0)
+	case syscalls.Getcpu:
+		var zero [4]byte
+		for _, addr := range []uint64{r[0], r[1]} {
+			if addr != 0 && t.writeMem(addr, zero[:]) != nil {
+				return answer(-int64(unix.EFAULT))
+			}
+		}
+		return answer(0)
+	case syscalls.Rseq:
+		return answer(-int64(unix.ENOSYS))
+	}
+	return syscalls.Plan{}, false
+}
+
+// sysCPUFiles are the sysfs CPU lists libc reads for the number of CPUs.
+var sysCPUFiles = map[string]bool{
+	"/sys/devices/system/cpu/online":   true,
+	"/sys/devices/system/cpu/possible": true,
+	"/sys/devices/system/cpu/present":  true,
+}
+
+// OpenSysCPU implements syscalls.Context: a read-only open of one of
+// sysCPUFiles gets a memfd, named after the path, that holds "0\n".
+func (t *Task) OpenSysCPU(nr uintptr, r syscalls.Regs, pathAddr, flags uint64) (syscalls.Plan, bool) {
+	if t.detRun() == nil || flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
+		return syscalls.Plan{}, false
+	}
+	p, err := t.readString(pathAddr, unix.PathMax)
+	if err != nil || !sysCPUFiles[path.Clean(p)] {
+		return syscalls.Plan{}, false
+	}
+	return syscalls.Plan{Emulate: func() int64 {
+		mfdFlags := uint64(0)
+		if flags&unix.O_CLOEXEC != 0 {
+			mfdFlags = unix.MFD_CLOEXEC
+		}
+		fd, err := t.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		if fd < 0 {
+			return fd
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd), []byte("0\n"), 0); err != nil {
+			t.s.logf("pid %d: writing %s: %v", t.tg.pid, p, err)
+		}
+		return fd
+	}}, true
+}
