@@ -318,3 +318,23 @@ func PendingSignals(tid int) (pending, blocked uint64, ok bool) {
 	}
 	return pending, blocked, found == 3
 }
+
+// NamespaceTid reads thread tid's id in its innermost PID namespace (the
+// last number of /proc/TID/status NSpid: the id the program sees).
+func NamespaceTid(tid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
+			return n, err == nil
+		}
+	}
+	return 0, false
+}

@@ -62,12 +62,14 @@ type detRun struct {
 	// only after one (detblock.go).
 	exits int64
 	// alarms are the processes' ITIMER_REAL timers by clock key (negative:
-	// apart from thread ids), alarmKeys the last key given; ownAlarms
-	// counts, per pid, the SIGALRMs madvisor sent for them and that have
-	// not arrived yet (they are not signals from outside).
+	// apart from thread ids), alarmKeys the last key given.
 	alarms    map[int]*ThreadGroup
 	alarmKeys int
-	ownAlarms map[int]int
+	// ownSignals counts the signals madvisor sent to each process (a
+	// virtual timer's, one held during an injection and sent again) that
+	// have not arrived yet: they are not signals from outside, though
+	// their sender is madvisor (pid 0 seen from a PID namespace).
+	ownSignals map[ownSignal]int
 	// lost says why the run is not deterministic from some point on ("":
 	// it is).
 	lost string
@@ -110,6 +112,8 @@ type detTask struct {
 	// or exit: resumed but not running (its child runs), until its
 	// PTRACE_EVENT_VFORK_DONE stop.
 	vforked bool
+	// nsTid is its tid in the program's PID namespace (pidns.go).
+	nsTid int
 	// execed: it has exec'd a program that has made no syscall yet. A
 	// SIGURG pending then was sent by the image it replaced (a Go
 	// runtime's preemption signal, madvisor's own stage's first of all),
@@ -130,7 +134,7 @@ func newDetRun(s *Sandbox, cfg *DetConfig) *detRun {
 		random: det.NewRandom(cfg.Seed),
 		byVid:  map[int]*Task{},
 		wdQuit: make(chan struct{}),
-		alarms: map[int]*ThreadGroup{}, ownAlarms: map[int]int{},
+		alarms: map[int]*ThreadGroup{}, ownSignals: map[ownSignal]int{},
 	}
 	if cfg.Trace != nil {
 		d.trace = det.NewTraceWriter(cfg.Trace)
@@ -156,6 +160,9 @@ func (d *detRun) close() {
 func (d *detRun) activate(t *Task) {
 	d.active = true
 	d.adopt(t)
+	if d.s.nsInit != 0 && t.det.nsTid != programPid {
+		d.loseDeterminism(fmt.Sprintf("the program is pid %d of its namespace, not %d (a thread of madvisor's stage took a pid)", t.det.nsTid, programPid))
+	}
 	d.setRunning(t)
 }
 
@@ -169,6 +176,7 @@ func (d *detRun) adopt(t *Task) {
 	}
 	d.vids++
 	t.det = &detTask{vid: d.vids, what: "start"}
+	t.det.nsTid = d.s.namespaceTid(t.tid)
 	d.byVid[d.vids] = t
 	d.sched.Created(d.vids)
 	t.det.step = func() { d.awaitStop(t) }
@@ -482,15 +490,31 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 	}
 	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE
 	const siTkill, siUser = -6, 0
-	if pid == os.Getpid() && code == siTkill {
-		return // a signal held during an injection, sent again (finishInjection)
-	}
-	if pid == os.Getpid() && code == siUser && sig == unix.SIGALRM && d.ownAlarms[t.tg.pid] > 0 {
-		d.ownAlarms[t.tg.pid]-- // a virtual timer's (fireAlarm)
+	own := ownSignal{t.tg.pid, sig}
+	if (pid == os.Getpid() || pid == 0 && d.s.nsInit != 0) && (code == siTkill || code == siUser) && d.ownSignals[own] > 0 {
+		d.ownSignals[own]--
 		return
 	}
-	if d.s.eng.tasks[pid] == nil {
+	if d.s.programTask(pid) == nil {
 		d.loseDeterminism(fmt.Sprintf("signal %s from pid %d outside the sandbox", unix.SignalName(sig), pid))
+	}
+}
+
+// ownSignal is a signal madvisor sent to a process (by its host pid).
+type ownSignal struct {
+	pid int
+	sig unix.Signal
+}
+
+// sendOwnSignal sends sig to thread tid of process pid for madvisor (tid
+// 0: to the process), counted so that it is not taken for a signal from
+// outside.
+func (d *detRun) sendOwnSignal(pid, tid int, sig unix.Signal) {
+	d.ownSignals[ownSignal{pid, sig}]++
+	if tid == 0 {
+		unix.Kill(pid, sig)
+	} else {
+		unix.Tgkill(pid, tid, sig)
 	}
 }
 

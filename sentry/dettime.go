@@ -355,6 +355,5 @@ func (d *detRun) fireAlarm(key int) {
 		a.deadline = d.clock.Monotonic() + a.interval
 		d.clock.Sleep(key, a.deadline)
 	}
-	d.ownAlarms[tg.pid]++
-	unix.Kill(tg.pid, unix.SIGALRM)
+	d.sendOwnSignal(tg.pid, 0, unix.SIGALRM)
 }

@@ -173,7 +173,7 @@ func (t *Task) procFileTarget(fd int, name string) *Task {
 	if n, _ := fmt.Sscanf(link, "/proc/%d/"+name, &pid); n != 1 || link != fmt.Sprintf("/proc/%d/%s", pid, name) {
 		return nil
 	}
-	if target := t.s.eng.tasks[pid]; target != nil && !target.dead && target.tg.mm != nil {
+	if target := t.s.programTask(pid); target != nil && target.tg.mm != nil {
 		return target
 	}
 	return nil

@@ -140,7 +140,11 @@ func (t *Task) finishInjection(ret int64) {
 	}
 	unix.PtraceSetRegs(t.tid, &regs)
 	for _, s := range inj.signals {
-		unix.Tgkill(t.tg.pid, t.tid, s)
+		if d := t.s.det; d != nil {
+			d.sendOwnSignal(t.tg.pid, t.tid, s)
+		} else {
+			unix.Tgkill(t.tg.pid, t.tid, s)
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func (t *Task) procFileOf(p string) (*Task, string) {
 	if err != nil {
 		return nil, ""
 	}
-	if target := t.s.eng.tasks[pid]; target != nil && !target.dead {
+	if target := t.s.programTask(pid); target != nil {
 		return target, file
 	}
 	return nil, ""

@@ -77,6 +77,9 @@ type Sandbox struct {
 	launchErr chan string
 	// rootPid is the root process's pid, once launched.
 	rootPid atomic.Int64
+	// nsInit is the pid of the namespace init the program runs under in
+	// deterministic mode (pidns.go), 0 when its pids are the host's.
+	nsInit int
 
 	// guardRacesLeft counts the GUARD_INSTALL walks still to lose
 	// (Config.LoseGuardRaces). Engine thread only.
@@ -220,15 +223,8 @@ func (s *Sandbox) launch() error {
 	defer errW.Close()
 
 	opts := StageOptions{ProcView: s.procView(), Det: s.cfg.Det != nil}
-	argv := append([]string{"madvisor", StageArg, opts.String(), s.cfg.Path}, s.cfg.Argv...)
-	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
-		Env: s.cfg.Env,
-		Files: []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
-			syncR.Fd(), errW.Fd()},
-		// If madvisor dies before the seize, the stage must not run on
-		// untraced. The engine thread never exits, so this is safe.
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	})
+	pid, err := s.forkStage(self, opts, []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
+		syncR.Fd(), errW.Fd()})
 	if err != nil {
 		errR.Close()
 		return fmt.Errorf("starting the sentry stage: %w", err)
@@ -240,6 +236,9 @@ func (s *Sandbox) launch() error {
 		options |= unix.PTRACE_O_TRACEVFORKDONE
 	}
 	if err := ptraceSeize(pid, options); err != nil {
+		if s.nsInit != 0 {
+			pid = s.nsInit // the stage dies with it
+		}
 		unix.Kill(pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		unix.Wait4(pid, &ws, 0, nil)

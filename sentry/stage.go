@@ -30,6 +30,10 @@ type StageOptions struct {
 	// counter faults (PR_SET_TSC: the sentry answers rdtsc), both kept
 	// across exec and inherited by children.
 	Det bool
+	// PidNS: the stage was started as the init of new PID and mount
+	// namespaces (pidns.go): as pid 1 it mounts their /proc and forks
+	// the stage proper, which runs the program as pid 2.
+	PidNS bool
 }
 
 // String encodes the options as the stage's argv[2].
@@ -41,17 +45,25 @@ func (o StageOptions) String() string {
 	if o.Det {
 		s += "det,"
 	}
+	if o.PidNS {
+		s += "pidns,"
+	}
 	return s
 }
 
 func parseStageOptions(s string) StageOptions {
-	return StageOptions{ProcView: strings.Contains(s, "procview,"), Det: strings.Contains(s, "det,")}
+	return StageOptions{ProcView: strings.Contains(s, "procview,"), Det: strings.Contains(s, "det,"),
+		PidNS: strings.Contains(s, "pidns,")}
 }
 
 // The stage's inherited descriptors.
 const (
 	stageSyncFd  = 3 // read end: one byte once the engine has seized us
 	stageErrorFd = 4 // write end, close-on-exec: why the exec failed
+	// stageInitFd (the namespace init's only, write end): why the
+	// namespaces could not be set up, or nothing once the stage proper
+	// is forked.
+	stageInitFd = 5
 )
 
 // MaybeRunStage runs the stage if this process is one. Call it from an
@@ -73,6 +85,9 @@ func RunStage(argv []string, opts StageOptions) {
 	if len(argv) < 2 {
 		stageFail("internal error: stage called without a program")
 	}
+	if opts.PidNS && os.Getpid() == 1 {
+		runNamespaceInit(argv, opts)
+	}
 	var b [1]byte
 	if n, _ := unix.Read(stageSyncFd, b[:]); n != 1 {
 		stageFail("the sentry did not attach")
@@ -82,6 +97,11 @@ func RunStage(argv []string, opts StageOptions) {
 	insns, err := BuildFilter(opts.ProcView, opts.Det)
 	if err != nil {
 		stageFail(err.Error())
+	}
+	if opts.PidNS {
+		if err := stageLastPid(); err != nil {
+			stageFail(fmt.Sprintf("setting the namespace's next pid: %v", err))
+		}
 	}
 	if opts.Det {
 		// personality(0xffffffff) reads the persona without changing it.
@@ -93,7 +113,7 @@ func RunStage(argv []string, opts StageOptions) {
 	if err := installFilter(insns); err != nil {
 		stageFail(fmt.Sprintf("installing the seccomp filter: %v (the kernel needs CONFIG_SECCOMP_FILTER; in a container, seccomp(2) itself may be denied)", err))
 	}
-	err = execTarget(argv[0], argv[1:], os.Environ(), opts.Det)
+	err = execTarget(argv[0], argv[1:], os.Environ(), opts)
 	code := 126 // found but cannot be executed, as a shell says
 	if errors.Is(err, unix.ENOENT) {
 		code = 127
@@ -101,13 +121,14 @@ func RunStage(argv []string, opts StageOptions) {
 	stageExit(code, fmt.Sprintf("cannot run %s: %v", argv[0], err))
 }
 
-// execTarget execs the program. tscFaults (deterministic mode): rdtsc
-// faults in it (PR_SET_TSC, kept across exec). The stage's own Go runtime
-// reads the time stamp counter (nanotime, through the vDSO), so the
-// counter is disabled on this thread only right before the execve, with
-// raw system calls and the arguments ready: nothing of the runtime runs
-// in between.
-func execTarget(path string, argv, env []string, tscFaults bool) error {
+// execTarget execs the program. In deterministic mode rdtsc faults in it
+// (PR_SET_TSC, kept across exec). The stage's own Go runtime reads the
+// time stamp counter (nanotime, through the vDSO), so the counter is
+// disabled on this thread only right before the execve, with raw system
+// calls and the arguments ready: nothing of the runtime runs in between.
+// Under a namespace init the ambient capabilities it was given are
+// cleared, so that the program runs with the caller's.
+func execTarget(path string, argv, env []string, opts StageOptions) error {
 	pathp, err := unix.BytePtrFromString(path)
 	if err != nil {
 		return err
@@ -120,14 +141,17 @@ func execTarget(path string, argv, env []string, tscFaults bool) error {
 	if err != nil {
 		return err
 	}
-	if tscFaults {
+	if opts.PidNS {
+		unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+	}
+	if opts.Det {
 		if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TSC, unix.PR_TSC_SIGSEGV, 0); e != 0 {
 			return fmt.Errorf("prctl(PR_SET_TSC, PR_TSC_SIGSEGV): %w", e)
 		}
 	}
 	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
-	if tscFaults {
+	if opts.Det {
 		unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_TSC, unix.PR_TSC_ENABLE, 0)
 	}
 	return e

@@ -186,6 +186,7 @@ func (t *Task) execed(ev stopEvent) {
 		if t.det != nil {
 			d.patchExec(t)
 			t.det.execed = true
+			t.det.nsTid = t.s.namespaceTid(t.tid) // the leader's, after a thread's exec
 		}
 	}
 	if t.s.cfg.CheckMaps {

@@ -1,7 +1,8 @@
 // entropy: prints every source of nondeterminism a program commonly reads.
 //
 // Time (clock_gettime, gettimeofday, time, rdtsc), randomness (getrandom,
-// /dev/urandom, the kernel's AT_RANDOM bytes), identities (pid, tid),
+// /dev/urandom, the kernel's AT_RANDOM bytes), identities (pid, tid, a
+// thread's tid, a child's pid),
 // addresses (heap, stack: ASLR), the CPU count and the CPU it runs on. Under
 // `madvisor run --seed=N` all of them must be the same for the same seed;
 // the random bytes must change with the seed.
@@ -10,6 +11,7 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,9 +19,16 @@
 #include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
+
+static void *print_tid(void *arg) {
+	(void)arg;
+	printf("thread_tid: %d\n", gettid());
+	return NULL;
+}
 
 static void hex(const char *name, const unsigned char *b, size_t n) {
 	printf("%s: ", name);
@@ -57,6 +66,20 @@ int main(void) {
 
 	printf("pid: %d\n", getpid());
 	printf("tid: %d\n", gettid());
+	pthread_t th;
+	if (pthread_create(&th, NULL, print_tid, NULL) != 0 || pthread_join(th, NULL) != 0) {
+		perror("pthread");
+		return 2;
+	}
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	if (child < 0 || waitpid(child, NULL, 0) != child) {
+		perror("fork");
+		return 2;
+	}
+	printf("child_pid: %d\n", child);
 	int local;
 	printf("malloc: %p\n", malloc(64));
 	printf("stack: %p\n", (void *)&local);
