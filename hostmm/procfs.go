@@ -289,34 +289,44 @@ func boundariesIn(lines []mm.MapsLine, addrs []uint64) []uint64 {
 	return out
 }
 
-// PendingSignals reads thread tid's pending signals (its own and its
-// process's: SigPnd | ShdPnd) and its blocked mask (SigBlk) from
-// /proc/TID/status, as bit masks (bit n-1 for signal n).
-func PendingSignals(tid int) (pending, blocked uint64, ok bool) {
+// SignalState is a thread's signals from /proc/TID/status, as bit masks
+// (bit n-1 for signal n).
+type SignalState struct {
+	Pending uint64 // its own pending signals (SigPnd)
+	Shared  uint64 // its process's (ShdPnd)
+	Blocked uint64 // SigBlk
+	Ignored uint64 // SigIgn
+	Caught  uint64 // SigCgt: a handler is set
+}
+
+// ReadSignalState reads thread tid's signal masks.
+func ReadSignalState(tid int) (SignalState, bool) {
+	var st SignalState
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
-		return 0, 0, false
+		return st, false
 	}
+	fields := map[string]*uint64{"SigPnd": &st.Pending, "ShdPnd": &st.Shared, "SigBlk": &st.Blocked,
+		"SigIgn": &st.Ignored, "SigCgt": &st.Caught}
 	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		name, value, cut := strings.Cut(line, ":")
-		if !cut {
-			continue
-		}
-		v, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
-		switch name {
-		case "SigPnd", "ShdPnd":
-			pending |= v
-		case "SigBlk":
-			blocked = v
-		default:
-			continue
-		}
-		if err == nil {
-			found++
+		if p := fields[name]; cut && p != nil {
+			v, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+			if err == nil {
+				*p = v
+				found++
+			}
 		}
 	}
-	return pending, blocked, found == 3
+	return st, found == len(fields)
+}
+
+// PendingSignals reads thread tid's pending signals (its own and its
+// process's) and its blocked mask.
+func PendingSignals(tid int) (pending, blocked uint64, ok bool) {
+	st, ok := ReadSignalState(tid)
+	return st.Pending | st.Shared, st.Blocked, ok
 }
 
 // NamespaceTid reads thread tid's id in its innermost PID namespace (the

@@ -61,15 +61,20 @@ type detRun struct {
 	// exits counts thread exits: the waiters of wait4 are tried again
 	// only after one (detblock.go).
 	exits int64
-	// alarms are the processes' ITIMER_REAL timers by clock key (negative:
-	// apart from thread ids), alarmKeys the last key given.
-	alarms    map[int]*ThreadGroup
-	alarmKeys int
+	// timers are the processes' timers by clock key (negative: apart
+	// from thread ids), timerKeys the last key given; timerfds are the
+	// timerfds (dettimer.go).
+	timers    map[int]*procTimer
+	timerKeys int
+	timerfds  []*timerFD
 	// ownSignals counts the signals madvisor sent to each process (a
 	// virtual timer's, one held during an injection and sent again) that
 	// have not arrived yet: they are not signals from outside, though
 	// their sender is madvisor (pid 0 seen from a PID namespace).
 	ownSignals map[ownSignal]int
+	// signalsSent: a signal may have become pending for a waiting thread
+	// since the last scheduling point (detsignal.go).
+	signalsSent bool
 	// lost says why the run is not deterministic from some point on ("":
 	// it is).
 	lost string
@@ -99,6 +104,9 @@ type detTask struct {
 	ready func() (step func(), ok bool)
 	// timeout is the step that ends the wait when its timer fires.
 	timeout func()
+	// onSignal, if set, is the step that ends the wait when a signal
+	// interrupts it (else the call runs on the host: detsignal.go).
+	onSignal func()
 	// clearTid is CLONE_CHILD_CLEARTID / set_tid_address's address: at the
 	// thread's exit its futex is woken.
 	clearTid uint64
@@ -134,7 +142,7 @@ func newDetRun(s *Sandbox, cfg *DetConfig) *detRun {
 		random: det.NewRandom(cfg.Seed),
 		byVid:  map[int]*Task{},
 		wdQuit: make(chan struct{}),
-		alarms: map[int]*ThreadGroup{}, ownSignals: map[ownSignal]int{},
+		timers: map[int]*procTimer{}, ownSignals: map[ownSignal]int{},
 	}
 	if cfg.Trace != nil {
 		d.trace = det.NewTraceWriter(cfg.Trace)
@@ -147,6 +155,7 @@ func newDetRun(s *Sandbox, cfg *DetConfig) *detRun {
 // that lost its determinism says so once more.
 func (d *detRun) close() {
 	close(d.wdQuit)
+	d.closeTimerfds()
 	if d.trace != nil {
 		d.trace.Close()
 	}
@@ -296,10 +305,10 @@ func (d *detRun) exited(t *Task) {
 	d.futex.Cancel(dt.vid)
 	d.clock.Cancel(dt.vid)
 	d.exits++
-	if a := t.tg.alarm; a != nil && t.tid == t.tg.pid {
-		d.clock.Cancel(a.key) // the process is gone
-		delete(d.alarms, a.key)
+	if t.tid == t.tg.pid {
+		d.processTimersGone(t.tg, true)
 	}
+	d.signalsSent = true // SIGCHLD, a parent-death signal
 	if dt.clearTid != 0 && t.tg.mm != nil {
 		d.wake(d.futexKey(t, dt.clearTid, false), 1, ^uint32(0))
 	}
@@ -419,7 +428,7 @@ func (d *detRun) unblock(t *Task, step func()) {
 	dt := t.det
 	d.clock.Cancel(dt.vid)
 	d.futex.Cancel(dt.vid)
-	dt.waits, dt.ready, dt.timeout = "", nil, nil
+	dt.waits, dt.ready, dt.timeout, dt.onSignal = "", nil, nil, nil
 	dt.what = "wake"
 	dt.step = step
 }
@@ -438,9 +447,13 @@ func (t *Task) answer(ret int64) func() {
 // pollWaits ends the waits that are over: timers that fired, and waits
 // whose readiness check says so (in virtual id order: deterministic).
 func (d *detRun) pollWaits() {
+	if d.signalsSent {
+		d.signalsSent = false
+		d.interruptWaits()
+	}
 	for _, vid := range d.clock.Expired() {
 		if vid < 0 {
-			d.fireAlarm(vid)
+			d.fireTimer(vid)
 			continue
 		}
 		if t := d.byVid[vid]; t != nil && t.det.timeout != nil {
@@ -477,13 +490,10 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 		return
 	}
 	code := int32(binary.LittleEndian.Uint32(si[8:]))
-	const siKernel, siTimer = 0x80, -2
+	const siKernel = 0x80
 	switch {
-	case code == siTimer:
-		d.loseDeterminism(fmt.Sprintf("%s from a POSIX timer (timer_create runs in real time)", unix.SignalName(sig)))
-		return
-	case code == siKernel && (sig == unix.SIGALRM || sig == unix.SIGVTALRM || sig == unix.SIGPROF):
-		d.loseDeterminism(fmt.Sprintf("%s from an interval timer (alarm and setitimer run in real time)", unix.SignalName(sig)))
+	case code == siKernel && (sig == unix.SIGVTALRM || sig == unix.SIGPROF):
+		d.loseDeterminism(fmt.Sprintf("%s from a CPU-time interval timer (setitimer's ITIMER_VIRTUAL and ITIMER_PROF run in real time)", unix.SignalName(sig)))
 		return
 	case code > 0:
 		return // the kernel's (a fault, SIGCHLD...): the program's own doing
@@ -491,7 +501,10 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE
 	const siTkill, siUser = -6, 0
 	own := ownSignal{t.tg.pid, sig}
-	if (pid == os.Getpid() || pid == 0 && d.s.nsInit != 0) && (code == siTkill || code == siUser) && d.ownSignals[own] > 0 {
+	// madvisor's own: a timer's (SI_TIMER has no sender), or sent by
+	// madvisor's pid, which is 0 seen from a PID namespace.
+	mine := code == siTimer || (code == siTkill || code == siUser) && (pid == os.Getpid() || pid == 0 && d.s.nsInit != 0)
+	if mine && d.ownSignals[own] > 0 {
 		d.ownSignals[own]--
 		return
 	}
@@ -507,13 +520,19 @@ type ownSignal struct {
 }
 
 // sendOwnSignal sends sig to thread tid of process pid for madvisor (tid
-// 0: to the process), counted so that it is not taken for a signal from
-// outside.
-func (d *detRun) sendOwnSignal(pid, tid int, sig unix.Signal) {
+// 0: to the process), with the siginfo info if set (a timer's), counted
+// so that it is not taken for a signal from outside.
+func (d *detRun) sendOwnSignal(pid, tid int, sig unix.Signal, info []byte) {
 	d.ownSignals[ownSignal{pid, sig}]++
-	if tid == 0 {
+	d.signalsSent = true
+	switch {
+	case info != nil && tid == 0:
+		unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(sig), uintptr(unsafe.Pointer(&info[0])))
+	case info != nil:
+		unix.Syscall6(unix.SYS_RT_TGSIGQUEUEINFO, uintptr(pid), uintptr(tid), uintptr(sig), uintptr(unsafe.Pointer(&info[0])), 0, 0)
+	case tid == 0:
 		unix.Kill(pid, sig)
-	} else {
+	default:
 		unix.Tgkill(pid, tid, sig)
 	}
 }

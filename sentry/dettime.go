@@ -39,6 +39,9 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 		return 0
 	}
 	switch k {
+	case syscalls.TimerCreate, syscalls.TimerSettime, syscalls.TimerGettime, syscalls.TimerGetoverrun,
+		syscalls.TimerDelete, syscalls.TimerfdCreate, syscalls.TimerfdSettime, syscalls.TimerfdGettime:
+		return t.timerCall(d, k, r)
 	case syscalls.ClockGettime:
 		ns, ok := d.clockNow(int32(r[0]))
 		if !ok {
@@ -127,7 +130,21 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 		if deadline <= d.clock.Monotonic() {
 			return answer(0)
 		}
-		return d.block(t, "sleep", nil, deadline, t.answer(0)), true
+		plan := d.block(t, "sleep", nil, deadline, t.answer(0))
+		remAddr := r[1]
+		if k == syscalls.ClockNanosleep {
+			remAddr = r[3]
+		}
+		if flags&unix.TIMER_ABSTIME != 0 {
+			remAddr = 0 // an absolute sleep has no time left to say
+		}
+		t.det.onSignal = func() { // EINTR, and the virtual time left
+			if left := deadline - d.clock.Monotonic(); remAddr != 0 && left > 0 {
+				put(remAddr, uint64(left/1e9), uint64(left%1e9))
+			}
+			t.answer(-int64(unix.EINTR))()
+		}
+		return plan, true
 	}
 	return syscalls.Plan{}, false
 }
@@ -301,59 +318,4 @@ func (d *detRun) isTSCFault(t *Task) bool {
 	}
 	const siKernel = 0x80
 	return int32(binary.LittleEndian.Uint32(si[8:])) == siKernel
-}
-
-// itimer is a process's ITIMER_REAL (alarm, setitimer) as a program sees
-// it: the time left and the interval, in nanoseconds.
-type itimer struct{ value, interval int64 }
-
-// alarm is a process's real-time interval timer in virtual time: its
-// clock key (a negative id, apart from the threads' ids), deadline and
-// interval. Engine thread only.
-type alarm struct {
-	key                int
-	deadline, interval int64
-}
-
-// alarmLeft is tg's timer as getitimer sees it.
-func (d *detRun) alarmLeft(tg *ThreadGroup) itimer {
-	if a := tg.alarm; a != nil && a.deadline > 0 {
-		return itimer{value: max(a.deadline-d.clock.Monotonic(), 1), interval: a.interval}
-	}
-	return itimer{}
-}
-
-// setAlarm arms tg's timer to fire in value nanoseconds (0: disarm), then
-// every interval, and returns what it was.
-func (d *detRun) setAlarm(tg *ThreadGroup, value, interval int64) itimer {
-	old := d.alarmLeft(tg)
-	if tg.alarm == nil {
-		d.alarmKeys--
-		tg.alarm = &alarm{key: d.alarmKeys}
-		d.alarms[tg.alarm.key] = tg
-	}
-	a := tg.alarm
-	d.clock.Cancel(a.key)
-	a.deadline, a.interval = 0, 0
-	if value > 0 {
-		a.deadline, a.interval = d.clock.Monotonic()+value, interval
-		d.clock.Sleep(a.key, a.deadline)
-	}
-	return old
-}
-
-// fireAlarm sends the SIGALRM of the timer keyed key, whose deadline
-// passed, and arms it again for its interval.
-func (d *detRun) fireAlarm(key int) {
-	tg := d.alarms[key]
-	if tg == nil || tg.alarm == nil {
-		return
-	}
-	a := tg.alarm
-	a.deadline = 0
-	if a.interval > 0 {
-		a.deadline = d.clock.Monotonic() + a.interval
-		d.clock.Sleep(key, a.deadline)
-	}
-	d.sendOwnSignal(tg.pid, 0, unix.SIGALRM)
 }

@@ -141,7 +141,7 @@ func (t *Task) finishInjection(ret int64) {
 	unix.PtraceSetRegs(t.tid, &regs)
 	for _, s := range inj.signals {
 		if d := t.s.det; d != nil {
-			d.sendOwnSignal(t.tg.pid, t.tid, s)
+			d.sendOwnSignal(t.tg.pid, t.tid, s, nil)
 		} else {
 			unix.Tgkill(t.tg.pid, t.tid, s)
 		}

@@ -187,6 +187,7 @@ func (t *Task) execed(ev stopEvent) {
 			d.patchExec(t)
 			t.det.execed = true
 			t.det.nsTid = t.s.namespaceTid(t.tid) // the leader's, after a thread's exec
+			d.processTimersGone(t.tg, false)
 		}
 	}
 	if t.s.cfg.CheckMaps {

@@ -66,8 +66,11 @@ type ThreadGroup struct {
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
 	// alarm is the process's ITIMER_REAL in deterministic mode's virtual
-	// time (dettime.go); nil if never armed. Engine thread.
-	alarm *alarm
+	// time, nil if never armed; posixTimers are its timer_create timers
+	// by id, nextTimerID the next id (dettimer.go). Engine thread.
+	alarm       *procTimer
+	posixTimers map[int]*posixTimer
+	nextTimerID int
 	// pidfdNr is a pidfd of the process plus one (0: none open yet);
 	// deterministic mode polls copies of its fds through it. Engine
 	// thread.

@@ -28,16 +28,24 @@ type TimeCall int
 
 // The time calls.
 const (
-	ClockGettime   TimeCall = iota // clock_gettime(clockid, tp)
-	ClockGetres                    // clock_getres(clockid, res)
-	Gettimeofday                   // gettimeofday(tv, tz)
-	Time                           // time(tloc)
-	Times                          // times(buf)
-	Nanosleep                      // nanosleep(req, rem)
-	ClockNanosleep                 // clock_nanosleep(clockid, flags, req, rem)
-	Alarm                          // alarm(seconds)
-	Getitimer                      // getitimer(which, curr_value)
-	Setitimer                      // setitimer(which, new_value, old_value)
+	ClockGettime    TimeCall = iota // clock_gettime(clockid, tp)
+	ClockGetres                     // clock_getres(clockid, res)
+	Gettimeofday                    // gettimeofday(tv, tz)
+	Time                            // time(tloc)
+	Times                           // times(buf)
+	Nanosleep                       // nanosleep(req, rem)
+	ClockNanosleep                  // clock_nanosleep(clockid, flags, req, rem)
+	Alarm                           // alarm(seconds)
+	Getitimer                       // getitimer(which, curr_value)
+	Setitimer                       // setitimer(which, new_value, old_value)
+	TimerCreate                     // timer_create(clockid, sevp, timerid)
+	TimerSettime                    // timer_settime(timerid, flags, new_value, old_value)
+	TimerGettime                    // timer_gettime(timerid, curr_value)
+	TimerGetoverrun                 // timer_getoverrun(timerid)
+	TimerDelete                     // timer_delete(timerid)
+	TimerfdCreate                   // timerfd_create(clockid, flags)
+	TimerfdSettime                  // timerfd_settime(fd, flags, new_value, old_value)
+	TimerfdGettime                  // timerfd_gettime(fd, curr_value)
 )
 
 // BlockCall says how a call that may block is tried without blocking.
@@ -111,6 +119,13 @@ func exitGroupCall(c Context, r Regs) Plan {
 	return Plan{}
 }
 
+// signalCall: a signal sent within the program may be for a thread that
+// waits in the sentry (a futex, a sleep, a readiness check).
+func signalCall(c Context, r Regs) Plan {
+	c.SignalSent()
+	return Plan{}
+}
+
 func setTidAddressCall(c Context, r Regs) Plan {
 	c.SetClearTid(r[0])
 	return Plan{}
@@ -136,6 +151,14 @@ var detTable = []Entry{
 	{Nr: unix.SYS_SCHED_SETAFFINITY, Args: args(Pid, Size, Addr), Trace: TraceDet, Handle: cpuCall(SchedSetaffinity)},
 	{Nr: unix.SYS_GETCPU, Args: args(Addr, Addr, Addr), Trace: TraceDet, Handle: cpuCall(Getcpu)},
 	{Nr: unix.SYS_RSEQ, Args: args(Addr, Size, Hex, Hex), Trace: TraceDet, Handle: cpuCall(Rseq)},
+	{Nr: unix.SYS_TIMER_CREATE, Args: args(Int, Addr, Addr), Trace: TraceDet, Handle: timeCall(TimerCreate)},
+	{Nr: unix.SYS_TIMER_SETTIME, Args: args(Int, Hex, Addr, Addr), Trace: TraceDet, Handle: timeCall(TimerSettime)},
+	{Nr: unix.SYS_TIMER_GETTIME, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(TimerGettime)},
+	{Nr: unix.SYS_TIMER_GETOVERRUN, Args: args(Int), Trace: TraceDet, Handle: timeCall(TimerGetoverrun)},
+	{Nr: unix.SYS_TIMER_DELETE, Args: args(Int), Trace: TraceDet, Handle: timeCall(TimerDelete)},
+	{Nr: unix.SYS_TIMERFD_CREATE, Args: args(Int, Hex), Trace: TraceDet, Handle: timeCall(TimerfdCreate)},
+	{Nr: unix.SYS_TIMERFD_SETTIME, Args: args(Fd, Hex, Addr, Addr), Trace: TraceDet, Handle: timeCall(TimerfdSettime)},
+	{Nr: unix.SYS_TIMERFD_GETTIME, Args: args(Fd, Addr), Trace: TraceDet, Handle: timeCall(TimerfdGettime)},
 	{Nr: unix.SYS_WAIT4, Args: args(Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWait4)},
 	{Nr: unix.SYS_WAITID, Args: args(Int, Pid, Addr, Hex, Addr), Trace: TraceDet, Handle: blockingCall(BlockWaitid)},
 	{Nr: unix.SYS_POLL, Args: args(Addr, Uint, Int), Trace: TraceDet, Handle: blockingCall(BlockPoll)},
@@ -151,6 +174,12 @@ var detTable = []Entry{
 	{Nr: unix.SYS_RECVMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockRead)},
 	{Nr: unix.SYS_SENDTO, Args: args(Fd, Addr, Size, Hex, Addr, Int), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
 	{Nr: unix.SYS_SENDMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
+	{Nr: unix.SYS_KILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_TKILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_TGKILL, Args: args(Pid, Pid, Int), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_RT_SIGQUEUEINFO, Args: args(Pid, Int, Addr), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Args: args(Pid, Pid, Int, Addr), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_PIDFD_SEND_SIGNAL, Args: args(Fd, Int, Addr, Hex), Trace: TraceDet, Handle: signalCall},
 	{Nr: unix.SYS_PAUSE, Trace: TraceDet, Handle: blockingCall(BlockPause)},
 	{Nr: unix.SYS_RT_SIGSUSPEND, Args: args(Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigsuspend)},
 	{Nr: unix.SYS_RT_SIGTIMEDWAIT, Args: args(Addr, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigtimedwait)},

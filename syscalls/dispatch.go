@@ -145,6 +145,9 @@ type Context interface {
 	CPU(k CPUCall, r Regs) (Plan, bool)
 	OpenSysCPU(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	SetClearTid(addr uint64)
+	// SignalSent: the caller sends a signal (kill, tgkill...), which may
+	// interrupt a waiting thread.
+	SignalSent()
 	// GroupExit: the caller's process is exiting (exit_group); its other
 	// threads die without running again.
 	GroupExit()

@@ -86,6 +86,7 @@ func (c *fakeContext) OpenSysCPU(_ uintptr, _ Regs, path, flags uint64) (Plan, b
 }
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
+func (c *fakeContext) SignalSent()             { c.record("signal_sent") }
 func (c *fakeContext) ReadRandom(a FileAccess) (Plan, bool) {
 	return c.record(fmt.Sprintf("read_random(%d)", a.Fd))
 }
@@ -160,6 +161,8 @@ func TestDispatch(t *testing.T) {
 			wantSteps: []string{"open(0x1000, 0x0)", "open_sys_cpu(0x1000, 0x0)"}, want: ignore},
 		{name: "open of a /sys cpu file answered", nr: unix.SYS_OPEN, r: Regs{0x1000, unix.O_RDONLY},
 			decides: []string{"open_sys_cpu(0x1000, 0x0)"}, wantSteps: []string{"open(0x1000, 0x0)", "open_sys_cpu(0x1000, 0x0)"}, want: lockPlan},
+		{name: "tgkill", nr: unix.SYS_TGKILL, r: Regs{100, 101, 10},
+			wantSteps: []string{"signal_sent"}, want: Plan{}},
 		{name: "getcpu", nr: unix.SYS_GETCPU, r: Regs{0x1000, 0, 0},
 			wantSteps: []string{"cpu(2)"}, want: Plan{}},
 		{name: "openat2 reads open_how's flags", nr: unix.SYS_OPENAT2, r: Regs{0, 0x1000, 0x2000, 24},

@@ -484,3 +484,20 @@ func TestDeterministicSignalWaits(t *testing.T) {
 func TestDeterministicAlarm(t *testing.T) {
 	checkReplayedTwice(t, "alarm.c", "alarm(5)=0 alarm(2)=5 alarms=4 left=0.000000\n")
 }
+
+// TestDeterministicSignalInterrupts: a signal one thread sends another
+// that waits in madvisor (a sleep, a futex, a pipe read) interrupts the
+// wait as a kernel does: EINTR with the time left, EINTR, and a restart
+// under SA_RESTART.
+func TestDeterministicSignalInterrupts(t *testing.T) {
+	checkReplayedTwice(t, "signal_interrupt.c",
+		"sleep -1 EINTR 9s left, futex -1 EINTR, read 1 (restarted), handlers usr1=2 usr2=1\n")
+}
+
+// TestDeterministicTimers: POSIX timers (a periodic signal, glibc's
+// SIGEV_THREAD) and a timerfd run in virtual time: the same run every
+// time, without the watchdog.
+func TestDeterministicTimers(t *testing.T) {
+	checkReplayedTwice(t, "timers.c", "posix: 3 signals, all SI_TIMER with value 42: 1; thread: notified; "+
+		"timerfd: poll 1, 1 expiration, 1s left, then EAGAIN 1\n")
+}

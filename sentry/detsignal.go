@@ -1,0 +1,103 @@
+package sentry
+
+import (
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"madvisor/hostmm"
+	"madvisor/mm"
+)
+
+// Signals that end a wait in deterministic mode. A thread that waits in
+// the sentry (a futex, a sleep, a readiness check) is stopped, not in the
+// host's wait, so a signal sent to it would not interrupt the wait as on
+// a kernel. After each event that may have made a signal pending (a kill
+// or tgkill by the program, a virtual timer's signal, a thread's exit and
+// its SIGCHLD), the next scheduling point looks at the waiting threads'
+// pending signals (/proc/TID/status) and ends the waits a signal would
+// interrupt: the call then runs on the host, which sees the signal
+// pending and returns at once the kernel's way (restarted after a handler
+// with SA_RESTART, else EINTR).
+
+// SignalSent implements syscalls.Context.
+func (t *Task) SignalSent() {
+	if d := t.detRun(); d != nil {
+		d.signalsSent = true
+	}
+}
+
+// stopByDefault and ignoredByDefault are the signals whose default
+// action does not end the process (signal(7)).
+const (
+	stopByDefault    = 1<<(unix.SIGSTOP-1) | 1<<(unix.SIGTSTP-1) | 1<<(unix.SIGTTIN-1) | 1<<(unix.SIGTTOU-1)
+	ignoredByDefault = 1<<(unix.SIGCHLD-1) | 1<<(unix.SIGURG-1) | 1<<(unix.SIGWINCH-1) | 1<<(unix.SIGCONT-1)
+)
+
+// interrupting are the signals of st that interrupt a wait: pending
+// (shared: those of shared), not blocked, and caught or deadly.
+func interrupting(st hostmm.SignalState, shared uint64) uint64 {
+	deadly := ^uint64(stopByDefault|ignoredByDefault) &^ st.Ignored
+	return (st.Pending | shared) &^ st.Blocked & (st.Caught | deadly)
+}
+
+// interruptWaits ends the waits that a pending signal interrupts. A
+// process's shared signal goes to one thread: none of the waiting ones
+// when a thread that can run takes it (it gets it on its way back to
+// the program), else the first waiting thread, by virtual id, that does
+// not block it. Engine thread only.
+func (d *detRun) interruptWaits() {
+	var vids []int
+	for vid, t := range d.byVid {
+		if !t.dead && !t.det.dying {
+			vids = append(vids, vid)
+		}
+	}
+	slices.Sort(vids)
+	waiting := func(t *Task) bool { return t.det.waits != "" && t.det.waits != "signal" }
+	if !slices.ContainsFunc(vids, func(vid int) bool { return waiting(d.byVid[vid]) }) {
+		return
+	}
+	taken := map[*ThreadGroup]uint64{} // shared signals a thread takes
+	for _, vid := range vids {
+		if t := d.byVid[vid]; t.det.waits == "" {
+			if st, ok := hostmm.ReadSignalState(t.tid); ok {
+				taken[t.tg] |= st.Shared &^ st.Blocked
+			}
+		}
+	}
+	for _, vid := range vids {
+		t := d.byVid[vid]
+		if !waiting(t) {
+			continue
+		}
+		st, ok := hostmm.ReadSignalState(t.tid)
+		if !ok {
+			continue
+		}
+		if sigs := interrupting(st, st.Shared&^taken[t.tg]); sigs != 0 {
+			taken[t.tg] |= sigs & st.Shared
+			d.unblock(t, t.interrupted())
+			t.det.what = "signal"
+		}
+	}
+}
+
+// interrupted is the step of a wait a signal ended: the call runs on the
+// host (or the wait's own onSignal answers it). Should the signal be gone
+// by then (another thread took it), the call starts again, and waits.
+func (t *Task) interrupted() func() {
+	onSignal := t.det.onSignal
+	return func() {
+		st, ok := hostmm.ReadSignalState(t.tid)
+		if !ok || interrupting(st, st.Shared) == 0 {
+			t.answer(-int64(mm.ERESTARTNOINTR))()
+			return
+		}
+		if onSignal != nil {
+			onSignal()
+			return
+		}
+		t.ptrace(unix.PTRACE_CONT, 0)
+	}
+}
