@@ -161,3 +161,23 @@ func TestRandomBySeed(t *testing.T) {
 	assert.Equal(t, a, b)
 	assert.NotEqual(t, a, c)
 }
+
+func TestFutexesPI(t *testing.T) {
+	f := NewFutexes()
+	k := FutexKey{Space: 1, Off: 0x1000}
+	_, _, ok := f.NextPI(k)
+	assert.False(t, ok, "no lock waiter yet")
+	f.Wait(k, 1, ^uint32(0))
+	f.WaitPI(k, 2)
+	f.WaitPI(k, 3)
+	first := func(int) int { return 0 }
+	assert.Equal(t, []int{1}, f.Wake(k, 10, ^uint32(0), first), "a wake wakes the plain waiter only")
+	vid, more, ok := f.NextPI(k)
+	assert.True(t, ok)
+	assert.Equal(t, 2, vid, "lock waiters in arrival order")
+	assert.True(t, more, "thread 3 still waits")
+	f.Cancel(3)
+	_, _, ok = f.NextPI(k)
+	assert.False(t, ok, "thread 3 cancelled")
+	assert.Empty(t, f.Keys())
+}

@@ -25,6 +25,8 @@ type Futexes struct {
 type futexWaiter struct {
 	vid    int
 	bitset uint32
+	// pi: a FUTEX_LOCK_PI waiter, which only an unlock hands the lock to.
+	pi bool
 }
 
 // NewFutexes returns empty queues.
@@ -34,8 +36,44 @@ func NewFutexes() *Futexes {
 
 // Wait queues vid on k, to be woken by a wake whose bitset meets bitset.
 func (f *Futexes) Wait(k FutexKey, vid int, bitset uint32) {
-	f.queues[k] = append(f.queues[k], futexWaiter{vid, bitset})
+	f.queues[k] = append(f.queues[k], futexWaiter{vid: vid, bitset: bitset})
 	f.where[vid] = k
+}
+
+// WaitPI queues vid on the priority-inheritance futex k, for its lock.
+func (f *Futexes) WaitPI(k FutexKey, vid int) {
+	f.queues[k] = append(f.queues[k], futexWaiter{vid: vid, pi: true})
+	f.where[vid] = k
+}
+
+// NextPI removes and returns the first lock waiter of k (the kernel's
+// rt_mutex order: priority, then arrival; here all have one priority),
+// and whether others wait. ok is false when none waits.
+func (f *Futexes) NextPI(k FutexKey) (vid int, more, ok bool) {
+	q := f.queues[k]
+	i := slices.IndexFunc(q, func(w futexWaiter) bool { return w.pi })
+	if i < 0 {
+		return 0, false, false
+	}
+	vid = q[i].vid
+	delete(f.where, vid)
+	q = slices.Delete(q, i, i+1)
+	f.set(k, q)
+	return vid, slices.ContainsFunc(q, func(w futexWaiter) bool { return w.pi }), true
+}
+
+// HasPI reports whether a lock waiter waits on k.
+func (f *Futexes) HasPI(k FutexKey) bool {
+	return slices.ContainsFunc(f.queues[k], func(w futexWaiter) bool { return w.pi })
+}
+
+// Keys returns the keys that have waiters, in no particular order.
+func (f *Futexes) Keys() []FutexKey {
+	keys := make([]FutexKey, 0, len(f.queues))
+	for k := range f.queues {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // Waiting reports whether vid waits on a futex.
@@ -73,7 +111,7 @@ func (f *Futexes) Wake(k FutexKey, n int, bitset uint32, pick func(n int) int) [
 	for len(woken) < n {
 		var cands []int // indices into q
 		for i, w := range q {
-			if w.bitset&bitset != 0 {
+			if !w.pi && w.bitset&bitset != 0 {
 				cands = append(cands, i)
 			}
 		}
@@ -95,6 +133,9 @@ func (f *Futexes) Wake(k FutexKey, n int, bitset uint32, pick func(n int) int) [
 func (f *Futexes) Requeue(from, to FutexKey, nwake, nrequeue int, pick func(n int) int) ([]int, int) {
 	woken := f.Wake(from, nwake, ^uint32(0), pick)
 	q := f.queues[from]
+	if slices.ContainsFunc(q, func(w futexWaiter) bool { return w.pi }) {
+		return woken, 0 // lock waiters stay (the kernel refuses the mix: EINVAL)
+	}
 	m := min(nrequeue, len(q))
 	for _, w := range q[:m] {
 		f.where[w.vid] = to

@@ -309,6 +309,7 @@ func (d *detRun) exited(t *Task) {
 		d.processTimersGone(t.tg, true)
 	}
 	d.signalsSent = true // SIGCHLD, a parent-death signal
+	d.robustDeath()
 	if dt.clearTid != 0 && t.tg.mm != nil {
 		d.wake(d.futexKey(t, dt.clearTid, false), 1, ^uint32(0))
 	}

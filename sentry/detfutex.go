@@ -1,8 +1,12 @@
 package sentry
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -17,8 +21,13 @@ import (
 // (with chaos, among the waiters the kernel would let wake, in an order
 // drawn from the seed). The futex word is read and changed through the
 // tracee's memory; no other thread runs meanwhile, so that is atomic. The
-// priority-inheritance operations run on the host (a contended one could
-// block the run: the watchdog then says so).
+// priority-inheritance lock operations (LOCK_PI, LOCK_PI2, TRYLOCK_PI,
+// UNLOCK_PI) are the sentry's too: the word holds the owner's tid, and
+// an unlock hands the lock to the first waiter. A robust lock's owner
+// that dies (the kernel then marks the word FUTEX_OWNER_DIED) hands it
+// on at its exit (robustDeath). The requeue-PI pair and futex_waitv run
+// on the host (a contended one could block the run: the watchdog then
+// says so).
 
 // Futex implements syscalls.Context.
 func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
@@ -88,9 +97,7 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 		if !ok {
 			return answer(-int64(unix.ENOSYS))
 		}
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], newVal)
-		if t.writeMem(a.Addr2, b[:]) != nil {
+		if t.putFutexWord(a.Addr2, newVal) != nil {
 			return answer(-int64(unix.EFAULT))
 		}
 		n := d.wake(key, int(a.Val), ^uint32(0))
@@ -98,9 +105,155 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 			n += d.wake(d.futexKey(t, a.Addr2, private), int(int32(a.Arg4)), ^uint32(0))
 		}
 		return answer(int64(n))
+	case linux.FUTEX_LOCK_PI, futexLockPI2, linux.FUTEX_TRYLOCK_PI:
+		return d.lockPI(t, a, key, cmd, realtime)
+	case linux.FUTEX_UNLOCK_PI:
+		return d.unlockPI(t, a, key)
 	}
-	// The PI operations and what is left: the host's.
+	// The requeue-PI pair and what is left: the host's.
 	return syscalls.Plan{}, true
+}
+
+// futexLockPI2 is FUTEX_LOCK_PI2 (Linux 5.14), which gvisor's abi lacks.
+const futexLockPI2 = 13
+
+// programTid is t's tid as the program sees it (in its PID namespace).
+func (d *detRun) programTid(t *Task) uint32 {
+	if d.s.nsInit != 0 {
+		return uint32(t.det.nsTid)
+	}
+	return uint32(t.tid)
+}
+
+// lockPI is FUTEX_LOCK_PI, LOCK_PI2 and TRYLOCK_PI: a free word (no owner
+// tid) becomes the caller's; an owned one gets FUTEX_WAITERS and the
+// caller waits for an unlock to hand it the lock (TRYLOCK_PI: EAGAIN).
+// LOCK_PI's timeout is absolute CLOCK_REALTIME, LOCK_PI2's CLOCK_MONOTONIC
+// unless FUTEX_CLOCK_REALTIME.
+func (d *detRun) lockPI(t *Task, a syscalls.FutexArgs, key det.FutexKey, cmd uint32, realtime bool) (syscalls.Plan, bool) {
+	answer := func(ret int64) (syscalls.Plan, bool) {
+		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+	}
+	if a.Addr%4 != 0 {
+		return answer(-int64(unix.EINVAL))
+	}
+	word, err := t.futexWord(a.Addr)
+	if err != nil {
+		return answer(-int64(unix.EFAULT))
+	}
+	me := d.programTid(t)
+	owner := word & linux.FUTEX_TID_MASK
+	switch {
+	case owner == 0: // free; an owner's death stays marked
+		if t.putFutexWord(a.Addr, me|word&linux.FUTEX_OWNER_DIED) != nil {
+			return answer(-int64(unix.EFAULT))
+		}
+		return answer(0)
+	case owner == me:
+		return answer(-int64(unix.EDEADLK))
+	case cmd == linux.FUTEX_TRYLOCK_PI:
+		return answer(-int64(unix.EAGAIN))
+	case d.s.programTask(int(owner)) == nil:
+		return answer(-int64(unix.ESRCH)) // no such owner
+	}
+	deadline, errno := d.futexDeadline(t, a, true, realtime || cmd == linux.FUTEX_LOCK_PI)
+	if errno != 0 {
+		return answer(-int64(errno))
+	}
+	if t.putFutexWord(a.Addr, word|linux.FUTEX_WAITERS) != nil {
+		return answer(-int64(unix.EFAULT))
+	}
+	d.futex.WaitPI(key, t.det.vid)
+	plan := d.block(t, "futex lock", nil, deadline, t.answer(-int64(unix.ETIMEDOUT)))
+	// A signal: the lock is tried again after the handler, as the kernel
+	// restarts LOCK_PI.
+	t.det.onSignal = t.answer(-int64(mm.ERESTARTNOINTR))
+	return plan, true
+}
+
+// unlockPI is FUTEX_UNLOCK_PI: the caller must own the word; the first
+// waiter gets the lock (its tid, with FUTEX_WAITERS as the kernel sets
+// it), else the word becomes 0.
+func (d *detRun) unlockPI(t *Task, a syscalls.FutexArgs, key det.FutexKey) (syscalls.Plan, bool) {
+	answer := func(ret int64) (syscalls.Plan, bool) {
+		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+	}
+	word, err := t.futexWord(a.Addr)
+	if err != nil {
+		return answer(-int64(unix.EFAULT))
+	}
+	if word&linux.FUTEX_TID_MASK != d.programTid(t) {
+		return answer(-int64(unix.EPERM))
+	}
+	return answer(d.handOverPI(t, a.Addr, key, 0))
+}
+
+// handOverPI gives the PI lock at addr (read and written through t) to
+// its first waiter, keeping the bits of keep, or frees it when none
+// waits. It returns 0 or -EFAULT.
+func (d *detRun) handOverPI(t *Task, addr uint64, key det.FutexKey, keep uint32) int64 {
+	next := uint32(0)
+	vid, _, ok := d.futex.NextPI(key)
+	w := d.byVid[vid]
+	if ok && w != nil {
+		next = d.programTid(w) | linux.FUTEX_WAITERS | keep
+	}
+	if t.putFutexWord(addr, next) != nil {
+		return -int64(unix.EFAULT)
+	}
+	if ok && w != nil {
+		d.unblock(w, w.answer(0))
+	}
+	return 0
+}
+
+// putFutexWord writes the 32-bit futex word at addr.
+func (t *Task) putFutexWord(addr uint64, v uint32) error {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return t.writeMem(addr, b[:])
+}
+
+// robustDeath wakes, after a thread's exit, the waiters of the robust
+// locks it held: the kernel marked their words FUTEX_OWNER_DIED with no
+// owner (its robust list), and woke its own waiters, which are not the
+// sentry's. A lock waiter gets the lock, still marked; one plain waiter
+// wakes where FUTEX_WAITERS was set. Only private words are seen (a
+// shared one's object cannot be read from here).
+func (d *detRun) robustDeath() {
+	keys := d.futex.Keys()
+	slices.SortFunc(keys, func(a, b det.FutexKey) int {
+		return cmp.Or(cmp.Compare(a.Space, b.Space), strings.Compare(a.Object, b.Object), cmp.Compare(a.Off, b.Off))
+	})
+	for _, k := range keys {
+		if k.Object != "" {
+			continue
+		}
+		t := d.taskInSpace(k.Space)
+		if t == nil {
+			continue
+		}
+		word, err := t.futexWord(k.Off)
+		if err != nil || word&linux.FUTEX_OWNER_DIED == 0 || word&linux.FUTEX_TID_MASK != 0 {
+			continue
+		}
+		if d.futex.HasPI(k) {
+			d.handOverPI(t, k.Off, k, linux.FUTEX_OWNER_DIED)
+		} else if word&linux.FUTEX_WAITERS != 0 {
+			d.wake(k, 1, ^uint32(0))
+		}
+	}
+}
+
+// taskInSpace returns a live task of the address space numbered id.
+func (d *detRun) taskInSpace(id uint64) *Task {
+	vids := slices.Sorted(maps.Keys(d.byVid))
+	for _, vid := range vids {
+		if t := d.byVid[vid]; !t.dead && t.tg.mm != nil && d.spaceID(t.tg.mm) == id {
+			return t
+		}
+	}
+	return nil
 }
 
 // futexWord reads the 32-bit futex word at addr.

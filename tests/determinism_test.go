@@ -501,3 +501,11 @@ func TestDeterministicTimers(t *testing.T) {
 	checkReplayedTwice(t, "timers.c", "posix: 3 signals, all SI_TIMER with value 42: 1; thread: notified; "+
 		"timerfd: poll 1, 1 expiration, 1s left, then EAGAIN 1\n")
 }
+
+// TestDeterministicPIMutex: priority-inheritance mutexes under contention
+// and robust mutexes whose owner dies holding them (the next locker gets
+// EOWNERDEAD) run on madvisor's futexes: the same run every time, without
+// the watchdog.
+func TestDeterministicPIMutex(t *testing.T) {
+	checkReplayedTwice(t, "pi_mutex.c", "pi counter=8000 want=8000; owner died: robust EOWNERDEAD, robust pi EOWNERDEAD\n")
+}
