@@ -86,6 +86,15 @@ func TestPreemptBudget(t *testing.T) {
 	assert.Equal(t, Preemption{}, NewScheduler(5, true).Preempt(1, 0), "no preemption with nobody else to run")
 }
 
+// vids are the threads of woken.
+func vids(woken []Woken) []int {
+	var v []int
+	for _, w := range woken {
+		v = append(v, w.Vid)
+	}
+	return v
+}
+
 func TestFutexes(t *testing.T) {
 	f := NewFutexes()
 	k, k2 := FutexKey{Space: 1, Off: 0x1000}, FutexKey{Space: 1, Off: 0x2000}
@@ -93,21 +102,43 @@ func TestFutexes(t *testing.T) {
 	f.Wait(k, 1, 0x1)
 	f.Wait(k, 2, 0x2)
 	f.Wait(k, 3, ^uint32(0))
-	assert.Equal(t, []int{2, 3}, f.Wake(k, 5, 0x2, first), "the bitset chooses")
+	assert.Equal(t, []int{2, 3}, vids(f.Wake(k, 5, 0x2, first)), "the bitset chooses")
 	assert.True(t, f.Waiting(1))
 	f.Wait(k, 4, ^uint32(0))
 	f.Wait(k, 5, ^uint32(0))
-	assert.Equal(t, []int{1}, f.Wake(k, 1, ^uint32(0), first), "first come, first served")
+	assert.Equal(t, []int{1}, vids(f.Wake(k, 1, ^uint32(0), first)), "first come, first served")
 	woken, moved := f.Requeue(k, k2, 1, 5, first)
-	assert.Equal(t, []int{4}, woken)
+	assert.Equal(t, []int{4}, vids(woken))
 	assert.Equal(t, 1, moved)
 	assert.Empty(t, f.Wake(k, 5, ^uint32(0), first))
 	f.Wait(k2, 6, ^uint32(0))
-	assert.Equal(t, []int{6, 5}, f.Wake(k2, 5, ^uint32(0), func(n int) int { return n - 1 }), "a picker's order")
+	assert.Equal(t, []int{6, 5}, vids(f.Wake(k2, 5, ^uint32(0), func(n int) int { return n - 1 })), "a picker's order")
 	f.Wait(k, 7, ^uint32(0))
 	f.Cancel(7)
 	assert.False(t, f.Waiting(7))
 	assert.Empty(t, f.Wake(k, 1, ^uint32(0), first))
+}
+
+// TestFutexesWaitAny: a futex_waitv waiter wakes on any of its keys,
+// once, with that key's slot, and leaves the others.
+func TestFutexesWaitAny(t *testing.T) {
+	f := NewFutexes()
+	keys := []FutexKey{{Space: 1, Off: 0x1000}, {Space: 1, Off: 0x2000}, {Object: "shm", Off: 8}}
+	first := func(int) int { return 0 }
+	f.WaitAny(keys, 1)
+	f.Wait(keys[2], 2, ^uint32(0))
+	assert.Equal(t, []Woken{{Vid: 1, Slot: 2}}, f.Wake(keys[2], 1, ^uint32(0), first))
+	assert.False(t, f.Waiting(1))
+	assert.Empty(t, f.Wake(keys[0], 1, ^uint32(0), first), "woken once: gone from its other keys")
+	assert.Equal(t, []int{2}, vids(f.Wake(keys[2], 1, ^uint32(0), first)))
+	f.WaitAny(keys, 3)
+	f.Cancel(3)
+	assert.Empty(t, f.Keys(), "a cancelled waitv waiter leaves every queue")
+	f.WaitAny(keys[:2], 4)
+	_, moved := f.Requeue(keys[1], keys[2], 0, 1, first)
+	assert.Equal(t, 1, moved)
+	assert.Equal(t, []Woken{{Vid: 4, Slot: 1}}, f.Wake(keys[2], 1, ^uint32(0), first), "requeued with its slot")
+	assert.Empty(t, f.Keys())
 }
 
 func TestWakeOp(t *testing.T) {
@@ -171,7 +202,7 @@ func TestFutexesPI(t *testing.T) {
 	f.WaitPI(k, 2)
 	f.WaitPI(k, 3)
 	first := func(int) int { return 0 }
-	assert.Equal(t, []int{1}, f.Wake(k, 10, ^uint32(0), first), "a wake wakes the plain waiter only")
+	assert.Equal(t, []int{1}, vids(f.Wake(k, 10, ^uint32(0), first)), "a wake wakes the plain waiter only")
 	vid, more, ok := f.NextPI(k)
 	assert.True(t, ok)
 	assert.Equal(t, 2, vid, "lock waiters in arrival order")

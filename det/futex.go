@@ -16,50 +16,65 @@ type FutexKey struct {
 
 // Futexes are the sentry's futex wait queues: a waiting thread is stopped
 // in its futex call, and the scheduler, not the host, chooses who wakes.
+// A thread waits on one key, or on several (futex_waitv: the first wake
+// on any of them ends the wait, and says which).
 type Futexes struct {
 	queues map[FutexKey][]futexWaiter
-	// where is each waiting thread's key.
-	where map[int]FutexKey
+	// where are each waiting thread's keys.
+	where map[int][]FutexKey
 }
 
 type futexWaiter struct {
 	vid    int
 	bitset uint32
+	// slot is the key's index in a futex_waitv vector (0 otherwise).
+	slot int
 	// pi: a FUTEX_LOCK_PI waiter, which only an unlock hands the lock to.
 	pi bool
 }
 
+// Woken is a thread a wake woke, and the slot of the key it woke on.
+type Woken struct{ Vid, Slot int }
+
 // NewFutexes returns empty queues.
 func NewFutexes() *Futexes {
-	return &Futexes{queues: map[FutexKey][]futexWaiter{}, where: map[int]FutexKey{}}
+	return &Futexes{queues: map[FutexKey][]futexWaiter{}, where: map[int][]FutexKey{}}
+}
+
+func (f *Futexes) enqueue(k FutexKey, w futexWaiter) {
+	f.queues[k] = append(f.queues[k], w)
+	f.where[w.vid] = append(f.where[w.vid], k)
 }
 
 // Wait queues vid on k, to be woken by a wake whose bitset meets bitset.
 func (f *Futexes) Wait(k FutexKey, vid int, bitset uint32) {
-	f.queues[k] = append(f.queues[k], futexWaiter{vid: vid, bitset: bitset})
-	f.where[vid] = k
+	f.enqueue(k, futexWaiter{vid: vid, bitset: bitset})
+}
+
+// WaitAny queues vid on every key of keys (futex_waitv), each woken by any
+// wake; the wake says the key's index.
+func (f *Futexes) WaitAny(keys []FutexKey, vid int) {
+	for slot, k := range keys {
+		f.enqueue(k, futexWaiter{vid: vid, bitset: ^uint32(0), slot: slot})
+	}
 }
 
 // WaitPI queues vid on the priority-inheritance futex k, for its lock.
 func (f *Futexes) WaitPI(k FutexKey, vid int) {
-	f.queues[k] = append(f.queues[k], futexWaiter{vid: vid, pi: true})
-	f.where[vid] = k
+	f.enqueue(k, futexWaiter{vid: vid, pi: true})
 }
 
 // NextPI removes and returns the first lock waiter of k (the kernel's
 // rt_mutex order: priority, then arrival; here all have one priority),
 // and whether others wait. ok is false when none waits.
 func (f *Futexes) NextPI(k FutexKey) (vid int, more, ok bool) {
-	q := f.queues[k]
-	i := slices.IndexFunc(q, func(w futexWaiter) bool { return w.pi })
+	i := slices.IndexFunc(f.queues[k], func(w futexWaiter) bool { return w.pi })
 	if i < 0 {
 		return 0, false, false
 	}
-	vid = q[i].vid
-	delete(f.where, vid)
-	q = slices.Delete(q, i, i+1)
-	f.set(k, q)
-	return vid, slices.ContainsFunc(q, func(w futexWaiter) bool { return w.pi }), true
+	vid = f.queues[k][i].vid
+	f.Cancel(vid)
+	return vid, f.HasPI(k), true
 }
 
 // HasPI reports whether a lock waiter waits on k.
@@ -78,19 +93,16 @@ func (f *Futexes) Keys() []FutexKey {
 
 // Waiting reports whether vid waits on a futex.
 func (f *Futexes) Waiting(vid int) bool {
-	_, ok := f.where[vid]
-	return ok
+	return len(f.where[vid]) > 0
 }
 
-// Cancel removes vid from its queue (a timeout, its death).
+// Cancel removes vid from its queues (a wake on one of them, a timeout,
+// its death).
 func (f *Futexes) Cancel(vid int) {
-	k, ok := f.where[vid]
-	if !ok {
-		return
+	for _, k := range f.where[vid] {
+		f.set(k, slices.DeleteFunc(f.queues[k], func(w futexWaiter) bool { return w.vid == vid }))
 	}
 	delete(f.where, vid)
-	q := slices.DeleteFunc(f.queues[k], func(w futexWaiter) bool { return w.vid == vid })
-	f.set(k, q)
 }
 
 func (f *Futexes) set(k FutexKey, q []futexWaiter) {
@@ -105,32 +117,29 @@ func (f *Futexes) set(k FutexKey, q []futexWaiter) {
 // them, in the order woken. pick chooses which of the candidates (given
 // in arrival order) wakes next: the kernel leaves the order open, so
 // chaos may draw it; 0 is first come, first served.
-func (f *Futexes) Wake(k FutexKey, n int, bitset uint32, pick func(n int) int) []int {
-	var woken []int
-	q := f.queues[k]
+func (f *Futexes) Wake(k FutexKey, n int, bitset uint32, pick func(n int) int) []Woken {
+	var woken []Woken
 	for len(woken) < n {
-		var cands []int // indices into q
-		for i, w := range q {
+		var cands []futexWaiter
+		for _, w := range f.queues[k] {
 			if !w.pi && w.bitset&bitset != 0 {
-				cands = append(cands, i)
+				cands = append(cands, w)
 			}
 		}
 		if len(cands) == 0 {
 			break
 		}
-		i := cands[pick(len(cands))]
-		woken = append(woken, q[i].vid)
-		delete(f.where, q[i].vid)
-		q = slices.Delete(q, i, i+1)
+		w := cands[pick(len(cands))]
+		woken = append(woken, Woken{w.vid, w.slot})
+		f.Cancel(w.vid)
 	}
-	f.set(k, q)
 	return woken
 }
 
 // Requeue wakes up to nwake waiters of from (as Wake) and moves up to
 // nrequeue of the rest to to, in their order. It returns the woken and
 // the number moved.
-func (f *Futexes) Requeue(from, to FutexKey, nwake, nrequeue int, pick func(n int) int) ([]int, int) {
+func (f *Futexes) Requeue(from, to FutexKey, nwake, nrequeue int, pick func(n int) int) ([]Woken, int) {
 	woken := f.Wake(from, nwake, ^uint32(0), pick)
 	q := f.queues[from]
 	if slices.ContainsFunc(q, func(w futexWaiter) bool { return w.pi }) {
@@ -138,7 +147,8 @@ func (f *Futexes) Requeue(from, to FutexKey, nwake, nrequeue int, pick func(n in
 	}
 	m := min(nrequeue, len(q))
 	for _, w := range q[:m] {
-		f.where[w.vid] = to
+		keys := f.where[w.vid]
+		keys[slices.Index(keys, from)] = to
 	}
 	f.queues[to] = append(f.queues[to], q[:m]...)
 	f.set(from, q[m:])

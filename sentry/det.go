@@ -81,6 +81,7 @@ type detRun struct {
 
 	// The watchdog's view of the running thread (it is a goroutine).
 	wdTid    atomic.Int64 // the running tid, 0 when none
+	wdPid    atomic.Int64 // its process's pid
 	wdSince  atomic.Int64 // when it was resumed (UnixNano)
 	wdOthers atomic.Bool  // others are waiting to run
 	wdTimers atomic.Bool  // a virtual timer is armed (a spin may wait for it)
@@ -328,6 +329,7 @@ func (d *detRun) setRunning(t *Task) {
 		return
 	}
 	d.wdSince.Store(time.Now().UnixNano())
+	d.wdPid.Store(int64(t.tg.pid))
 	d.wdTid.Store(int64(t.tid))
 }
 
@@ -600,8 +602,25 @@ func (d *detRun) watchdog() {
 			continue
 		}
 		d.wdSent.Store(tid)
-		unix.Tgkill(int(tid), int(tid), unix.SIGSTOP)
+		// A thread-directed stop: the sentry takes it back at its
+		// signal-delivery stop (watchdogStop), before any group stop.
+		unix.Tgkill(int(d.wdPid.Load()), int(tid), unix.SIGSTOP)
 	}
+}
+
+// interruptedCall names the system call a signal interrupted in t, at its
+// signal-delivery stop: the call's return value is one of the kernel's
+// restart codes, which only a call interrupted by a signal leaves.
+func interruptedCall(t *Task) (string, bool) {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil || int64(regs.Orig_rax) < 0 {
+		return "", false
+	}
+	const erestartsys, erestartRestartblock = 512, 516
+	if ret := -int64(regs.Rax); ret < erestartsys || ret > erestartRestartblock {
+		return "", false
+	}
+	return syscalls.Name(uintptr(regs.Orig_rax)), true
 }
 
 // watchdogStop takes the watchdog's SIGSTOP back: the thread is preempted
@@ -611,7 +630,11 @@ func (d *detRun) watchdogStop(t *Task, ev stopEvent) bool {
 		return false
 	}
 	d.wdSent.Store(0)
-	d.loseDeterminism(fmt.Sprintf("thread %d ran %v without a scheduling point while others waited or a timer was armed (timer preemption)", t.det.vid, watchdogBudget))
+	why := fmt.Sprintf("ran %v without a scheduling point", watchdogBudget)
+	if call, ok := interruptedCall(t); ok {
+		why = fmt.Sprintf("waited %v in %s on the host (a call deterministic mode does not make a readiness check)", watchdogBudget, call)
+	}
+	d.loseDeterminism(fmt.Sprintf("thread %d %s while others waited or a timer was armed (timer preemption)", t.det.vid, why))
 	// A spin may wait for virtual time to pass (a signal from an alarm):
 	// time jumps to the next timer.
 	d.clock.Advance()

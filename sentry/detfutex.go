@@ -25,8 +25,8 @@ import (
 // UNLOCK_PI) are the sentry's too: the word holds the owner's tid, and
 // an unlock hands the lock to the first waiter. A robust lock's owner
 // that dies (the kernel then marks the word FUTEX_OWNER_DIED) hands it
-// on at its exit (robustDeath). The requeue-PI pair and futex_waitv run
-// on the host (a contended one could block the run: the watchdog then
+// on at its exit (robustDeath). futex_waitv waits on several at once. The
+// requeue-PI pair runs on the host (a contended one could block the run: the watchdog then
 // says so).
 
 // Futex implements syscalls.Context.
@@ -112,6 +112,72 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 	}
 	// The requeue-PI pair and what is left: the host's.
 	return syscalls.Plan{}, true
+}
+
+// futex_waitv's limits and flags (include/uapi/linux/futex.h).
+const (
+	futexWaitvMax  = 128
+	futex2SizeMask = 0x3
+	futex2SizeU32  = 0x2
+	futex2Private  = 128
+)
+
+// FutexWaitv implements syscalls.Context: futex_waitv waits on every
+// futex of the vector, until a wake on any (its index is returned).
+func (t *Task) FutexWaitv(a syscalls.FutexWaitvArgs) (syscalls.Plan, bool) {
+	d := t.detRun()
+	if d == nil || t.tg.mm == nil {
+		return syscalls.Plan{}, false
+	}
+	answer := func(ret int64) (syscalls.Plan, bool) {
+		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+	}
+	if a.Flags != 0 || a.N == 0 || a.N > futexWaitvMax {
+		return answer(-int64(unix.EINVAL))
+	}
+	vec := make([]byte, 24*a.N) // struct futex_waitv: val, uaddr, flags, reserved
+	if t.readMem(a.Vec, vec) != nil {
+		return answer(-int64(unix.EFAULT))
+	}
+	keys := make([]det.FutexKey, a.N)
+	vals := make([]uint64, a.N)
+	addrs := make([]uint64, a.N)
+	for i := range keys {
+		e := vec[24*i:]
+		vals[i], addrs[i] = binary.LittleEndian.Uint64(e), binary.LittleEndian.Uint64(e[8:])
+		flags, reserved := binary.LittleEndian.Uint32(e[16:]), binary.LittleEndian.Uint32(e[20:])
+		if reserved != 0 || flags&^(futex2SizeMask|futex2Private) != 0 || flags&futex2SizeMask != futex2SizeU32 ||
+			addrs[i]%4 != 0 || vals[i] > 0xffffffff {
+			return answer(-int64(unix.EINVAL))
+		}
+		keys[i] = d.futexKey(t, addrs[i], flags&futex2Private != 0)
+	}
+	var deadline int64
+	if a.Timeout != 0 {
+		if a.Clock != unix.CLOCK_MONOTONIC && a.Clock != unix.CLOCK_REALTIME {
+			return answer(-int64(unix.EINVAL))
+		}
+		ns, errno := t.readTimespec(a.Timeout)
+		if errno != 0 {
+			return answer(-int64(errno))
+		}
+		now, _ := d.clockNow(a.Clock)
+		deadline = ns - now + d.clock.Monotonic()
+	}
+	for i, addr := range addrs {
+		word, err := t.futexWord(addr)
+		if err != nil {
+			return answer(-int64(unix.EFAULT))
+		}
+		if uint64(word) != vals[i] {
+			return answer(-int64(unix.EAGAIN))
+		}
+	}
+	if a.Timeout != 0 && deadline <= d.clock.Monotonic() {
+		return answer(-int64(unix.ETIMEDOUT))
+	}
+	d.futex.WaitAny(keys, t.det.vid)
+	return d.block(t, "futex", nil, deadline, t.answer(-int64(unix.ETIMEDOUT))), true
 }
 
 // futexLockPI2 is FUTEX_LOCK_PI2 (Linux 5.14), which gvisor's abi lacks.
@@ -293,11 +359,12 @@ func (d *detRun) wake(k det.FutexKey, n int, bitset uint32) int {
 	return len(woken)
 }
 
-// answerWoken makes woken futex waiters return 0.
-func (d *detRun) answerWoken(vids []int) {
-	for _, vid := range vids {
-		if t := d.byVid[vid]; t != nil {
-			d.unblock(t, t.answer(0))
+// answerWoken makes woken futex waiters return: 0, or futex_waitv's
+// index of the futex woken.
+func (d *detRun) answerWoken(woken []det.Woken) {
+	for _, w := range woken {
+		if t := d.byVid[w.Vid]; t != nil {
+			d.unblock(t, t.answer(int64(w.Slot)))
 		}
 	}
 }

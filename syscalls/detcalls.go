@@ -23,6 +23,15 @@ func DecodeFutex(r Regs) FutexArgs {
 	return FutexArgs{Addr: r[0], Op: uint32(r[1]), Val: uint32(r[2]), Arg4: r[3], Addr2: r[4], Val3: uint32(r[5])}
 }
 
+// FutexWaitvArgs are futex_waitv(2)'s arguments.
+type FutexWaitvArgs struct {
+	Vec     uint64 // struct futex_waitv array
+	N       uint64
+	Flags   uint32
+	Timeout uint64 // absolute struct timespec, or 0
+	Clock   int32
+}
+
 // TimeCall says which time call a handler answers.
 type TimeCall int
 
@@ -99,6 +108,10 @@ func decided(p Plan, ok bool) Plan {
 
 func futexCall(c Context, r Regs) Plan { return decided(c.Futex(DecodeFutex(r))) }
 
+func futexWaitvCall(c Context, r Regs) Plan {
+	return decided(c.FutexWaitv(FutexWaitvArgs{Vec: r[0], N: r[1], Flags: uint32(r[2]), Timeout: r[3], Clock: int32(r[4])}))
+}
+
 func timeCall(k TimeCall) Handler {
 	return func(c Context, r Regs) Plan { return decided(c.Time(k, r)) }
 }
@@ -134,6 +147,7 @@ func setTidAddressCall(c Context, r Regs) Plan {
 // detTable are the entries of deterministic mode's own calls.
 var detTable = []Entry{
 	{Nr: unix.SYS_FUTEX, Args: args(Addr, Hex, Hex, Hex, Addr, Hex), Trace: TraceDet, Handle: futexCall},
+	{Nr: unix.SYS_FUTEX_WAITV, Args: args(Addr, Uint, Hex, Addr, Int), Trace: TraceDet, Handle: futexWaitvCall},
 	{Nr: unix.SYS_SET_TID_ADDRESS, Args: args(Addr), Trace: TraceDet, Handle: setTidAddressCall},
 	{Nr: unix.SYS_EXIT_GROUP, Args: args(Int), Trace: TraceDet, Handle: exitGroupCall},
 	{Nr: unix.SYS_CLOCK_GETTIME, Args: args(Int, Addr), Trace: TraceDet, Handle: timeCall(ClockGettime)},

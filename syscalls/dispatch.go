@@ -133,6 +133,7 @@ type Context interface {
 	// tried without blocking, and waits (Plan.Block) until it can complete.
 	// SetClearTid: set_tid_address's address, woken at the thread's exit.
 	Futex(a FutexArgs) (Plan, bool)
+	FutexWaitv(a FutexWaitvArgs) (Plan, bool)
 	Time(k TimeCall, r Regs) (Plan, bool)
 	Getrandom(buf, n uint64, flags uint32) (Plan, bool)
 	// ReadRandom answers a read of /dev/urandom or /dev/random from the

@@ -69,6 +69,9 @@ func (c *fakeContext) ProcFileDup(uintptr, Regs) (Plan, bool) { return c.record(
 func (c *fakeContext) Futex(a FutexArgs) (Plan, bool) {
 	return c.record(fmt.Sprintf("futex(%#x, %d, %d)", a.Addr, a.Op, a.Val))
 }
+func (c *fakeContext) FutexWaitv(a FutexWaitvArgs) (Plan, bool) {
+	return c.record(fmt.Sprintf("futex_waitv(%#x, %d)", a.Vec, a.N))
+}
 func (c *fakeContext) Time(k TimeCall, _ Regs) (Plan, bool) {
 	return c.record(fmt.Sprintf("time(%d)", k))
 }

@@ -509,3 +509,21 @@ func TestDeterministicTimers(t *testing.T) {
 func TestDeterministicPIMutex(t *testing.T) {
 	checkReplayedTwice(t, "pi_mutex.c", "pi counter=8000 want=8000; owner died: robust EOWNERDEAD, robust pi EOWNERDEAD\n")
 }
+
+// TestDeterministicHostBlock: a thread blocked in a call left to the host
+// (msgrcv) holds the only turn; the watchdog takes it back, the program
+// finishes, and madvisor says the run was not deterministic and why.
+func TestDeterministicHostBlock(t *testing.T) {
+	argv := raceArgv(t, "host_block.c")
+	r := runProgram(t, runOpts{Madvisor: true, MadvisorFlags: []string{"--seed=1"}, Timeout: detTimeout}, argv...)
+	require.Equal(t, 0, r.Status, "%s", r)
+	assert.Equal(t, "received 3 bytes: hi\n", r.Stdout)
+	assert.Contains(t, r.Stderr, "determinism lost: thread 2 waited 2s in msgrcv on the host")
+	assert.Contains(t, r.Stderr, "this run was NOT deterministic")
+}
+
+// TestDeterministicFutexWaitv: futex_waitv waits on madvisor's futexes
+// (woken by a wake on any, with its index; EAGAIN; an absolute timeout).
+func TestDeterministicFutexWaitv(t *testing.T) {
+	checkReplayedTwice(t, "futex_waitv.c", "woke 1; mismatch -1 EAGAIN; timeout -1 ETIMEDOUT\n")
+}
