@@ -493,12 +493,7 @@ func (d *detRun) checkSignalSource(t *Task, ev stopEvent) {
 		return
 	}
 	code := int32(binary.LittleEndian.Uint32(si[8:]))
-	const siKernel = 0x80
-	switch {
-	case code == siKernel && (sig == unix.SIGVTALRM || sig == unix.SIGPROF):
-		d.loseDeterminism(fmt.Sprintf("%s from a CPU-time interval timer (setitimer's ITIMER_VIRTUAL and ITIMER_PROF run in real time)", unix.SignalName(sig)))
-		return
-	case code > 0:
+	if code > 0 {
 		return // the kernel's (a fault, SIGCHLD...): the program's own doing
 	}
 	pid := int(int32(binary.LittleEndian.Uint32(si[16:]))) // si_pid of SI_USER, SI_TKILL, SI_QUEUE

@@ -82,11 +82,12 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 		}
 		return answer(ticks)
 	case syscalls.Alarm:
-		old := d.setAlarm(t.tg, int64(uint32(r[0]))*1e9, 0)
+		old := d.setItimer(t.tg, unix.ITIMER_REAL, int64(uint32(r[0]))*1e9, 0)
 		return answer((old.value + 1e9 - 1) / 1e9) // whole seconds left, rounded up
 	case syscalls.Getitimer, syscalls.Setitimer:
-		if int32(r[0]) != unix.ITIMER_REAL {
-			return syscalls.Plan{}, false // CPU-time timers: the host's
+		which := int(int32(r[0]))
+		if which != unix.ITIMER_REAL && which != unix.ITIMER_VIRTUAL && which != unix.ITIMER_PROF {
+			return answer(-int64(unix.EINVAL))
 		}
 		oldAddr := r[1]
 		var old itimer
@@ -99,9 +100,9 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 			tv := func(o int) int64 {
 				return int64(binary.LittleEndian.Uint64(b[o:]))*1e9 + int64(binary.LittleEndian.Uint64(b[o+8:]))*1e3
 			}
-			old = d.setAlarm(t.tg, tv(16), tv(0))
+			old = d.setItimer(t.tg, which, tv(16), tv(0))
 		} else {
-			old = d.alarmLeft(t.tg)
+			old = d.timerLeft(t.tg.itimers[which])
 		}
 		if oldAddr == 0 {
 			return answer(0)

@@ -10,11 +10,11 @@ import (
 	"madvisor/syscalls"
 )
 
-// Timers in virtual time (deterministic mode): a process's ITIMER_REAL
-// (alarm, setitimer), its POSIX timers (timer_create) and its timerfds
+// Timers in virtual time (deterministic mode): a process's interval
+// timers (alarm, setitimer), its POSIX timers (timer_create) and its timerfds
 // are timers on the virtual clock, under negative keys apart from the
 // threads' virtual ids. When one fires the sentry does what the kernel
-// would: a SIGALRM, the POSIX timer's signal (SI_TIMER, with its id and
+// would: a SIGALRM (SIGVTALRM, SIGPROF), the POSIX timer's signal (SI_TIMER, with its id and
 // value; an overrun while the last one is pending), or an expiration
 // added to the timerfd. A timerfd is an eventfd in the program (its
 // read returns and clears the expiration count, and it polls readable
@@ -90,32 +90,38 @@ func (d *detRun) fireTimer(key int) {
 	pt.fire()
 }
 
-// setAlarm arms tg's ITIMER_REAL to fire in value nanoseconds (0:
-// disarm), then every interval, and returns what it was.
-func (d *detRun) setAlarm(tg *ThreadGroup, value, interval int64) itimer {
-	if tg.alarm == nil {
-		tg.alarm = d.newTimer(func() { d.sendOwnSignal(tg.pid, 0, unix.SIGALRM, nil) })
+// itimerSignals are the signals of setitimer's timers, by which.
+var itimerSignals = [...]unix.Signal{unix.ITIMER_REAL: unix.SIGALRM, unix.ITIMER_VIRTUAL: unix.SIGVTALRM,
+	unix.ITIMER_PROF: unix.SIGPROF}
+
+// setItimer arms tg's interval timer which (ITIMER_REAL, and the CPU-time
+// ones, VIRTUAL and PROF, whose time is the virtual clock's too, as the
+// CPU-time clocks') to fire in value nanoseconds (0: disarm), then every
+// interval, and returns what it was.
+func (d *detRun) setItimer(tg *ThreadGroup, which int, value, interval int64) itimer {
+	if tg.itimers[which] == nil {
+		sig := itimerSignals[which]
+		tg.itimers[which] = d.newTimer(func() { d.sendOwnSignal(tg.pid, 0, sig, nil) })
 	}
 	var deadline int64
 	if value > 0 {
 		deadline = d.clock.Monotonic() + value
 	}
-	return d.armTimer(tg.alarm, deadline, interval)
+	return d.armTimer(tg.itimers[which], deadline, interval)
 }
 
-// alarmLeft is tg's ITIMER_REAL as getitimer sees it.
-func (d *detRun) alarmLeft(tg *ThreadGroup) itimer { return d.timerLeft(tg.alarm) }
-
 // processTimersGone deletes the timers of a process that exits (all) or
-// execs (its POSIX timers; the kernel keeps its ITIMER_REAL).
+// execs (its POSIX timers; the kernel keeps its interval timers).
 func (d *detRun) processTimersGone(tg *ThreadGroup, exit bool) {
 	for id, pt := range tg.posixTimers {
 		d.deleteTimer(pt.pt)
 		delete(tg.posixTimers, id)
 	}
 	if exit {
-		d.deleteTimer(tg.alarm)
-		tg.alarm = nil
+		for which, pt := range tg.itimers {
+			d.deleteTimer(pt)
+			tg.itimers[which] = nil
+		}
 	}
 }
 

@@ -65,10 +65,11 @@ type ThreadGroup struct {
 	mm *AddressSpace
 	// exitStatus is the leader's final wait status.
 	exitStatus unix.WaitStatus
-	// alarm is the process's ITIMER_REAL in deterministic mode's virtual
-	// time, nil if never armed; posixTimers are its timer_create timers
-	// by id, nextTimerID the next id (dettimer.go). Engine thread.
-	alarm       *procTimer
+	// itimers are the process's interval timers (ITIMER_REAL, VIRTUAL,
+	// PROF) in deterministic mode's virtual time, nil if never armed;
+	// posixTimers are its timer_create timers by id, nextTimerID the next
+	// id (dettimer.go). Engine thread.
+	itimers     [3]*procTimer
 	posixTimers map[int]*posixTimer
 	nextTimerID int
 	// pidfdNr is a pidfd of the process plus one (0: none open yet);

@@ -495,11 +495,11 @@ func TestDeterministicSignalInterrupts(t *testing.T) {
 }
 
 // TestDeterministicTimers: POSIX timers (a periodic signal, glibc's
-// SIGEV_THREAD) and a timerfd run in virtual time: the same run every
+// SIGEV_THREAD), a timerfd and ITIMER_PROF run in virtual time: the same run every
 // time, without the watchdog.
 func TestDeterministicTimers(t *testing.T) {
 	checkReplayedTwice(t, "timers.c", "posix: 3 signals, all SI_TIMER with value 42: 1; thread: notified; "+
-		"timerfd: poll 1, 1 expiration, 1s left, then EAGAIN 1\n")
+		"timerfd: poll 1, 1 expiration, 1s left, then EAGAIN 1; itimer prof: 3 signals\n")
 }
 
 // TestDeterministicPIMutex: priority-inheritance mutexes under contention

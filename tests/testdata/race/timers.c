@@ -1,5 +1,6 @@
 // timers: POSIX timers (a signal with its value, and glibc's SIGEV_THREAD
-// on its helper thread) and a timerfd (poll, read, time left, disarm).
+// on its helper thread), a timerfd (poll, read, time left, disarm) and
+// setitimer(ITIMER_PROF).
 // Under deterministic mode they run in virtual time: the same signals at
 // the same points every run, without the watchdog.
 //
@@ -12,11 +13,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 static sem_t fired;
+static volatile sig_atomic_t profs;
+static void on_prof(int s) {
+	(void)s;
+	profs++;
+}
 static void notify(union sigval v) {
 	(void)v;
 	sem_post(&fired);
@@ -80,7 +87,16 @@ int main(void) {
 	timerfd_settime(tfd, 0, &off, NULL);
 	int eagain = read(tfd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN;
 
-	printf("posix: %d signals, all SI_TIMER with value 42: %d; thread: notified; timerfd: poll %d, %llu expiration, %lds left, then EAGAIN %d\n",
-	       timer_signals, all_timer, polled, (unsigned long long)expirations, left, eagain);
+	// setitimer(ITIMER_PROF) while the process works (system calls: CPU
+	// time natively, scheduling points in deterministic mode).
+	signal(SIGPROF, on_prof);
+	struct itimerval prof = {{0, 1000}, {0, 1000}};
+	setitimer(ITIMER_PROF, &prof, NULL);
+	while (profs < 3)
+		getppid();
+	setitimer(ITIMER_PROF, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
+
+	printf("posix: %d signals, all SI_TIMER with value 42: %d; thread: notified; timerfd: poll %d, %llu expiration, %lds left, then EAGAIN %d; itimer prof: %d signals\n",
+	       timer_signals, all_timer, polled, (unsigned long long)expirations, left, eagain, (int)profs);
 	return 0;
 }
