@@ -89,6 +89,9 @@ type Sandbox struct {
 	mu    sync.Mutex
 	tasks map[*Task]struct{}
 
+	// phase is where the run is, for the task dump (a hang's report).
+	phase atomic.Value // string
+
 	// diffs counts the check-maps differences reported.
 	diffs atomic.Int64
 	// logMu serializes madvisor's own output.
@@ -142,6 +145,7 @@ func Run(cfg Config) (int, error) {
 	go s.serveSignals(sigs, done)
 
 	engErr := make(chan error, 1)
+	s.phase.Store("launching the program")
 	go func() { engErr <- s.eng.run(s.launch) }()
 
 	select {
@@ -149,7 +153,9 @@ func Run(cfg Config) (int, error) {
 		// The engine only returns early when the launch failed.
 		return 0, err
 	case ws := <-s.rootExit:
+		s.phase.Store("the program exited: killing what is left and waiting for it")
 		s.shutdown()
+		s.phase.Store("the program exited: waiting for the stage's report")
 		if n := s.diffs.Load(); n > 0 {
 			s.logf("check-maps: %d difference(s) between the model and the host", n)
 		}
@@ -254,6 +260,7 @@ func (s *Sandbox) launch() error {
 		s.launchErr <- string(msg)
 	}()
 
+	s.phase.Store(fmt.Sprintf("running (program pid %d, namespace init %d)", pid, s.nsInit))
 	s.root = &ThreadGroup{pid: pid}
 	s.rootPid.Store(int64(pid))
 	t := s.newTask(pid, s.root)
@@ -311,7 +318,8 @@ func (s *Sandbox) dumpTasks() {
 	}
 	s.mu.Unlock()
 	sort.Strings(lines)
-	s.logf("%d tasks:\n%s", len(lines), "madvisor: "+strings.Join(lines, "\nmadvisor: "))
+	phase, _ := s.phase.Load().(string)
+	s.logf("%s; %d tasks:\n%s", phase, len(lines), "madvisor: "+strings.Join(lines, "\nmadvisor: "))
 }
 
 // emulating reports whether the run emulates e.
