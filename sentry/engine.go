@@ -175,7 +175,10 @@ func (e *engine) handleReport(tid int, ws unix.WaitStatus) {
 				return
 			}
 			ev.msg = uint64(msg)
-			if ev.stopKind() == stopExec && int(msg) != tid {
+			// The former tid of a thread of tid's process that exec'd.
+			// (An exec that began before the seize reports its tid in
+			// its parent's PID namespace, not ours: no thread of ours.)
+			if old := e.tasks[int(msg)]; ev.stopKind() == stopExec && int(msg) != tid && old != nil && old.tg.pid == tid {
 				e.execRekey(int(msg), tid)
 			}
 		}
