@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,9 @@ const programPid = 100
 // nsLastPid is the file that sets the pid the namespace's next one
 // follows.
 const nsLastPid = "/proc/sys/kernel/ns_last_pid"
+
+// initTimeout bounds the namespace init's start.
+const initTimeout = 10 * time.Second
 
 // namespaceFlags are the namespaces the init is started in.
 const namespaceFlags = unix.CLONE_NEWPID | unix.CLONE_NEWNS
@@ -118,8 +122,13 @@ func (s *Sandbox) forkNamespaceInit(self string, argv []string, files []uintptr,
 	if err != nil {
 		return 0, err
 	}
-	// EOF once the init has forked the stage proper, or has died.
-	msg, _ := io.ReadAll(report)
+	// EOF once the init has forked the stage proper, or has died; an init
+	// that does neither within initTimeout is given up on.
+	report.SetReadDeadline(time.Now().Add(initTimeout))
+	msg, err := io.ReadAll(report)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = []byte(fmt.Sprintf("the namespace init did not start the stage within %v", initTimeout))
+	}
 	stage, err := firstChild(init)
 	if len(msg) > 0 || err != nil {
 		unix.Kill(init, unix.SIGKILL)
