@@ -99,14 +99,7 @@ func (t *Task) OpenSysCPU(nr uintptr, r syscalls.Regs, pathAddr, flags uint64) (
 		return syscalls.Plan{}, false
 	}
 	return syscalls.Plan{Emulate: func() int64 {
-		mfdFlags := uint64(0)
-		if flags&unix.O_CLOEXEC != 0 {
-			mfdFlags = unix.MFD_CLOEXEC
-		}
-		fd, err := t.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
-		if err != nil {
-			return -int64(unix.EINTR)
-		}
+		fd := t.openMemfd(pathAddr, flags)
 		if fd < 0 {
 			return fd
 		}

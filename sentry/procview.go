@@ -62,14 +62,7 @@ func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pa
 	as, pid := target.tg.mm, target.tg.pid
 	plan.Lock = as
 	plan.Emulate = func() int64 {
-		mfdFlags := uint64(0)
-		if flags&unix.O_CLOEXEC != 0 {
-			mfdFlags = unix.MFD_CLOEXEC
-		}
-		fd, err := t.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
-		if err != nil {
-			return -int64(unix.EINTR)
-		}
+		fd := t.openMemfd(pathAddr, flags)
 		if fd < 0 {
 			return fd
 		}
@@ -81,6 +74,21 @@ func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pa
 		return fd
 	}
 	return true
+}
+
+// openMemfd answers an open whose flags are flags with a new memfd in
+// t named after the path at pathAddr (close-on-exec as the open asked):
+// its fd, or the error to return.
+func (t *Task) openMemfd(pathAddr, flags uint64) int64 {
+	mfdFlags := uint64(0)
+	if flags&unix.O_CLOEXEC != 0 {
+		mfdFlags = unix.MFD_CLOEXEC
+	}
+	fd, err := t.Inject(unix.SYS_MEMFD_CREATE, pathAddr, mfdFlags)
+	if err != nil {
+		return -int64(unix.EINTR)
+	}
+	return fd
 }
 
 // procFileOf returns the task whose maps, smaps, pagemap or mem file p

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "in_call.h"
+
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
@@ -49,27 +51,12 @@ static void *waiter(void *a) {
 	return a;
 }
 
-// in_futex_waitv waits until thread tid is in futex_waitv.
-static void in_futex_waitv(pid_t tid) {
-	char path[64], buf[128];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (;;) {
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n > 0 && buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == SYS_futex_waitv)
-			return;
-		usleep(1000);
-	}
-}
-
 int main(void) {
 	pthread_t th;
 	pthread_create(&th, NULL, waiter, NULL);
 	while (waiter_tid == 0)
 		usleep(1000);
-	in_futex_waitv(waiter_tid);
+	in_call(waiter_tid, SYS_futex_waitv);
 	__atomic_store_n(&words[1], 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &words[1], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	pthread_join(th, NULL);

@@ -1,9 +1,8 @@
 // signal_interrupt: signals from one thread interrupt another's waits:
 // a sleep (EINTR, with the time left), a futex wait (EINTR: no
 // SA_RESTART) and a pipe read (restarted: SA_RESTART). The main thread
-// sends each signal once the target is in its call (its
-// /proc/self/task/TID/syscall names the call), so the output is the same
-// natively every run. Under deterministic mode these waits are the
+// sends each signal once the target is in its call (in_call.h), so the
+// output is the same natively every run. Under deterministic mode these waits are the
 // sentry's, and the signal must end them as a kernel does.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "in_call.h"
+
 static volatile sig_atomic_t usr1, usr2;
 static void on_usr1(int s) { (void)s; usr1++; }
 static void on_usr2(int s) { (void)s; usr2++; }
@@ -27,21 +28,6 @@ static volatile pid_t tids[3];
 static int pfd[2];
 static uint32_t word;
 static long sleep_ret, sleep_errno, sleep_left, futex_ret, futex_errno, read_ret;
-
-// in_call waits until thread tid is in system call nr.
-static void in_call(pid_t tid, long nr) {
-	char path[64], buf[128];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (;;) {
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n > 0 && buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == nr)
-			return;
-		usleep(1000);
-	}
-}
 
 static void *sleeper(void *a) {
 	tids[0] = gettid();
