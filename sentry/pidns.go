@@ -68,10 +68,10 @@ type namespaceAttempt struct {
 }
 
 var namespaceAttempts = []namespaceAttempt{
-	{"new PID namespace", func() *syscall.SysProcAttr {
+	{"a PID namespace", func() *syscall.SysProcAttr {
 		return &syscall.SysProcAttr{Cloneflags: namespaceFlags}
 	}},
-	{"in a new user namespace", func() *syscall.SysProcAttr {
+	{"a PID namespace in a user namespace", func() *syscall.SysProcAttr {
 		return &syscall.SysProcAttr{
 			Cloneflags:  namespaceFlags | unix.CLONE_NEWUSER,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}},

@@ -32,7 +32,7 @@ type StageOptions struct {
 	Det bool
 	// PidNS: the stage was started as the init of new PID and mount
 	// namespaces (pidns.go): as pid 1 it mounts their /proc and forks
-	// the stage proper, which runs the program as pid 2.
+	// the stage proper, which runs the program as pid 100.
 	PidNS bool
 }
 
