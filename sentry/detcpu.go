@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +19,25 @@ import (
 // sysfs files libc reads for the CPU count say "0". Not covered:
 // /proc/cpuinfo, /proc/stat and the /sys/devices/system/cpu/cpuN
 // directories, which still show the host's.
+
+// pinToOneCPU keeps the engine thread (the caller) and, by inheritance,
+// every tracee on the CPU the engine runs on now. One thread runs at a
+// time in this mode, so nothing is lost, and a stop then wakes the engine
+// on the CPU the tracee just left instead of another (on a virtual
+// machine an idle vCPU's wakeup is an interrupt and a VM exit): Python
+// threads ran 2.2x faster so. The program's own sched_setaffinity is
+// answered without changing it. Engine thread only.
+func (d *detRun) pinToOneCPU() {
+	var cpu uint32
+	if _, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); errno != 0 {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(int(cpu))
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		d.s.logf("deterministic mode: keeping the run on CPU %d: %v", cpu, err)
+	}
+}
 
 // oneCPUMaskSize is the kernel's cpumask_size() on a machine with one
 // CPU: one long.

@@ -229,6 +229,9 @@ func (s *Sandbox) launch() error {
 	defer errW.Close()
 
 	opts := StageOptions{ProcView: s.procView(), Det: s.cfg.Det != nil}
+	if s.det != nil {
+		s.det.pinToOneCPU() // before the fork: the stage inherits it
+	}
 	pid, err := s.forkStage(self, opts, []uintptr{s.cfg.Stdin.Fd(), s.cfg.Stdout.Fd(), s.cfg.Stderr.Fd(),
 		syncR.Fd(), errW.Fd()})
 	if err != nil {
