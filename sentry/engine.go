@@ -175,15 +175,22 @@ func (e *engine) handleReport(tid int, ws unix.WaitStatus) {
 				return
 			}
 			ev.msg = uint64(msg)
-			// The former tid of a thread of tid's process that exec'd.
-			// (An exec that began before the seize reports its tid in
-			// its parent's PID namespace, not ours: no thread of ours.)
-			if old := e.tasks[int(msg)]; ev.stopKind() == stopExec && int(msg) != tid && old != nil && old.tg.pid == tid {
+			if ev.stopKind() == stopExec && e.threadExeced(int(msg), tid) {
 				e.execRekey(int(msg), tid)
 			}
 		}
 	}
 	e.deliver(tid, ev)
+}
+
+// threadExeced reports whether an exec event of process pid whose former
+// tid is old is the exec of another thread than the leader, which takes
+// the leader's tid. old must be a thread of that process: an exec that
+// began before the seize reports its tid in its parent's PID namespace,
+// not ours (the stage under the namespace init).
+func (e *engine) threadExeced(old, pid int) bool {
+	t := e.tasks[old]
+	return old != pid && t != nil && t.tg.pid == pid
 }
 
 // execRekey handles an exec by a non-leader thread: the exec'ing task takes
