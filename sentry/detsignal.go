@@ -83,21 +83,30 @@ func (d *detRun) interruptWaits() {
 	}
 }
 
+// erestartsys is the kernel-internal -ERESTARTSYS: returned at a syscall's
+// exit with a signal pending, the kernel's signal delivery makes it EINTR,
+// or restarts the call after a SA_RESTART handler.
+const erestartsys = 512
+
 // interrupted is the step of a wait a signal ended: the call runs on the
-// host (or the wait's own onSignal answers it). Should the signal be gone
-// by then (another thread took it), the call starts again, and waits.
+// host (or the wait's own onSignal answers it); a wait whose tries were
+// injected (wait4 with WNOHANG...) stands at an injected call's exit, and
+// returns -ERESTARTSYS there for the kernel to make of it. Should the
+// signal be gone by then (another thread took it), the call starts
+// again, and waits.
 func (t *Task) interrupted() func() {
 	onSignal := t.det.onSignal
 	return func() {
 		st, ok := hostmm.ReadSignalState(t.tid)
-		if !ok || interrupting(st, st.Shared) == 0 {
+		switch {
+		case !ok || interrupting(st, st.Shared) == 0:
 			t.answer(-int64(mm.ERESTARTNOINTR))()
-			return
-		}
-		if onSignal != nil {
+		case onSignal != nil:
 			onSignal()
-			return
+		case t.inj != nil && !t.inj.atEntry:
+			t.answer(-erestartsys)()
+		default:
+			t.ptrace(unix.PTRACE_CONT, 0)
 		}
-		t.ptrace(unix.PTRACE_CONT, 0)
 	}
 }

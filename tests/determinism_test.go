@@ -486,12 +486,12 @@ func TestDeterministicAlarm(t *testing.T) {
 }
 
 // TestDeterministicSignalInterrupts: a signal one thread sends another
-// that waits in madvisor (a sleep, a futex, a pipe read) interrupts the
-// wait as a kernel does: EINTR with the time left, EINTR, and a restart
-// under SA_RESTART.
+// that waits in madvisor (a sleep, a futex, a wait for a child, a pipe
+// read) interrupts the wait as a kernel does: EINTR with the time left,
+// EINTR, EINTR, and a restart under SA_RESTART.
 func TestDeterministicSignalInterrupts(t *testing.T) {
 	checkReplayedTwice(t, "signal_interrupt.c",
-		"sleep -1 EINTR 9s left, futex -1 EINTR, read 1 (restarted), handlers usr1=2 usr2=1\n")
+		"sleep -1 EINTR 9s left, futex -1 EINTR, wait4 -1 EINTR, read 1 (restarted), handlers usr1=3 usr2=1\n")
 }
 
 // TestDeterministicTimers: POSIX timers (a periodic signal, glibc's

@@ -1,6 +1,6 @@
 // signal_interrupt: signals from one thread interrupt another's waits:
-// a sleep (EINTR, with the time left), a futex wait (EINTR: no
-// SA_RESTART) and a pipe read (restarted: SA_RESTART). The main thread
+// a sleep (EINTR, with the time left), a futex wait and a wait for a child
+// (EINTR: no SA_RESTART) and a pipe read (restarted: SA_RESTART). The main thread
 // sends each signal once the target is in its call (in_call.h), so the
 // output is the same natively every run. Under deterministic mode these waits are the
 // sentry's, and the signal must end them as a kernel does.
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,10 +25,10 @@ static volatile sig_atomic_t usr1, usr2;
 static void on_usr1(int s) { (void)s; usr1++; }
 static void on_usr2(int s) { (void)s; usr2++; }
 
-static volatile pid_t tids[3];
+static volatile pid_t tids[4];
 static int pfd[2];
 static uint32_t word;
-static long sleep_ret, sleep_errno, sleep_left, futex_ret, futex_errno, read_ret;
+static long sleep_ret, sleep_errno, sleep_left, futex_ret, futex_errno, read_ret, wait_ret, wait_errno;
 
 static void *sleeper(void *a) {
 	tids[0] = gettid();
@@ -42,6 +43,20 @@ static void *futexer(void *a) {
 	tids[1] = gettid();
 	futex_ret = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 	futex_errno = errno;
+	return a;
+}
+
+static void *waiter(void *a) {
+	pid_t child = fork();
+	if (child == 0) {
+		sleep(10);
+		_exit(0);
+	}
+	tids[3] = gettid();
+	wait_ret = waitpid(child, NULL, 0);
+	wait_errno = errno;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 	return a;
 }
 
@@ -62,11 +77,11 @@ int main(void) {
 	sigaction(SIGUSR2, &sa, NULL);
 	if (pipe(pfd) != 0)
 		return 2;
-	pthread_t th[3];
-	void *(*fn[3])(void *) = {sleeper, futexer, reader};
-	for (int i = 0; i < 3; i++)
+	pthread_t th[4];
+	void *(*fn[4])(void *) = {sleeper, futexer, reader, waiter};
+	for (int i = 0; i < 4; i++)
 		pthread_create(&th[i], NULL, fn[i], NULL);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		while (tids[i] == 0)
 			usleep(1000);
 
@@ -74,6 +89,8 @@ int main(void) {
 	pthread_kill(th[0], SIGUSR1);
 	in_call(tids[1], SYS_futex);
 	pthread_kill(th[1], SIGUSR1);
+	in_call(tids[3], SYS_wait4);
+	pthread_kill(th[3], SIGUSR1);
 	in_call(tids[2], SYS_read);
 	pthread_kill(th[2], SIGUSR2);
 	while (usr2 == 0)
@@ -81,11 +98,12 @@ int main(void) {
 	in_call(tids[2], SYS_read); // restarted
 	if (write(pfd[1], "x", 1) != 1)
 		return 2;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 
-	printf("sleep %ld %s %lds left, futex %ld %s, read %ld (restarted), handlers usr1=%d usr2=%d\n",
+	printf("sleep %ld %s %lds left, futex %ld %s, wait4 %ld %s, read %ld (restarted), handlers usr1=%d usr2=%d\n",
 	       sleep_ret, sleep_errno == EINTR ? "EINTR" : "?", sleep_left, futex_ret,
-	       futex_errno == EINTR ? "EINTR" : "?", read_ret, (int)usr1, (int)usr2);
+	       futex_errno == EINTR ? "EINTR" : "?", wait_ret, wait_errno == EINTR ? "EINTR" : "?", read_ret,
+	       (int)usr1, (int)usr2);
 	return 0;
 }
