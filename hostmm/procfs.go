@@ -348,3 +348,29 @@ func NamespaceTid(tid int) (int, bool) {
 	}
 	return 0, false
 }
+
+// Exiting reports whether thread tid is on its way out: SIGKILL pending
+// (a fatal signal's group exit queues it to every thread), or past the
+// start of its exit (PF_EXITING in /proc/TID/stat's flags), or gone.
+func Exiting(tid int) bool {
+	st, ok := ReadSignalState(tid)
+	if !ok || (st.Pending|st.Shared)&(1<<(unix.SIGKILL-1)) != 0 {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:]) // field 3 (state) on
+	if len(f) < 7 {
+		return false
+	}
+	const pfExiting = 0x4
+	flags, _ := strconv.ParseUint(f[6], 10, 64) // field 9
+	return f[0] == "Z" || f[0] == "X" || flags&pfExiting != 0
+}

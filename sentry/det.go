@@ -73,8 +73,12 @@ type detRun struct {
 	// their sender is madvisor (pid 0 seen from a PID namespace).
 	ownSignals map[ownSignal]int
 	// signalsSent: a signal may have become pending for a waiting thread
-	// since the last scheduling point (detsignal.go).
+	// since the last scheduling point; killed are the processes a SIGKILL
+	// from the program hit since, killScan that one went to a group
+	// (detsignal.go).
 	signalsSent bool
+	killed      []*ThreadGroup
+	killScan    bool
 	// lost says why the run is not deterministic from some point on ("":
 	// it is).
 	lost string
@@ -452,6 +456,7 @@ func (t *Task) answer(ret int64) func() {
 func (d *detRun) pollWaits() {
 	if d.signalsSent {
 		d.signalsSent = false
+		d.settleKills()
 		d.interruptWaits()
 	}
 	for _, vid := range d.clock.Expired() {

@@ -1,12 +1,14 @@
 package sentry
 
 import (
+	"maps"
 	"slices"
 
 	"golang.org/x/sys/unix"
 
 	"madvisor/hostmm"
 	"madvisor/mm"
+	"madvisor/syscalls"
 )
 
 // Signals that end a wait in deterministic mode. A thread that waits in
@@ -21,9 +23,67 @@ import (
 // with SA_RESTART, else EINTR).
 
 // SignalSent implements syscalls.Context.
-func (t *Task) SignalSent() {
-	if d := t.detRun(); d != nil {
-		d.signalsSent = true
+func (t *Task) SignalSent(a syscalls.SignalArgs) {
+	d := t.detRun()
+	if d == nil {
+		return
+	}
+	d.signalsSent = true
+	if a.Sig != int32(unix.SIGKILL) {
+		return // other fatal signals go through the victim's delivery stop
+	}
+	if a.Pid == 0 {
+		d.killScan = true
+	} else if v := t.s.programTask(int(a.Pid)); v != nil {
+		d.killed = append(d.killed, v.tg)
+	}
+}
+
+// settleKills waits until the processes a SIGKILL from the program hit
+// are dead. SIGKILL reaches a stopped tracee at once, and its death would
+// be reported at the host's time: the wakes its exit makes (its parent's
+// wait, SIGCHLD, its clear-tid futex) must come at a scheduling point the
+// schedule fixes, this one. Engine thread only.
+func (d *detRun) settleKills() {
+	victims := map[*ThreadGroup]bool{}
+	for _, tg := range d.killed {
+		victims[tg] = true
+	}
+	d.killed = nil
+	vids := slices.Sorted(maps.Keys(d.byVid))
+	for _, vid := range vids {
+		t := d.byVid[vid]
+		if (d.killScan || victims[t.tg]) && t != d.running && hostmm.Exiting(t.tid) {
+			victims[t.tg] = true
+		} else if victims[t.tg] && !hostmm.Exiting(t.tid) {
+			delete(victims, t.tg) // the kill failed (or has not happened)
+		}
+	}
+	d.killScan = false
+	alive := func() bool {
+		for _, t := range d.byVid {
+			if victims[t.tg] && !t.dead {
+				return true
+			}
+		}
+		return false
+	}
+	for _, vid := range vids {
+		if t := d.byVid[vid]; t != nil && victims[t.tg] && t != d.running {
+			d.unblock(t, nil)
+			t.det.dying = true
+		}
+	}
+	for alive() {
+		var ws unix.WaitStatus
+		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		d.s.eng.handleReport(tid, ws)
 	}
 }
 

@@ -132,11 +132,34 @@ func exitGroupCall(c Context, r Regs) Plan {
 	return Plan{}
 }
 
+// SignalArgs are a signal-sending call's target and signal.
+type SignalArgs struct {
+	// Pid is the target process or thread as the program names it; 0
+	// when it is not one task (a process group, every process, a pidfd).
+	Pid int32
+	Sig int32
+}
+
+// DecodeSignal decodes kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid,
+// sig), rt_sigqueueinfo(pid, sig, info), rt_tgsigqueueinfo(tgid, tid, sig,
+// info) and pidfd_send_signal(pidfd, sig, info, flags).
+func DecodeSignal(nr uintptr, r Regs) SignalArgs {
+	switch nr {
+	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
+		return SignalArgs{Pid: int32(r[1]), Sig: int32(r[2])}
+	case unix.SYS_PIDFD_SEND_SIGNAL:
+		return SignalArgs{Sig: int32(r[1])}
+	}
+	return SignalArgs{Pid: max(int32(r[0]), 0), Sig: int32(r[1])}
+}
+
 // signalCall: a signal sent within the program may be for a thread that
-// waits in the sentry (a futex, a sleep, a readiness check).
-func signalCall(c Context, r Regs) Plan {
-	c.SignalSent()
-	return Plan{}
+// waits in the sentry (a futex, a sleep, a readiness check), or kill one.
+func signalCall(nr uintptr) Handler {
+	return func(c Context, r Regs) Plan {
+		c.SignalSent(DecodeSignal(nr, r))
+		return Plan{}
+	}
 }
 
 func setTidAddressCall(c Context, r Regs) Plan {
@@ -188,12 +211,12 @@ var detTable = []Entry{
 	{Nr: unix.SYS_RECVMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockRead)},
 	{Nr: unix.SYS_SENDTO, Args: args(Fd, Addr, Size, Hex, Addr, Int), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
 	{Nr: unix.SYS_SENDMSG, Args: args(Fd, Addr, Hex), Trace: TraceDet, Handle: blockingCall(BlockWrite)},
-	{Nr: unix.SYS_KILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall},
-	{Nr: unix.SYS_TKILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall},
-	{Nr: unix.SYS_TGKILL, Args: args(Pid, Pid, Int), Trace: TraceDet, Handle: signalCall},
-	{Nr: unix.SYS_RT_SIGQUEUEINFO, Args: args(Pid, Int, Addr), Trace: TraceDet, Handle: signalCall},
-	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Args: args(Pid, Pid, Int, Addr), Trace: TraceDet, Handle: signalCall},
-	{Nr: unix.SYS_PIDFD_SEND_SIGNAL, Args: args(Fd, Int, Addr, Hex), Trace: TraceDet, Handle: signalCall},
+	{Nr: unix.SYS_KILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall(unix.SYS_KILL)},
+	{Nr: unix.SYS_TKILL, Args: args(Pid, Int), Trace: TraceDet, Handle: signalCall(unix.SYS_TKILL)},
+	{Nr: unix.SYS_TGKILL, Args: args(Pid, Pid, Int), Trace: TraceDet, Handle: signalCall(unix.SYS_TGKILL)},
+	{Nr: unix.SYS_RT_SIGQUEUEINFO, Args: args(Pid, Int, Addr), Trace: TraceDet, Handle: signalCall(unix.SYS_RT_SIGQUEUEINFO)},
+	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Args: args(Pid, Pid, Int, Addr), Trace: TraceDet, Handle: signalCall(unix.SYS_RT_TGSIGQUEUEINFO)},
+	{Nr: unix.SYS_PIDFD_SEND_SIGNAL, Args: args(Fd, Int, Addr, Hex), Trace: TraceDet, Handle: signalCall(unix.SYS_PIDFD_SEND_SIGNAL)},
 	{Nr: unix.SYS_PAUSE, Trace: TraceDet, Handle: blockingCall(BlockPause)},
 	{Nr: unix.SYS_RT_SIGSUSPEND, Args: args(Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigsuspend)},
 	{Nr: unix.SYS_RT_SIGTIMEDWAIT, Args: args(Addr, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigtimedwait)},

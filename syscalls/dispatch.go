@@ -147,8 +147,8 @@ type Context interface {
 	OpenSysCPU(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	SetClearTid(addr uint64)
 	// SignalSent: the caller sends a signal (kill, tgkill...), which may
-	// interrupt a waiting thread.
-	SignalSent()
+	// interrupt a waiting thread, or kill a process.
+	SignalSent(a SignalArgs)
 	// GroupExit: the caller's process is exiting (exit_group); its other
 	// threads die without running again.
 	GroupExit()

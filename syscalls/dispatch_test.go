@@ -89,7 +89,9 @@ func (c *fakeContext) OpenSysCPU(_ uintptr, _ Regs, path, flags uint64) (Plan, b
 }
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
-func (c *fakeContext) SignalSent()             { c.record("signal_sent") }
+func (c *fakeContext) SignalSent(a SignalArgs) {
+	c.record(fmt.Sprintf("signal_sent(%d, %d)", a.Pid, a.Sig))
+}
 func (c *fakeContext) ReadRandom(a FileAccess) (Plan, bool) {
 	return c.record(fmt.Sprintf("read_random(%d)", a.Fd))
 }
@@ -165,7 +167,9 @@ func TestDispatch(t *testing.T) {
 		{name: "open of a /sys cpu file answered", nr: unix.SYS_OPEN, r: Regs{0x1000, unix.O_RDONLY},
 			decides: []string{"open_sys_cpu(0x1000, 0x0)"}, wantSteps: []string{"open(0x1000, 0x0)", "open_sys_cpu(0x1000, 0x0)"}, want: lockPlan},
 		{name: "tgkill", nr: unix.SYS_TGKILL, r: Regs{100, 101, 10},
-			wantSteps: []string{"signal_sent"}, want: Plan{}},
+			wantSteps: []string{"signal_sent(101, 10)"}, want: Plan{}},
+		{name: "kill of a process group", nr: unix.SYS_KILL, r: Regs{^uint64(99), 9},
+			wantSteps: []string{"signal_sent(0, 9)"}, want: Plan{}},
 		{name: "getcpu", nr: unix.SYS_GETCPU, r: Regs{0x1000, 0, 0},
 			wantSteps: []string{"cpu(2)"}, want: Plan{}},
 		{name: "openat2 reads open_how's flags", nr: unix.SYS_OPENAT2, r: Regs{0, 0x1000, 0x2000, 24},
