@@ -59,8 +59,10 @@ type detRun struct {
 	// a step is carried out).
 	dispatching bool
 	// exits counts thread exits: the waiters of wait4 are tried again
-	// only after one (detblock.go).
-	exits int64
+	// only after one (detblock.go); lockEvents counts the calls that may
+	// release a file lock, after which lock waiters are tried again.
+	exits      int64
+	lockEvents int64
 	// timers are the processes' timers by clock key (negative: apart
 	// from thread ids), timerKeys the last key given; timerfds are the
 	// timerfds (dettimer.go).

@@ -18,7 +18,10 @@ import (
 // Readiness is checked in the sentry on copies of the program's fds
 // (pidfd_getfd: poll(2) with a zero timeout, which consumes nothing; an
 // epoll fd polls readable when it has events); wait4 and waitid are tried
-// with WNOHANG injected in the thread, and only after a thread has exited.
+// with WNOHANG injected in the thread, and only after a thread has exited;
+// flock and fcntl's F_SETLKW in their non-blocking forms, injected too,
+// and only after a call that may release a lock (a lock call, a close) or
+// an exit.
 
 // Blocking implements syscalls.Context.
 func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, bool) {
@@ -112,6 +115,37 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 			return nil, false
 		}
 		return d.block(t, "signal", ready, deadline, timeout), true
+	case syscalls.BlockFlock, syscalls.BlockFcntlLock:
+		d.lockEvents++ // it may release a lock another thread waits for
+		nr, nb, wouldWait := nonBlockingLock(k, r)
+		if !wouldWait {
+			return native()
+		}
+		try := func() (int64, bool) {
+			if t.beginInjection() != nil {
+				return -int64(unix.EINTR), true
+			}
+			ret, err := t.Inject(nr, nb[0], nb[1], nb[2])
+			if err != nil {
+				return -int64(unix.EINTR), true
+			}
+			return ret, ret != -int64(unix.EAGAIN) && ret != -int64(unix.EACCES)
+		}
+		if ret, done := try(); done {
+			return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+		}
+		seen, seenExits := d.lockEvents, d.exits
+		ready := func() (func(), bool) {
+			if d.lockEvents == seen && d.exits == seenExits {
+				return nil, false
+			}
+			seen, seenExits = d.lockEvents, d.exits
+			if ret, done := try(); done {
+				return func() { t.finishInjection(ret); t.ptrace(unix.PTRACE_CONT, 0) }, true
+			}
+			return nil, false
+		}
+		return d.block(t, "lock", ready, 0, nil), true
 	case syscalls.BlockWait4, syscalls.BlockWaitid:
 		opts := r[2]
 		if k == syscalls.BlockWaitid {
@@ -137,6 +171,32 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 		return d.block(t, "wait", ready, 0, nil), true
 	}
 	return syscalls.Plan{}, false
+}
+
+// LocksMayChange implements syscalls.Context: lock waits are tried again
+// at the next scheduling point.
+func (t *Task) LocksMayChange() {
+	if d := t.detRun(); d != nil {
+		d.lockEvents++
+	}
+}
+
+// nonBlockingLock is a lock call that would wait (flock without LOCK_NB,
+// fcntl F_SETLKW or F_OFD_SETLKW) as its non-blocking form: the number and
+// arguments to try it with; wouldWait is false for a call that never
+// waits.
+func nonBlockingLock(k syscalls.BlockCall, r syscalls.Regs) (nr uintptr, args [3]uint64, wouldWait bool) {
+	if k == syscalls.BlockFlock {
+		op := r[1]
+		return unix.SYS_FLOCK, [3]uint64{r[0], op | unix.LOCK_NB}, op&unix.LOCK_NB == 0 && op&^unix.LOCK_NB != unix.LOCK_UN
+	}
+	switch uint32(r[1]) {
+	case unix.F_SETLKW:
+		return unix.SYS_FCNTL, [3]uint64{r[0], unix.F_SETLK, r[2]}, true
+	case unix.F_OFD_SETLKW:
+		return unix.SYS_FCNTL, [3]uint64{r[0], unix.F_OFD_SETLK, r[2]}, true
+	}
+	return 0, args, false
 }
 
 // tryWait runs wait4 or waitid with WNOHANG in t (at its syscall entry, in

@@ -83,6 +83,10 @@ const (
 	BlockPause
 	BlockSigsuspend
 	BlockSigtimedwait
+	// BlockFlock and BlockFcntlLock (F_SETLKW, F_OFD_SETLKW): tried in
+	// their non-blocking form, again after a call that may release a lock.
+	BlockFlock
+	BlockFcntlLock
 )
 
 // CPUCall says which call about CPUs a handler answers: deterministic
@@ -162,6 +166,13 @@ func signalCall(nr uintptr) Handler {
 	}
 }
 
+// lockReleaseCall: close, close_range, dup2 and dup3 may release a file
+// lock another thread waits for.
+func lockReleaseCall(c Context, r Regs) Plan {
+	c.LocksMayChange()
+	return Plan{}
+}
+
 func setTidAddressCall(c Context, r Regs) Plan {
 	c.SetClearTid(r[0])
 	return Plan{}
@@ -217,6 +228,9 @@ var detTable = []Entry{
 	{Nr: unix.SYS_RT_SIGQUEUEINFO, Args: args(Pid, Int, Addr), Trace: TraceDet, Handle: signalCall(unix.SYS_RT_SIGQUEUEINFO)},
 	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Args: args(Pid, Pid, Int, Addr), Trace: TraceDet, Handle: signalCall(unix.SYS_RT_TGSIGQUEUEINFO)},
 	{Nr: unix.SYS_PIDFD_SEND_SIGNAL, Args: args(Fd, Int, Addr, Hex), Trace: TraceDet, Handle: signalCall(unix.SYS_PIDFD_SEND_SIGNAL)},
+	{Nr: unix.SYS_FLOCK, Args: args(Fd, Hex), Trace: TraceDet, Handle: blockingCall(BlockFlock)},
+	{Nr: unix.SYS_CLOSE, Args: args(Fd), Trace: TraceDet, Handle: lockReleaseCall},
+	{Nr: unix.SYS_CLOSE_RANGE, Args: args(Fd, Fd, Hex), Trace: TraceDet, Handle: lockReleaseCall},
 	{Nr: unix.SYS_PAUSE, Trace: TraceDet, Handle: blockingCall(BlockPause)},
 	{Nr: unix.SYS_RT_SIGSUSPEND, Args: args(Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigsuspend)},
 	{Nr: unix.SYS_RT_SIGTIMEDWAIT, Args: args(Addr, Addr, Addr, Size), Trace: TraceDet, Handle: blockingCall(BlockSigtimedwait)},

@@ -146,6 +146,8 @@ type Context interface {
 	CPU(k CPUCall, r Regs) (Plan, bool)
 	OpenSysCPU(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	SetClearTid(addr uint64)
+	// LocksMayChange: the caller may release a file lock (a close).
+	LocksMayChange()
 	// SignalSent: the caller sends a signal (kill, tgkill...), which may
 	// interrupt a waiting thread, or kill a process.
 	SignalSent(a SignalArgs)
@@ -418,9 +420,19 @@ func fileAccessCall(k fileCall) Handler {
 func dupCall(nr uintptr) Handler {
 	return func(c Context, r Regs) Plan {
 		if nr == unix.SYS_FCNTL {
-			if cmd := uint32(r[1]); cmd != unix.F_DUPFD && cmd != unix.F_DUPFD_CLOEXEC {
+			switch cmd := uint32(r[1]); cmd {
+			case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
+			case unix.F_SETLK, unix.F_SETLKW, unix.F_OFD_SETLK, unix.F_OFD_SETLKW:
+				if p, ok := c.Blocking(BlockFcntlLock, r); ok {
+					return p
+				}
+				return ignore
+			default:
 				return ignore
 			}
+		}
+		if nr == unix.SYS_DUP2 || nr == unix.SYS_DUP3 {
+			c.LocksMayChange() // the fd it replaces is closed
 		}
 		if p, ok := c.ProcFileDup(nr, r); ok {
 			return p

@@ -89,6 +89,7 @@ func (c *fakeContext) OpenSysCPU(_ uintptr, _ Regs, path, flags uint64) (Plan, b
 }
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
+func (c *fakeContext) LocksMayChange()         { c.record("locks_may_change") }
 func (c *fakeContext) SignalSent(a SignalArgs) {
 	c.record(fmt.Sprintf("signal_sent(%d, %d)", a.Pid, a.Sig))
 }
@@ -193,6 +194,9 @@ func TestDispatch(t *testing.T) {
 		{name: "set_tid_address", nr: unix.SYS_SET_TID_ADDRESS, r: Regs{0x7100}, wantSteps: []string{"clear_tid(0x7100)"}},
 		{name: "fcntl F_DUPFD", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_DUPFD_CLOEXEC}, wantSteps: []string{"dup"}, want: ignore},
 		{name: "fcntl F_GETFL", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_GETFL}, want: ignore},
+		{name: "fcntl F_SETLKW", nr: unix.SYS_FCNTL, r: Regs{3, unix.F_SETLKW, 0x8000}, wantSteps: []string{"blocking(15)"}, want: ignore},
+		{name: "dup2 closes its target", nr: unix.SYS_DUP2, r: Regs{3, 4}, wantSteps: []string{"locks_may_change", "dup"}, want: ignore},
+		{name: "close", nr: unix.SYS_CLOSE, r: Regs{3}, wantSteps: []string{"locks_may_change"}, want: Plan{}},
 		{name: "execve", nr: unix.SYS_EXECVE},
 	}
 	for _, tt := range tests {

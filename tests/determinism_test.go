@@ -527,3 +527,10 @@ func TestDeterministicHostBlock(t *testing.T) {
 func TestDeterministicFutexWaitv(t *testing.T) {
 	checkReplayedTwice(t, "futex_waitv.c", "woke 1; mismatch -1 EAGAIN; timeout -1 ETIMEDOUT\n")
 }
+
+// TestDeterministicLocks: waits for file locks (flock between threads,
+// fcntl F_SETLKW between processes) are madvisor's readiness checks, not
+// host waits: the same run every time, without the watchdog.
+func TestDeterministicLocks(t *testing.T) {
+	checkReplayedTwice(t, "locks.c", "flock waited: 0; fcntl F_SETLKW child: exit 0\n")
+}
