@@ -45,6 +45,9 @@ func (t *Task) SignalSent(a syscalls.SignalArgs) {
 // wait, SIGCHLD, its clear-tid futex) must come at a scheduling point the
 // schedule fixes, this one. Engine thread only.
 func (d *detRun) settleKills() {
+	if len(d.killed) == 0 && !d.killScan {
+		return
+	}
 	victims := map[*ThreadGroup]bool{}
 	for _, tg := range d.killed {
 		victims[tg] = true
