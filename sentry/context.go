@@ -1,6 +1,8 @@
 package sentry
 
 import (
+	"golang.org/x/sys/unix"
+
 	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/mm"
@@ -85,10 +87,16 @@ func (t *Task) ProcessMadvise(a syscalls.ProcessMadviseArgs) syscalls.Plan {
 }
 
 // OpenProc implements syscalls.Context (procview.go).
-func (t *Task) OpenProc(nr uintptr, r syscalls.Regs, path, flags uint64) (syscalls.Plan, bool) {
+func (t *Task) OpenProc(nr uintptr, r syscalls.Regs, pathAddr, flags uint64) (syscalls.Plan, bool) {
+	p, err := t.readString(pathAddr, unix.PathMax)
+	if err != nil {
+		return syscalls.Plan{}, false // the host's EFAULT
+	}
 	var plan syscalls.Plan
-	ok := t.procViewOpen(&plan, nr, r, path, flags)
-	return plan, ok
+	if t.procViewOpen(&plan, nr, r, pathAddr, p, flags) {
+		return plan, true
+	}
+	return t.sysCPUOpen(pathAddr, p, flags)
 }
 
 // ProcFileAccess implements syscalls.Context (procfileio.go).

@@ -442,6 +442,12 @@ func (d *detRun) unblock(t *Task, step func()) {
 	dt.step = step
 }
 
+// emulated is the Plan of a call deterministic mode answers itself, with
+// ret.
+func emulated(ret int64) (syscalls.Plan, bool) {
+	return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+}
+
 // answer is a blocked call's end: it returns ret to the program.
 func (t *Task) answer(ret int64) func() {
 	return func() {

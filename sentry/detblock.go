@@ -31,6 +31,15 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 	}
 	native := func() (syscalls.Plan, bool) { return syscalls.Plan{}, true }
 	run := func() { t.ptrace(unix.PTRACE_CONT, 0) } // the call, now ready
+	// waitFds ends the poll family: the call runs at once when it would
+	// not wait (a zero timeout, an fd ready), else t waits for fds.
+	waitFds := func(waits string, fds []unix.PollFd) (syscalls.Plan, bool) {
+		deadline, forever := d.timeoutArg(t, k, r)
+		if deadline == 0 && !forever || t.fdsReady(fds, false) {
+			return native()
+		}
+		return d.block(t, waits, t.readyWhen(fds, run), deadline, t.withZeroTimeout(k, r)), true
+	}
 	switch k {
 	case syscalls.BlockRead, syscalls.BlockWrite:
 		events := int16(unix.POLLIN)
@@ -47,28 +56,15 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 		if !ok {
 			return native()
 		}
-		deadline, forever := d.timeoutArg(t, k, r)
-		if deadline == 0 && !forever || t.fdsReady(fds, false) {
-			return native()
-		}
-		return d.block(t, "poll", t.readyWhen(fds, run), deadline, t.withZeroTimeout(k, r)), true
+		return waitFds("poll", fds)
 	case syscalls.BlockEpollWait, syscalls.BlockEpollPwait, syscalls.BlockEpollPwait2:
-		fds := []unix.PollFd{{Fd: int32(r[0]), Events: unix.POLLIN}}
-		deadline, forever := d.timeoutArg(t, k, r)
-		if deadline == 0 && !forever || t.fdsReady(fds, false) {
-			return native()
-		}
-		return d.block(t, "epoll", t.readyWhen(fds, run), deadline, t.withZeroTimeout(k, r)), true
+		return waitFds("epoll", []unix.PollFd{{Fd: int32(r[0]), Events: unix.POLLIN}})
 	case syscalls.BlockSelect, syscalls.BlockPselect:
 		fds, ok := t.readSelectFds(int(int32(r[0])), r[1], r[2], r[3])
 		if !ok {
 			return native()
 		}
-		deadline, forever := d.timeoutArg(t, k, r)
-		if deadline == 0 && !forever || t.fdsReady(fds, false) {
-			return native()
-		}
-		return d.block(t, "select", t.readyWhen(fds, run), deadline, t.withZeroTimeout(k, r)), true
+		return waitFds("select", fds)
 	case syscalls.BlockPause, syscalls.BlockSigsuspend, syscalls.BlockSigtimedwait:
 		// The signals that end the wait: any not blocked (pause), any not
 		// in the call's mask (sigsuspend), any in its set (sigtimedwait).
@@ -132,7 +128,7 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 			return ret, ret != -int64(unix.EAGAIN) && ret != -int64(unix.EACCES)
 		}
 		if ret, done := try(); done {
-			return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+			return emulated(ret)
 		}
 		seen, seenExits := d.lockEvents, d.exits
 		ready := func() (func(), bool) {
@@ -155,7 +151,7 @@ func (t *Task) Blocking(k syscalls.BlockCall, r syscalls.Regs) (syscalls.Plan, b
 			return native()
 		}
 		if ret, done := t.tryWait(k, r); done {
-			return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+			return emulated(ret)
 		}
 		seen := d.exits
 		ready := func() (func(), bool) {

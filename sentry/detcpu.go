@@ -48,9 +48,6 @@ func (t *Task) CPU(k syscalls.CPUCall, r syscalls.Regs) (syscalls.Plan, bool) {
 	if t.detRun() == nil {
 		return syscalls.Plan{}, false
 	}
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	switch k {
 	case syscalls.SchedGetaffinity:
 		// The host's call first, for its checks of pid and len (its
@@ -74,29 +71,29 @@ func (t *Task) CPU(k syscalls.CPUCall, r syscalls.Regs) (syscalls.Plan, bool) {
 		// A mask must hold CPU 0, the only one; the host's affinity is
 		// left alone (one thread runs at a time anyway).
 		if r[1] == 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		var b [1]byte
 		if t.readMem(r[2], b[:]) != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		if b[0]&1 == 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		if pid := int32(r[0]); pid < 0 {
-			return answer(-int64(unix.ESRCH))
+			return emulated(-int64(unix.ESRCH))
 		}
-		return answer(0)
+		return emulated(0)
 	case syscalls.Getcpu:
 		var zero [4]byte
 		for _, addr := range []uint64{r[0], r[1]} {
 			if addr != 0 && t.writeMem(addr, zero[:]) != nil {
-				return answer(-int64(unix.EFAULT))
+				return emulated(-int64(unix.EFAULT))
 			}
 		}
-		return answer(0)
+		return emulated(0)
 	case syscalls.Rseq:
-		return answer(-int64(unix.ENOSYS))
+		return emulated(-int64(unix.ENOSYS))
 	}
 	return syscalls.Plan{}, false
 }
@@ -108,14 +105,12 @@ var sysCPUFiles = map[string]bool{
 	"/sys/devices/system/cpu/present":  true,
 }
 
-// OpenSysCPU implements syscalls.Context: a read-only open of one of
-// sysCPUFiles gets a memfd, named after the path, that holds "0\n".
-func (t *Task) OpenSysCPU(nr uintptr, r syscalls.Regs, pathAddr, flags uint64) (syscalls.Plan, bool) {
-	if t.detRun() == nil || flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
-		return syscalls.Plan{}, false
-	}
-	p, err := t.readString(pathAddr, unix.PathMax)
-	if err != nil || !sysCPUFiles[path.Clean(p)] {
+// sysCPUOpen answers, in deterministic mode, a read-only open of one of
+// sysCPUFiles (path p, at pathAddr) with a memfd, named after the path,
+// that holds "0\n".
+func (t *Task) sysCPUOpen(pathAddr uint64, p string, flags uint64) (syscalls.Plan, bool) {
+	if t.detRun() == nil || flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 ||
+		!sysCPUFiles[path.Clean(p)] {
 		return syscalls.Plan{}, false
 	}
 	return syscalls.Plan{Emulate: func() int64 {

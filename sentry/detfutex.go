@@ -37,9 +37,6 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 	}
 	private := a.Op&linux.FUTEX_PRIVATE_FLAG != 0
 	realtime := a.Op&linux.FUTEX_CLOCK_REALTIME != 0
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	key := d.futexKey(t, a.Addr, private)
 	switch cmd := a.Op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME); cmd {
 	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
@@ -48,18 +45,18 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 			bitset = a.Val3
 		}
 		if bitset == 0 || a.Addr%4 != 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		word, err := t.futexWord(a.Addr)
 		if err != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		if word != a.Val {
-			return answer(-int64(unix.EAGAIN))
+			return emulated(-int64(unix.EAGAIN))
 		}
 		deadline, errno := d.futexDeadline(t, a, cmd == linux.FUTEX_WAIT_BITSET, realtime)
 		if errno != 0 {
-			return answer(-int64(errno))
+			return emulated(-int64(errno))
 		}
 		d.futex.Wait(key, t.det.vid, bitset)
 		return d.block(t, "futex", nil, deadline, t.answer(-int64(unix.ETIMEDOUT))), true
@@ -69,42 +66,42 @@ func (t *Task) Futex(a syscalls.FutexArgs) (syscalls.Plan, bool) {
 			bitset = a.Val3
 		}
 		if bitset == 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
-		return answer(int64(d.wake(key, int(a.Val), bitset)))
+		return emulated(int64(d.wake(key, int(a.Val), bitset)))
 	case linux.FUTEX_REQUEUE, linux.FUTEX_CMP_REQUEUE:
 		if cmd == linux.FUTEX_CMP_REQUEUE {
 			word, err := t.futexWord(a.Addr)
 			if err != nil {
-				return answer(-int64(unix.EFAULT))
+				return emulated(-int64(unix.EFAULT))
 			}
 			if word != a.Val3 {
-				return answer(-int64(unix.EAGAIN))
+				return emulated(-int64(unix.EAGAIN))
 			}
 		}
 		woken, moved := d.futex.Requeue(key, d.futexKey(t, a.Addr2, private), int(a.Val), int(int32(a.Arg4)), d.sched.Intn)
 		d.answerWoken(woken)
 		if cmd == linux.FUTEX_REQUEUE {
-			return answer(int64(len(woken)))
+			return emulated(int64(len(woken)))
 		}
-		return answer(int64(len(woken) + moved))
+		return emulated(int64(len(woken) + moved))
 	case linux.FUTEX_WAKE_OP:
 		old, err := t.futexWord(a.Addr2)
 		if err != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		newVal, cond, ok := det.WakeOp(a.Val3, old)
 		if !ok {
-			return answer(-int64(unix.ENOSYS))
+			return emulated(-int64(unix.ENOSYS))
 		}
 		if t.putFutexWord(a.Addr2, newVal) != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		n := d.wake(key, int(a.Val), ^uint32(0))
 		if cond {
 			n += d.wake(d.futexKey(t, a.Addr2, private), int(int32(a.Arg4)), ^uint32(0))
 		}
-		return answer(int64(n))
+		return emulated(int64(n))
 	case linux.FUTEX_LOCK_PI, futexLockPI2, linux.FUTEX_TRYLOCK_PI:
 		return d.lockPI(t, a, key, cmd, realtime)
 	case linux.FUTEX_UNLOCK_PI:
@@ -129,15 +126,12 @@ func (t *Task) FutexWaitv(a syscalls.FutexWaitvArgs) (syscalls.Plan, bool) {
 	if d == nil || t.tg.mm == nil {
 		return syscalls.Plan{}, false
 	}
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	if a.Flags != 0 || a.N == 0 || a.N > futexWaitvMax {
-		return answer(-int64(unix.EINVAL))
+		return emulated(-int64(unix.EINVAL))
 	}
 	vec := make([]byte, 24*a.N) // struct futex_waitv: val, uaddr, flags, reserved
 	if t.readMem(a.Vec, vec) != nil {
-		return answer(-int64(unix.EFAULT))
+		return emulated(-int64(unix.EFAULT))
 	}
 	keys := make([]det.FutexKey, a.N)
 	vals := make([]uint64, a.N)
@@ -148,18 +142,18 @@ func (t *Task) FutexWaitv(a syscalls.FutexWaitvArgs) (syscalls.Plan, bool) {
 		flags, reserved := binary.LittleEndian.Uint32(e[16:]), binary.LittleEndian.Uint32(e[20:])
 		if reserved != 0 || flags&^(futex2SizeMask|futex2Private) != 0 || flags&futex2SizeMask != futex2SizeU32 ||
 			addrs[i]%4 != 0 || vals[i] > 0xffffffff {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		keys[i] = d.futexKey(t, addrs[i], flags&futex2Private != 0)
 	}
 	var deadline int64
 	if a.Timeout != 0 {
 		if a.Clock != unix.CLOCK_MONOTONIC && a.Clock != unix.CLOCK_REALTIME {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		ns, errno := t.readTimespec(a.Timeout)
 		if errno != 0 {
-			return answer(-int64(errno))
+			return emulated(-int64(errno))
 		}
 		now, _ := d.clockNow(a.Clock)
 		deadline = ns - now + d.clock.Monotonic()
@@ -167,14 +161,14 @@ func (t *Task) FutexWaitv(a syscalls.FutexWaitvArgs) (syscalls.Plan, bool) {
 	for i, addr := range addrs {
 		word, err := t.futexWord(addr)
 		if err != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		if uint64(word) != vals[i] {
-			return answer(-int64(unix.EAGAIN))
+			return emulated(-int64(unix.EAGAIN))
 		}
 	}
 	if a.Timeout != 0 && deadline <= d.clock.Monotonic() {
-		return answer(-int64(unix.ETIMEDOUT))
+		return emulated(-int64(unix.ETIMEDOUT))
 	}
 	d.futex.WaitAny(keys, t.det.vid)
 	return d.block(t, "futex", nil, deadline, t.answer(-int64(unix.ETIMEDOUT))), true
@@ -197,37 +191,34 @@ func (d *detRun) programTid(t *Task) uint32 {
 // LOCK_PI's timeout is absolute CLOCK_REALTIME, LOCK_PI2's CLOCK_MONOTONIC
 // unless FUTEX_CLOCK_REALTIME.
 func (d *detRun) lockPI(t *Task, a syscalls.FutexArgs, key det.FutexKey, cmd uint32, realtime bool) (syscalls.Plan, bool) {
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	if a.Addr%4 != 0 {
-		return answer(-int64(unix.EINVAL))
+		return emulated(-int64(unix.EINVAL))
 	}
 	word, err := t.futexWord(a.Addr)
 	if err != nil {
-		return answer(-int64(unix.EFAULT))
+		return emulated(-int64(unix.EFAULT))
 	}
 	me := d.programTid(t)
 	owner := word & linux.FUTEX_TID_MASK
 	switch {
 	case owner == 0: // free; an owner's death stays marked
 		if t.putFutexWord(a.Addr, me|word&linux.FUTEX_OWNER_DIED) != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
-		return answer(0)
+		return emulated(0)
 	case owner == me:
-		return answer(-int64(unix.EDEADLK))
+		return emulated(-int64(unix.EDEADLK))
 	case cmd == linux.FUTEX_TRYLOCK_PI:
-		return answer(-int64(unix.EAGAIN))
+		return emulated(-int64(unix.EAGAIN))
 	case d.s.programTask(int(owner)) == nil:
-		return answer(-int64(unix.ESRCH)) // no such owner
+		return emulated(-int64(unix.ESRCH)) // no such owner
 	}
 	deadline, errno := d.futexDeadline(t, a, true, realtime || cmd == linux.FUTEX_LOCK_PI)
 	if errno != 0 {
-		return answer(-int64(errno))
+		return emulated(-int64(errno))
 	}
 	if t.putFutexWord(a.Addr, word|linux.FUTEX_WAITERS) != nil {
-		return answer(-int64(unix.EFAULT))
+		return emulated(-int64(unix.EFAULT))
 	}
 	d.futex.WaitPI(key, t.det.vid)
 	plan := d.block(t, "futex lock", nil, deadline, t.answer(-int64(unix.ETIMEDOUT)))
@@ -241,17 +232,14 @@ func (d *detRun) lockPI(t *Task, a syscalls.FutexArgs, key det.FutexKey, cmd uin
 // waiter gets the lock (its tid, with FUTEX_WAITERS as the kernel sets
 // it), else the word becomes 0.
 func (d *detRun) unlockPI(t *Task, a syscalls.FutexArgs, key det.FutexKey) (syscalls.Plan, bool) {
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	word, err := t.futexWord(a.Addr)
 	if err != nil {
-		return answer(-int64(unix.EFAULT))
+		return emulated(-int64(unix.EFAULT))
 	}
 	if word&linux.FUTEX_TID_MASK != d.programTid(t) {
-		return answer(-int64(unix.EPERM))
+		return emulated(-int64(unix.EPERM))
 	}
-	return answer(d.handOverPI(t, a.Addr, key, 0))
+	return emulated(d.handOverPI(t, a.Addr, key, 0))
 }
 
 // handOverPI gives the PI lock at addr (read and written through t) to

@@ -25,9 +25,6 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 	if d == nil {
 		return syscalls.Plan{}, false
 	}
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	put := func(addr uint64, words ...uint64) int64 {
 		b := make([]byte, 8*len(words))
 		for i, w := range words {
@@ -45,49 +42,49 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 	case syscalls.ClockGettime:
 		ns, ok := d.clockNow(int32(r[0]))
 		if !ok {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
-		return answer(put(r[1], uint64(ns/1e9), uint64(ns%1e9)))
+		return emulated(put(r[1], uint64(ns/1e9), uint64(ns%1e9)))
 	case syscalls.ClockGetres:
 		if _, ok := d.clockNow(int32(r[0])); !ok {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		if r[1] == 0 {
-			return answer(0)
+			return emulated(0)
 		}
-		return answer(put(r[1], 0, 1))
+		return emulated(put(r[1], 0, 1))
 	case syscalls.Gettimeofday:
 		ns := d.clock.Realtime()
 		if r[0] != 0 {
 			if ret := put(r[0], uint64(ns/1e9), uint64(ns%1e9/1e3)); ret != 0 {
-				return answer(ret)
+				return emulated(ret)
 			}
 		}
 		if r[1] != 0 {
-			return answer(put(r[1], 0)) // struct timezone: UTC
+			return emulated(put(r[1], 0)) // struct timezone: UTC
 		}
-		return answer(0)
+		return emulated(0)
 	case syscalls.Time:
 		secs := d.clock.Realtime() / 1e9
 		if r[0] != 0 && put(r[0], uint64(secs)) != 0 {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
-		return answer(secs)
+		return emulated(secs)
 	case syscalls.Times:
 		// Clock ticks (USER_HZ 100) since boot; the CPU times are the
 		// virtual time spent, all of it user time.
 		ticks := d.clock.Monotonic() / 1e7
 		if r[0] != 0 && put(r[0], uint64(ticks-det.BootTime/1e7), 0, 0, 0) != 0 {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
-		return answer(ticks)
+		return emulated(ticks)
 	case syscalls.Alarm:
 		old := d.setItimer(t.tg, unix.ITIMER_REAL, int64(uint32(r[0]))*1e9, 0)
-		return answer((old.value + 1e9 - 1) / 1e9) // whole seconds left, rounded up
+		return emulated((old.value + 1e9 - 1) / 1e9) // whole seconds left, rounded up
 	case syscalls.Getitimer, syscalls.Setitimer:
 		which := int(int32(r[0]))
 		if which != unix.ITIMER_REAL && which != unix.ITIMER_VIRTUAL && which != unix.ITIMER_PROF {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		oldAddr := r[1]
 		var old itimer
@@ -95,7 +92,7 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 			oldAddr = r[2]
 			var b [32]byte // struct itimerval: it_interval, it_value (timevals)
 			if r[1] != 0 && t.readMem(r[1], b[:]) != nil {
-				return answer(-int64(unix.EFAULT))
+				return emulated(-int64(unix.EFAULT))
 			}
 			tv := func(o int) int64 {
 				return int64(binary.LittleEndian.Uint64(b[o:]))*1e9 + int64(binary.LittleEndian.Uint64(b[o+8:]))*1e3
@@ -105,12 +102,12 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 			old = d.timerLeft(t.tg.itimers[which])
 		}
 		if oldAddr == 0 {
-			return answer(0)
+			return emulated(0)
 		}
 		us := func(ns int64) (uint64, uint64) { return uint64(ns / 1e9), uint64(ns % 1e9 / 1e3) }
 		is, iu := us(old.interval)
 		vs, vu := us(old.value)
-		return answer(put(oldAddr, is, iu, vs, vu))
+		return emulated(put(oldAddr, is, iu, vs, vu))
 	case syscalls.Nanosleep, syscalls.ClockNanosleep:
 		clk, flags, req := int32(unix.CLOCK_MONOTONIC), uint64(0), r[0]
 		if k == syscalls.ClockNanosleep {
@@ -118,18 +115,18 @@ func (t *Task) Time(k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) 
 		}
 		ns, errno := t.readTimespec(req)
 		if errno != 0 {
-			return answer(-int64(errno))
+			return emulated(-int64(errno))
 		}
 		now, ok := d.clockNow(clk)
 		if !ok {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		deadline := d.clock.Monotonic() + ns
 		if flags&unix.TIMER_ABSTIME != 0 {
 			deadline = d.clock.Monotonic() + ns - now
 		}
 		if deadline <= d.clock.Monotonic() {
-			return answer(0)
+			return emulated(0)
 		}
 		plan := d.block(t, "sleep", nil, deadline, t.answer(0))
 		remAddr := r[1]
@@ -177,7 +174,7 @@ func (t *Task) Getrandom(buf, n uint64, flags uint32) (syscalls.Plan, bool) {
 	if t.writeMem(buf, b) != nil {
 		ret = -int64(unix.EFAULT)
 	}
-	return syscalls.Plan{Emulate: func() int64 { return ret }}, true
+	return emulated(ret)
 }
 
 // ReadRandom implements syscalls.Context: a read of /dev/urandom or

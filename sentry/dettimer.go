@@ -152,21 +152,18 @@ const kcmpFile = 0
 
 // timerCall answers the POSIX timer and timerfd calls.
 func (t *Task) timerCall(d *detRun, k syscalls.TimeCall, r syscalls.Regs) (syscalls.Plan, bool) {
-	answer := func(ret int64) (syscalls.Plan, bool) {
-		return syscalls.Plan{Emulate: func() int64 { return ret }}, true
-	}
 	tg := t.tg
 	switch k {
 	case syscalls.TimerCreate:
 		clk := int32(r[0])
 		if _, ok := d.clockNow(clk); !ok {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		pt := &posixTimer{clock: clk, notify: sigevSignal, signo: unix.SIGALRM, value: uint64(tg.nextTimerID)}
 		if r[1] != 0 {
 			var ev [20]byte // struct sigevent: value, signo, notify, tid
 			if t.readMem(r[1], ev[:]) != nil {
-				return answer(-int64(unix.EFAULT))
+				return emulated(-int64(unix.EFAULT))
 			}
 			pt.value = binary.LittleEndian.Uint64(ev[:])
 			pt.signo = unix.Signal(int32(binary.LittleEndian.Uint32(ev[8:])))
@@ -174,16 +171,16 @@ func (t *Task) timerCall(d *detRun, k syscalls.TimeCall, r syscalls.Regs) (sysca
 			switch pt.notify &^ sigevThreadID {
 			case sigevSignal, sigevThread:
 				if pt.signo <= 0 || pt.signo > 64 {
-					return answer(-int64(unix.EINVAL))
+					return emulated(-int64(unix.EINVAL))
 				}
 			case sigevNone:
 			default:
-				return answer(-int64(unix.EINVAL))
+				return emulated(-int64(unix.EINVAL))
 			}
 			if pt.notify&sigevThreadID != 0 {
 				target := t.s.programTask(int(int32(binary.LittleEndian.Uint32(ev[16:]))))
 				if pt.notify != sigevSignal|sigevThreadID || target == nil || target.tg != tg {
-					return answer(-int64(unix.EINVAL))
+					return emulated(-int64(unix.EINVAL))
 				}
 				pt.tid = target.tid
 			}
@@ -191,7 +188,7 @@ func (t *Task) timerCall(d *detRun, k syscalls.TimeCall, r syscalls.Regs) (sysca
 		var id [4]byte
 		binary.LittleEndian.PutUint32(id[:], uint32(tg.nextTimerID))
 		if t.writeMem(r[2], id[:]) != nil {
-			return answer(-int64(unix.EFAULT))
+			return emulated(-int64(unix.EFAULT))
 		}
 		timerID := tg.nextTimerID
 		tg.nextTimerID++
@@ -200,32 +197,32 @@ func (t *Task) timerCall(d *detRun, k syscalls.TimeCall, r syscalls.Regs) (sysca
 			tg.posixTimers = map[int]*posixTimer{}
 		}
 		tg.posixTimers[timerID] = pt
-		return answer(0)
+		return emulated(0)
 	case syscalls.TimerSettime, syscalls.TimerGettime, syscalls.TimerGetoverrun, syscalls.TimerDelete:
 		pt := tg.posixTimers[int(int32(r[0]))]
 		if pt == nil {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		switch k {
 		case syscalls.TimerGetoverrun:
-			return answer(pt.lastOverrun)
+			return emulated(pt.lastOverrun)
 		case syscalls.TimerDelete:
 			d.deleteTimer(pt.pt)
 			delete(tg.posixTimers, int(int32(r[0])))
-			return answer(0)
+			return emulated(0)
 		case syscalls.TimerGettime:
-			return answer(t.putItimerspec(r[1], d.timerLeft(pt.pt)))
+			return emulated(t.putItimerspec(r[1], d.timerLeft(pt.pt)))
 		}
-		return answer(t.setTimer(d, pt.pt, pt.clock, r[1]&unix.TIMER_ABSTIME != 0, r[2], r[3], nil))
+		return emulated(t.setTimer(d, pt.pt, pt.clock, r[1]&unix.TIMER_ABSTIME != 0, r[2], r[3], nil))
 	case syscalls.TimerfdCreate:
 		clk, flags := int32(r[0]), r[1]
 		switch clk {
 		case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM:
 		default:
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		if flags&^uint64(unix.TFD_CLOEXEC|unix.TFD_NONBLOCK) != 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
 		return syscalls.Plan{Emulate: func() int64 { return t.timerfdCreate(d, clk, flags) }}, true
 	case syscalls.TimerfdSettime, syscalls.TimerfdGettime:
@@ -234,12 +231,12 @@ func (t *Task) timerCall(d *detRun, k syscalls.TimeCall, r syscalls.Regs) (sysca
 			return syscalls.Plan{}, true // not one: the host's EBADF or EINVAL
 		}
 		if k == syscalls.TimerfdGettime {
-			return answer(t.putItimerspec(r[1], d.timerLeft(tfd.pt)))
+			return emulated(t.putItimerspec(r[1], d.timerLeft(tfd.pt)))
 		}
 		if r[1]&^uint64(unix.TFD_TIMER_ABSTIME|unix.TFD_TIMER_CANCEL_ON_SET) != 0 {
-			return answer(-int64(unix.EINVAL))
+			return emulated(-int64(unix.EINVAL))
 		}
-		return answer(t.setTimer(d, tfd.pt, tfd.clock, r[1]&unix.TFD_TIMER_ABSTIME != 0, r[2], r[3], tfd.drain))
+		return emulated(t.setTimer(d, tfd.pt, tfd.clock, r[1]&unix.TFD_TIMER_ABSTIME != 0, r[2], r[3], tfd.drain))
 	}
 	return syscalls.Plan{}, false
 }

@@ -27,11 +27,11 @@ import (
 // pagemapscan.go, procmapquery.go).
 
 // procViewOpen answers an open, openat or openat2 (nr, with registers a)
-// of a maps file the model knows; any other open runs natively. It
-// reports whether it set plan. Engine thread only.
-func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pathAddr, flags uint64) bool {
-	p, err := t.readString(pathAddr, unix.PathMax)
-	if err != nil || flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
+// of path p (at pathAddr) when it is a maps file the model knows; any
+// other open runs natively. It reports whether it set plan. Engine thread
+// only.
+func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pathAddr uint64, p string, flags uint64) bool {
+	if flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
 		return false
 	}
 	target, file := t.procFileOf(p)

@@ -117,9 +117,11 @@ type Context interface {
 	Madvise(sp Space, a MadviseArgs) Plan
 	// ProcessMadvise answers process_madvise for the vector a names.
 	ProcessMadvise(a ProcessMadviseArgs) Plan
-	// OpenProc is the /proc view's step for an open: a maps or smaps file
-	// of a process under the sandbox answered from the model, a pagemap
-	// or mem file opened with its reads trapped. False: a plain open.
+	// OpenProc is the step for an open of a file the sentry shows: a maps
+	// or smaps file of a process under the sandbox answered from the
+	// model, a pagemap or mem file opened with its reads trapped (the
+	// /proc view), a sysfs CPU list saying one CPU (deterministic mode).
+	// False: a plain open.
 	OpenProc(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	// ProcFileAccess is the /proc view's step for a read or write of a
 	// pagemap or mem file that reaches emulated guard pages.
@@ -140,11 +142,8 @@ type Context interface {
 	// seed (false: another file, or not that mode).
 	ReadRandom(a FileAccess) (Plan, bool)
 	Blocking(k BlockCall, r Regs) (Plan, bool)
-	// CPU answers the calls about CPUs as on a machine with one CPU;
-	// OpenSysCPU answers an open of /sys/devices/system/cpu/online,
-	// possible or present with "0".
+	// CPU answers the calls about CPUs as on a machine with one CPU.
 	CPU(k CPUCall, r Regs) (Plan, bool)
-	OpenSysCPU(nr uintptr, r Regs, path uint64, flags uint64) (Plan, bool)
 	SetClearTid(addr uint64)
 	// LocksMayChange: the caller may release a file lock (a close).
 	LocksMayChange()
@@ -352,9 +351,6 @@ func openCall(nr uintptr) Handler {
 			path, flags = r[1], binary.LittleEndian.Uint64(b)
 		}
 		if p, ok := c.OpenProc(nr, r, path, flags); ok {
-			return p
-		}
-		if p, ok := c.OpenSysCPU(nr, r, path, flags); ok {
 			return p
 		}
 		return ignore

@@ -84,9 +84,6 @@ func (c *fakeContext) Blocking(k BlockCall, _ Regs) (Plan, bool) {
 func (c *fakeContext) CPU(k CPUCall, _ Regs) (Plan, bool) {
 	return c.record(fmt.Sprintf("cpu(%d)", k))
 }
-func (c *fakeContext) OpenSysCPU(_ uintptr, _ Regs, path, flags uint64) (Plan, bool) {
-	return c.record(fmt.Sprintf("open_sys_cpu(%#x, %#x)", path, flags))
-}
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
 func (c *fakeContext) LocksMayChange()         { c.record("locks_may_change") }
@@ -164,17 +161,17 @@ func TestDispatch(t *testing.T) {
 		{name: "PROCMAP_QUERY answered", nr: unix.SYS_IOCTL, r: Regs{4, abi.PROCMAP_QUERY, 0xa000},
 			decides: []string{"procmap_query(4, 0xa000)"}, wantSteps: []string{"procmap_query(4, 0xa000)"}, want: lockPlan},
 		{name: "openat", nr: unix.SYS_OPENAT, r: Regs{0xffffff9c, 0x1000, unix.O_RDONLY},
-			wantSteps: []string{"open(0x1000, 0x0)", "open_sys_cpu(0x1000, 0x0)"}, want: ignore},
-		{name: "open of a /sys cpu file answered", nr: unix.SYS_OPEN, r: Regs{0x1000, unix.O_RDONLY},
-			decides: []string{"open_sys_cpu(0x1000, 0x0)"}, wantSteps: []string{"open(0x1000, 0x0)", "open_sys_cpu(0x1000, 0x0)"}, want: lockPlan},
+			wantSteps: []string{"open(0x1000, 0x0)"}, want: ignore},
 		{name: "tgkill", nr: unix.SYS_TGKILL, r: Regs{100, 101, 10},
 			wantSteps: []string{"signal_sent(101, 10)"}, want: Plan{}},
 		{name: "kill of a process group", nr: unix.SYS_KILL, r: Regs{^uint64(99), 9},
 			wantSteps: []string{"signal_sent(0, 9)"}, want: Plan{}},
 		{name: "getcpu", nr: unix.SYS_GETCPU, r: Regs{0x1000, 0, 0},
 			wantSteps: []string{"cpu(2)"}, want: Plan{}},
+		{name: "open answered by the sentry", nr: unix.SYS_OPEN, r: Regs{0x1000, unix.O_RDONLY},
+			decides: []string{"open(0x1000, 0x0)"}, wantSteps: []string{"open(0x1000, 0x0)"}, want: lockPlan},
 		{name: "openat2 reads open_how's flags", nr: unix.SYS_OPENAT2, r: Regs{0, 0x1000, 0x2000, 24},
-			wantSteps: []string{"open(0x1000, 0x80000)", "open_sys_cpu(0x1000, 0x80000)"}, want: ignore},
+			wantSteps: []string{"open(0x1000, 0x80000)"}, want: ignore},
 		{name: "openat2 with an unreadable open_how", nr: unix.SYS_OPENAT2, r: Regs{0, 0x1000, 0x3000, 24},
 			want: ignore},
 		{name: "pread64", nr: unix.SYS_PREAD64, r: Regs{5, 0x1000, 8, 0x40},
