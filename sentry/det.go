@@ -315,7 +315,9 @@ func (d *detRun) exited(t *Task) {
 	if t.tid == t.tg.pid {
 		d.processTimersGone(t.tg, true)
 	}
-	d.signalsSent = true // SIGCHLD, a parent-death signal
+	// SIGCHLD; a parent-death signal (it follows the exit of the thread that
+	// made the child, not only its process's).
+	d.signalsSent = true
 	d.robustDeath()
 	if dt.clearTid != 0 && t.tg.mm != nil {
 		d.wake(d.futexKey(t, dt.clearTid, false), 1, ^uint32(0))
