@@ -22,21 +22,40 @@ import (
 // pending and returns at once the kernel's way (restarted after a handler
 // with SA_RESTART, else EINTR).
 
-// SignalSent implements syscalls.Context.
-func (t *Task) SignalSent(a syscalls.SignalArgs) {
+// SignalSent implements syscalls.Context. A SIGKILL for another process
+// is sent from the sentry's side of the call (injected in t) and its
+// victim's death waited for before t goes on: the victim would otherwise
+// die, and its parent get SIGCHLD, while t runs on, at the host's time.
+// One for a group (it may hit t's own process) is settled at the next
+// scheduling point instead.
+func (t *Task) SignalSent(nr uintptr, r syscalls.Regs, a syscalls.SignalArgs) (syscalls.Plan, bool) {
 	d := t.detRun()
 	if d == nil {
-		return
+		return syscalls.Plan{}, false
 	}
 	d.signalsSent = true
 	if a.Sig != int32(unix.SIGKILL) {
-		return // other fatal signals go through the victim's delivery stop
+		return syscalls.Plan{}, false // other fatal signals go through the victim's delivery stop
 	}
 	if a.Pid == 0 {
 		d.killScan = true
-	} else if v := t.s.programTask(int(a.Pid)); v != nil {
-		d.killed = append(d.killed, v.tg)
+		return syscalls.Plan{}, false
 	}
+	v := t.s.programTask(int(a.Pid))
+	if v == nil || v.tg == t.tg {
+		return syscalls.Plan{}, false
+	}
+	return syscalls.Plan{Emulate: func() int64 {
+		ret, err := t.Inject(nr, r[0], r[1], r[2], r[3], r[4], r[5])
+		if err != nil {
+			return -int64(unix.EINTR)
+		}
+		if ret == 0 {
+			d.killed = append(d.killed, v.tg)
+			d.settleKills()
+		}
+		return ret
+	}}, true
 }
 
 // settleKills waits until the processes a SIGKILL from the program hit

@@ -160,10 +160,7 @@ func DecodeSignal(nr uintptr, r Regs) SignalArgs {
 // signalCall: a signal sent within the program may be for a thread that
 // waits in the sentry (a futex, a sleep, a readiness check), or kill one.
 func signalCall(nr uintptr) Handler {
-	return func(c Context, r Regs) Plan {
-		c.SignalSent(DecodeSignal(nr, r))
-		return Plan{}
-	}
+	return func(c Context, r Regs) Plan { return decided(c.SignalSent(nr, r, DecodeSignal(nr, r))) }
 }
 
 // lockReleaseCall: close, close_range, dup2 and dup3 may release a file

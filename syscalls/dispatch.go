@@ -148,8 +148,9 @@ type Context interface {
 	// LocksMayChange: the caller may release a file lock (a close).
 	LocksMayChange()
 	// SignalSent: the caller sends a signal (kill, tgkill...), which may
-	// interrupt a waiting thread, or kill a process.
-	SignalSent(a SignalArgs)
+	// interrupt a waiting thread, or kill a process (the Plan, if any,
+	// sends it and waits for the deaths).
+	SignalSent(nr uintptr, r Regs, a SignalArgs) (Plan, bool)
 	// GroupExit: the caller's process is exiting (exit_group); its other
 	// threads die without running again.
 	GroupExit()

@@ -87,8 +87,8 @@ func (c *fakeContext) CPU(k CPUCall, _ Regs) (Plan, bool) {
 func (c *fakeContext) SetClearTid(addr uint64) { c.record(fmt.Sprintf("clear_tid(%#x)", addr)) }
 func (c *fakeContext) GroupExit()              { c.record("group_exit") }
 func (c *fakeContext) LocksMayChange()         { c.record("locks_may_change") }
-func (c *fakeContext) SignalSent(a SignalArgs) {
-	c.record(fmt.Sprintf("signal_sent(%d, %d)", a.Pid, a.Sig))
+func (c *fakeContext) SignalSent(_ uintptr, _ Regs, a SignalArgs) (Plan, bool) {
+	return c.record(fmt.Sprintf("signal_sent(%d, %d)", a.Pid, a.Sig))
 }
 func (c *fakeContext) ReadRandom(a FileAccess) (Plan, bool) {
 	return c.record(fmt.Sprintf("read_random(%d)", a.Fd))
