@@ -12,11 +12,12 @@ type Script []string
 // String returns the script as the executor reads it.
 func (s Script) String() string { return strings.Join(s, "\n") + "\n" }
 
-// Calls counts the script's calls (blocks and their ends excluded).
+// Calls counts the script's calls (blocks, their ends and state dumps
+// excluded).
 func (s Script) Calls() int {
 	n := 0
 	for _, l := range s {
-		if f := strings.Fields(l); len(f) > 0 && f[0] != "fork" && f[0] != "thread" && f[0] != "end" {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "fork" && f[0] != "thread" && f[0] != "end" && f[0] != "state" {
 			n++
 		}
 	}
@@ -62,14 +63,17 @@ type Generator struct {
 // Generate returns the script of seed with n calls.
 func Generate(seed uint64, n int) Script {
 	g := &Generator{r: rand.New(rand.NewPCG(seed, 0x6d61647669736f72))}
-	for calls := 0; calls < n; calls++ {
-		g.call()
+	for calls := 0; calls < n; {
+		if !g.call() {
+			continue // a block opened
+		}
+		calls++
 		if g.inBlock > 0 {
 			if g.inBlock--; g.inBlock == 0 {
 				g.emit("end")
 			}
 		}
-		if calls%64 == 63 {
+		if calls%64 == 0 {
 			g.emit("state")
 		}
 	}
@@ -121,7 +125,10 @@ func (g *Generator) length() string {
 }
 
 // mapLength is length without the huge lengths that could succeed: a new
-// mapping stays small enough to populate.
+// mapping stays small enough to populate. A length past the window either
+// wraps around for every address drawn (the call must refuse it) or ends
+// far below anything of the executor's own: a call over its stack or libc
+// would kill it.
 func (g *Generator) mapLength() string {
 	switch n := g.r.IntN(100); {
 	case n < 70:
@@ -133,7 +140,7 @@ func (g *Generator) mapLength() string {
 	case n < 95:
 		return "0"
 	default:
-		return pick(g, "0xfffffffffffff000", "-1", "0x7ffffffffffff000", "0x4000000")
+		return pick(g, "0xfffffffffffff000", "-1", "0xfffff00000000000", "0x4000000")
 	}
 }
 
@@ -229,7 +236,8 @@ func (g *Generator) mremap() {
 	g.emit("mremap %s %s %s %d %s", g.addr(), oldLen, g.mapLength(), flags, g.addr())
 }
 
-func (g *Generator) call() {
+// call emits a call, or opens a block and returns false.
+func (g *Generator) call() bool {
 	switch n := g.r.IntN(1000); {
 	case n < 170:
 		g.mmap()
@@ -266,10 +274,13 @@ func (g *Generator) call() {
 	case n < 985 && g.inBlock == 0:
 		g.emit("fork")
 		g.inBlock = 1 + g.r.IntN(8)
+		return false
 	case n < 1000 && g.inBlock == 0:
 		g.emit("thread")
 		g.inBlock = 1 + g.r.IntN(4)
+		return false
 	default:
 		g.emit("touch %s 0", g.addr())
 	}
+	return true
 }

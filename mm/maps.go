@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -231,6 +232,8 @@ func vmaFromLine(l MapsLine) VMA {
 		v.Backing.Path = "/dev/zero (deleted)"
 		v.Backing.Writable = true
 		v.Name = strings.TrimSuffix(strings.TrimPrefix(l.Path, "[anon_shmem:"), "]")
+	case l.Path == "/dev/zero" && !l.Shared():
+		v.Backing = file(BackingAnon)
 	case l.Path == "/dev/zero (deleted)" && l.Shared():
 		v.Backing = file(BackingSharedAnon)
 		v.Backing.Writable = true
@@ -304,7 +307,7 @@ func (as *AddressSpace) HostMaps(hidden VMFlags, guardsProtNone bool) []MapsLine
 		nv := &pieces[i]
 		// A boundary the host keeps for a reason the model cannot see
 		// (SplitApart) stays.
-		if len(out) > 0 && !as.isUnmergedOK(nv.Start) && canMerge(&cur, nv) {
+		if len(out) > 0 && !as.keptApartOnHost(nv.Start, hidden) && canMerge(&cur, nv) {
 			cur.End = nv.End
 			out[len(out)-1] = as.mapsLine(&cur)
 			continue
@@ -322,7 +325,7 @@ func (as *AddressSpace) mapsLine(v *VMA) MapsLine {
 	}
 	l := MapsLine{Start: v.Start, End: v.End, Perms: string(perms)}
 	b := &v.Backing
-	if b.Kind.hasFile() {
+	if b.showsFile() {
 		l.Offset = v.PgOff << PageShift
 		l.DevMajor, l.DevMinor, l.Inode = b.DevMajor, b.DevMinor, b.Inode
 		if v.Name != "" {
@@ -396,58 +399,30 @@ func DiffMaps(model, host []MapsLine) string {
 	return b.String()
 }
 
-// SyncGrowsDown adopts the host's growth of VM_GROWSDOWN VMAs: a model
-// VMA with VM_GROWSDOWN whose host line has the same end, the same perms
-// and a lower start (the kernel's expand_downwards on a fault) is
-// extended down to it, with pgoff lowered and guard pages shifted by the
-// growth, provided the addresses below are free in the model. It returns
-// the number of VMAs extended. Call it before DiffMaps.
+// SyncGrowsDown adopts the host's growth of VM_GROWSDOWN VMAs: where the
+// host's line holding a grows-down VMA's start begins lower, with the same
+// access bits (under guard emulation, the host line of the VMA's lowest
+// piece), the VMA grows down to it if GrowDown finds that growth one the
+// kernel could have made. Anything else is left for DiffMaps to report.
+// It returns the number of VMAs extended. Call it before DiffMaps.
 //
 // Preconditions: the caller holds mmap_lock for writing.
 func (as *AddressSpace) SyncGrowsDown(host []MapsLine) int {
 	n := 0
-	var grow []*VMA
-	as.tree.Ascend(func(v *VMA) bool {
-		if v.Flags&VMGrowsDown != 0 {
-			grow = append(grow, v)
+	for _, start := range as.GrowsDownStarts() {
+		if l, ok := findLineHolding(host, start); ok && as.GrowDownTo(start, l) {
+			n++
 		}
-		return true
-	})
-	for _, v := range grow {
-		l, ok := findLineEndingAt(host, v.End)
-		if !ok || l.Start >= v.Start || l.Prot() != v.Prot() {
-			continue
-		}
-		if p := as.prev(v); p != nil && p.End > l.Start {
-			continue
-		}
-		delta := (v.Start - l.Start) >> PageShift
-		if delta > v.PgOff {
-			continue
-		}
-		nv := *v
-		nv.Start = l.Start
-		nv.PgOff = v.PgOff - delta
-		nv.Guards = v.Guards.Shift(delta)
-		as.remove(v)
-		as.insert(&nv)
-		n++
 	}
 	return n
 }
 
-func findLineEndingAt(lines []MapsLine, end uint64) (MapsLine, bool) {
-	lo, hi := 0, len(lines)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if lines[m].End < end {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(lines) && lines[lo].End == end {
-		return lines[lo], true
+// findLineHolding returns the line of lines (sorted, not overlapping)
+// that holds addr.
+func findLineHolding(lines []MapsLine, addr uint64) (MapsLine, bool) {
+	i := sort.Search(len(lines), func(i int) bool { return lines[i].End > addr })
+	if i < len(lines) && lines[i].Start <= addr {
+		return lines[i], true
 	}
 	return MapsLine{}, false
 }

@@ -18,7 +18,10 @@ type BackingKind uint8
 // (the stack one with VM_GROWSDOWN).
 const (
 	// BackingAnon is private anonymous memory (MAP_PRIVATE|MAP_ANONYMOUS,
-	// or a private mapping of /dev/zero).
+	// or a private mapping of /dev/zero). A private /dev/zero mapping keeps
+	// its file (Path, device, inode) and its mmap offset for
+	// /proc/PID/maps, but is anonymous memory in every other respect (the
+	// kernel's vma_is_anonymous).
 	BackingAnon BackingKind = iota
 	// BackingSharedAnon is MAP_SHARED|MAP_ANONYMOUS: the kernel backs each
 	// such mmap with its own shmem file, shown as "/dev/zero (deleted)".
@@ -55,6 +58,10 @@ func (v *VMA) maySplit() bool { return !v.Backing.Kind.special() }
 // hasFile reports whether VMAs of this kind have a vm_file (and so print
 // their pgoff, device and inode in /proc/PID/maps).
 func (k BackingKind) hasFile() bool { return k == BackingFile || k == BackingSharedAnon }
+
+// showsFile reports whether /proc/PID/maps prints a file for the VMA: its
+// kind has one, or it is a private mapping of /dev/zero.
+func (b *Backing) showsFile() bool { return b.Kind.hasFile() || b.Kind == BackingAnon && b.Path != "" }
 
 // Backing identifies what a VMA maps. Two VMAs map "the same file" (one of
 // the conditions for merging) iff their Backings are equal.
@@ -226,7 +233,8 @@ func MmapFlags(prot Prot, shared bool, b Backing, noreserve bool) VMFlags {
 // NewMmap returns the VMA that mmap(start, length, prot, shared?
 // MAP_SHARED: MAP_PRIVATE [|MAP_NORESERVE]) creates over backing b at file
 // page offset pgoff. For anonymous mappings pgoff is ignored: private ones
-// get start>>PageShift, shared ones 0, as in do_mmap. A shared mapping of
+// get start>>PageShift, shared ones 0, as in do_mmap (a private mapping of
+// /dev/zero, which names its file, keeps pgoff). A shared mapping of
 // BackingAnon becomes a shared anonymous one with a fresh identity (inode
 // 0: pass SharedAnonBacking with the host's inode to render maps exactly).
 func NewMmap(start, length uint64, prot Prot, shared bool, b Backing, pgoff uint64, noreserve bool) VMA {
@@ -236,7 +244,9 @@ func NewMmap(start, length uint64, prot Prot, shared bool, b Backing, pgoff uint
 	}
 	switch b.Kind {
 	case BackingAnon:
-		pgoff = start >> PageShift
+		if b.Path == "" {
+			pgoff = start >> PageShift
+		}
 	case BackingSharedAnon:
 		pgoff = 0
 	}

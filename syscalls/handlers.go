@@ -20,6 +20,10 @@ type Host interface {
 	FileBacking(fd int, withMode bool) (b mm.Backing, regular bool, err error)
 	// MapsLineAt returns the host's /proc/PID/maps line containing addr.
 	MapsLineAt(addr uint64) (mm.MapsLine, bool)
+	// VMFlags returns the VM_* flags of the host's VMA at addr (its
+	// VmFlags line in /proc/PID/smaps: a page-table walk per VMA, so only
+	// where a call's outcome cannot be told otherwise).
+	VMFlags(addr uint64) (mm.VMFlags, bool)
 	// DriverFlags returns the mm.DriverFlags of the host's VMA at addr,
 	// for a mapping of a file that is not regular (a device, an anon inode
 	// such as io_uring or perf_event), whose driver's mmap may set them.
@@ -62,9 +66,9 @@ func modelUpdate(nr uintptr, args [6]uint64) Update {
 // mlock2Update: MLOCK_ONFAULT locks on fault.
 func mlock2Update(r Regs) Update {
 	if r[2]&unix.MLOCK_ONFAULT != 0 {
-		return lockUpdate(mm.VMLocked|mm.VMLockOnFault, 0)
+		return lockUpdate(mm.VMLocked | mm.VMLockOnFault)
 	}
-	return lockUpdate(mm.VMLocked, 0)
+	return lockUpdate(mm.VMLocked)
 }
 
 func failed(ret int64) bool { return ret < 0 && ret > -4096 }
@@ -72,6 +76,13 @@ func failed(ret int64) bool { return ret < 0 && ret > -4096 }
 // mmapUpdate follows do_mmap: the new VMA at the returned address.
 func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
+		// MAP_FIXED unmaps what it replaces first: a seal refuses after
+		// the first VMA was split at the start.
+		start, end := a[0], a[0]+mm.PageAlign(a[1])
+		if a[3]&unix.MAP_FIXED != 0 && a[3]&unix.MAP_FIXED_NOREPLACE == 0 && ret == -int64(unix.EPERM) &&
+			asFailed(as, ret, func(c *mm.AddressSpace) error { return c.Unmap(start, end) }) {
+			return span(start, end)
+		}
 		return nil
 	}
 	start := uint64(ret)
@@ -83,6 +94,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	noreserve := flags&unix.MAP_NORESERVE != 0 || droppable
 	var b mm.Backing
 	device := false // a mapping of a file that is not regular
+	zeroPgoff := false
 	switch {
 	case flags&unix.MAP_ANONYMOUS != 0 && !shared:
 		b = mm.Backing{Kind: mm.BackingAnon}
@@ -96,16 +108,21 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		b, device = fb, !isRegular
 		if fb.Path == "/dev/zero" {
 			device = false
-			// mmap of /dev/zero: private is plain anonymous memory,
-			// shared a fresh shmem file like MAP_SHARED|MAP_ANONYMOUS.
+			// mmap of /dev/zero: private is anonymous memory that still
+			// names /dev/zero, shared a fresh shmem file like
+			// MAP_SHARED|MAP_ANONYMOUS. Both keep the mmap's offset.
 			if shared {
 				b = sharedAnonBacking(h, start)
+				zeroPgoff = true
 			} else {
-				b = mm.Backing{Kind: mm.BackingAnon}
+				b.Kind = mm.BackingAnon
 			}
 		}
 	}
 	v := mm.NewMmap(start, length, prot&(mm.ProtRead|mm.ProtWrite|mm.ProtExec), shared, b, a[5]>>mm.PageShift, noreserve)
+	if zeroPgoff {
+		v.PgOff = a[5] >> mm.PageShift
+	}
 	if device {
 		if f, ok := h.DriverFlags(start); ok {
 			v.Flags |= f
@@ -120,10 +137,10 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	if flags&unix.MAP_LOCKED != 0 {
 		v.Flags |= mm.VMLocked
 	}
-	// mm->def_flags (mlockall(MCL_FUTURE)); mmap_region drops the lock
-	// bits again for mappings mlock cannot lock.
-	if v.Flags&(mm.VMSpecial|mm.VMHugeTLB) == 0 {
-		v.Flags |= as.DefFlags
+	withDefFlags(as, &v)
+	if b.IsSecretmem() {
+		// memfd_secret's mmap locks the mapping for good.
+		v.Flags |= mm.VMLocked | mm.VMDontDump
 	}
 	if flags&unix.MAP_STACK != 0 && hostHasTHP() {
 		// Since 6.7 a MAP_STACK mapping is VM_NOHUGEPAGE (calc_vm_flag_bits).
@@ -131,6 +148,17 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	}
 	as.Map(v)
 	return span(v.Start, v.End)
+}
+
+// withDefFlags gives a new mapping mm->def_flags (do_mmap: VM_LOCKED and
+// VM_LOCKONFAULT after mlockall(MCL_FUTURE)), then drops the lock bits
+// (those or MAP_LOCKED's) of a mapping mlock cannot lock, as mmap_region
+// does (a droppable one too: checked on 6.18).
+func withDefFlags(as *mm.AddressSpace, v *mm.VMA) {
+	v.Flags |= as.DefFlags
+	if !v.Lockable() {
+		v.Flags &^= mm.VMLockedMask
+	}
 }
 
 func sharedAnonBacking(h Host, start uint64) mm.Backing {
@@ -141,10 +169,28 @@ func sharedAnonBacking(h Host, start uint64) mm.Backing {
 }
 
 func munmapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
+	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	if !failed(ret) {
-		as.Unmap(a[0], a[0]+mm.PageAlign(a[1]))
+		as.Unmap(start, end)
+		return nil
+	}
+	// A seal refuses after the first VMA was split at start.
+	if asFailed(as, ret, func(c *mm.AddressSpace) error { return c.Unmap(start, end) }) {
+		return span(start, end)
 	}
 	return nil
+}
+
+// asFailed runs step on the model if, tried on a copy, it fails with the
+// host's errno (ret): the kernel keeps what such a call did before it
+// failed (a split, VMAs changed before a hole), and so does the model. It
+// reports whether it did.
+func asFailed(as *mm.AddressSpace, ret int64, step func(*mm.AddressSpace) error) bool {
+	if err, ok := step(as.Clone()).(unix.Errno); !ok || -int64(err) != ret {
+		return false
+	}
+	step(as)
+	return true
 }
 
 func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
@@ -190,17 +236,35 @@ func protectFromHost(as *mm.AddressSpace, h Host, start, end uint64) {
 }
 
 func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
+	oldSpan := Span{a[0], a[0] + mm.PageAlign(a[1])}
 	if failed(ret) {
+		// What the kernel did before it failed stays done: the target
+		// MREMAP_FIXED unmapped, a split before a seal, the VMAs a
+		// multi-VMA move moved.
+		if asFailed(as, ret, func(c *mm.AddressSpace) error {
+			_, _, err := c.Mremap(a[0], a[1], a[2], a[3], a[4], 0)
+			return err
+		}) {
+			return []Span{oldSpan, {a[4], a[4] + mm.PageAlign(a[2])}}
+		}
 		return nil
 	}
 	moved := Span{uint64(ret), uint64(ret) + mm.PageAlign(a[2])}
+	changed := []Span{moved}
 	if a[3]&unix.MREMAP_DONTUNMAP != 0 {
 		// The old range stays mapped, emptied: its edges too.
-		as.RemapDontUnmap(a[0], mm.PageAlign(a[1]), uint64(ret))
-		return []Span{moved, {a[0], a[0] + mm.PageAlign(a[1])}}
+		changed = append(changed, oldSpan)
 	}
-	as.Remap(a[0], mm.PageAlign(a[1]), uint64(ret), mm.PageAlign(a[2]))
-	return []Span{moved}
+	if at, _, err := as.Mremap(a[0], a[1], a[2], a[3], a[4], uint64(ret)); err == nil && at == uint64(ret) {
+		return changed
+	}
+	// The model disagrees with the host: take the host's address.
+	if a[3]&unix.MREMAP_DONTUNMAP != 0 {
+		as.RemapDontUnmap(a[0], mm.PageAlign(a[1]), uint64(ret))
+	} else {
+		as.Remap(a[0], mm.PageAlign(a[1]), uint64(ret), mm.PageAlign(a[2]))
+	}
+	return changed
 }
 
 // brkUpdate follows brk(2): the returned break is the new one; the heap
@@ -235,59 +299,66 @@ func msealUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	return span(start, end)
 }
 
-// lockUpdate follows mlock, mlock2 and munlock on success: the range,
-// widened to whole pages (start rounded down), gets set and loses clear.
-func lockUpdate(set, clear mm.VMFlags) Update {
-	return func(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
-		if failed(ret) {
-			return nil
-		}
+// lockUpdate follows mlock (lock VMLocked), mlock2 and munlock (lock 0)
+// over the range widened to whole pages: Mlock's walk. A failure may come
+// before the walk (EINVAL, EPERM, RLIMIT_MEMLOCK's ENOMEM), from it (ENOMEM
+// at a hole or a refused split, with the VMAs before changed) or after it
+// (mlock's populate: ENOMEM for a page it cannot fault in, EAGAIN, with
+// the whole range changed); the host's lock bits at the first place the
+// walk would change tell whether it ran.
+func lockUpdate(lock mm.VMFlags) Update {
+	return func(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		start := a[0] &^ (mm.PageSize - 1)
 		end := mm.PageAlign(a[0] + a[1])
-		if start < end {
-			as.SetFlags(start, end, set, clear)
+		if start >= end {
+			return nil
 		}
+		switch {
+		case ret == -int64(unix.EINVAL) || ret == -int64(unix.EPERM):
+			return nil
+		case failed(ret):
+			addr, ok := as.MlockChange(start, end, lock)
+			if !ok {
+				return nil
+			}
+			if f, ok := h.VMFlags(addr); !ok || f&mm.VMLockedMask != lock {
+				return nil
+			}
+		}
+		as.Mlock(start, end, lock)
 		return span(start, end)
 	}
 }
 
 // mlockallUpdate follows mlockall (apply_mlockall_flags): the default
 // flags of new mappings lose VM_LOCKED/VM_LOCKONFAULT, and get them back
-// with MCL_FUTURE; with MCL_CURRENT every VMA that mlock may lock (not
-// VM_SPECIAL, hugetlb or a special mapping) is locked.
+// with MCL_FUTURE; with MCL_CURRENT every VMA mlock may lock gets the lock
+// bits (VM_LOCKONFAULT only with MCL_ONFAULT). A failed call changes
+// nothing (its populate errors are ignored).
 func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	if failed(ret) {
 		return nil
 	}
-	set := mm.VMLocked
+	lock := mm.VMLocked
 	if a[0]&unix.MCL_ONFAULT != 0 {
-		set |= mm.VMLockOnFault
+		lock |= mm.VMLockOnFault
 	}
-	as.DefFlags &^= mm.VMLocked | mm.VMLockOnFault
+	as.DefFlags &^= mm.VMLockedMask
 	if a[0]&unix.MCL_FUTURE != 0 {
-		as.DefFlags |= set
+		as.DefFlags |= lock
 	}
 	if a[0]&unix.MCL_CURRENT != 0 {
-		setOnLockable(as, set, 0)
+		as.MlockAll(lock)
 	}
 	return nil
 }
 
 func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) []Span {
 	if !failed(ret) {
-		as.DefFlags &^= mm.VMLocked | mm.VMLockOnFault
-		setOnLockable(as, 0, mm.VMLocked|mm.VMLockOnFault)
+		as.DefFlags &^= mm.VMLockedMask
+		as.MlockAll(0)
 	}
 	return nil
-}
-
-func setOnLockable(as *mm.AddressSpace, set, clear mm.VMFlags) {
-	for _, v := range as.VMAs() {
-		if v.Flags&(mm.VMSpecial|mm.VMHugeTLB) != 0 || v.Backing.Kind >= mm.BackingVDSO {
-			continue
-		}
-		as.SetFlags(v.Start, v.End, set, clear)
-	}
 }
 
 // shmatUpdate adopts the host's view of the attached segment (its shm file
@@ -301,6 +372,7 @@ func shmatUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		return nil
 	}
 	for _, v := range mm.FromMaps([]mm.MapsLine{l}).VMAs() {
+		withDefFlags(as, &v) // do_shmat maps with do_mmap
 		as.Map(v)
 	}
 	return span(l.Start, l.End)
