@@ -111,9 +111,12 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 }
 
 // patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
-// (emulated) flags follow the model's flags, in the kernel's order (by
-// flag bit).
+// (emulated) flags and of the access flags follow the model's flags, in
+// the kernel's order (by flag bit). The access flags always come from the
+// model: an emulated guard page is a PROT_NONE piece on the host, and the
+// host block at a VMA's start may be one.
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
+	hidden |= mm.VMAccessFlags
 	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
 		if mm.ParseVmFlags(m)&hidden == 0 {
@@ -123,7 +126,7 @@ func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
 	for _, add := range []struct {
 		flag mm.VMFlags
 		name string
-	}{{mm.VMWipeOnFork, "wf"}, {mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
+	}{{mm.VMRead, "rd"}, {mm.VMWrite, "wr"}, {mm.VMExec, "ex"}, {mm.VMWipeOnFork, "wf"}, {mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
 		if flags&hidden&add.flag == 0 {
 			continue
 		}

@@ -12,20 +12,24 @@ import (
 	"madvisor/mm"
 )
 
-// TestPatchVmFlags: the hidden flags' mnemonics follow the model, in the
-// kernel's order (by bit, unknown ones by their kernel bit); the others
-// stay as the host shows them.
+// TestPatchVmFlags: the hidden flags' and the access flags' mnemonics
+// follow the model, in the kernel's order (by bit, unknown ones by their
+// kernel bit); the others stay as the host shows them.
 func TestPatchVmFlags(t *testing.T) {
 	all := mm.VMWipeOnFork | mm.VMMaybeGuard | mm.VMSealed
+	rw := mm.VMRead | mm.VMWrite
 	for _, c := range []struct {
 		line          string
 		flags, hidden mm.VMFlags
 		want          string
 	}{
-		{"VmFlags: rd wr mr mw me ac sd um ", all, all, "VmFlags: rd wr mr mw me gu ac wf sd um sl "},
-		{"VmFlags: rd wr mr mw me gu ac wf ", 0, all, "VmFlags: rd wr mr mw me ac "},
-		{"VmFlags: rd wr mr mw me gu ac wf ", mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
-		{"VmFlags: rd ", mm.VMSealed, 0, "VmFlags: rd "},
+		{"VmFlags: rd wr mr mw me ac sd um ", rw | all, all, "VmFlags: rd wr mr mw me gu ac wf sd um sl "},
+		{"VmFlags: rd wr mr mw me gu ac wf ", rw, all, "VmFlags: rd wr mr mw me ac "},
+		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
+		{"VmFlags: rd ", mm.VMRead | mm.VMSealed, 0, "VmFlags: rd "},
+		// An emulated guard page at the VMA's start: a PROT_NONE piece on
+		// the host.
+		{"VmFlags: mr mw me ac ", rw | mm.VMExec | mm.VMMaybeGuard, all, "VmFlags: rd wr ex mr mw me gu ac "},
 	} {
 		assert.Equal(t, c.want, patchVmFlags(c.line, c.flags, c.hidden), "%q flags %#x hidden %#x", c.line, c.flags, c.hidden)
 	}
