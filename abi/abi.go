@@ -100,3 +100,15 @@ const (
 	PMScanAll     = 0x1ff
 	PMScanArgSize = 96
 )
+
+// READ_IMPLIES_EXEC is the personality(2) flag that makes PROT_READ imply
+// PROT_EXEC in mmap and mprotect (include/uapi/linux/personality.h).
+const READ_IMPLIES_EXEC = 0x0400000
+
+// arch_prctl codes that map a vDSO image into the caller's address space
+// (arch/x86/include/uapi/asm/prctl.h).
+const (
+	ARCH_MAP_VDSO_X32 = 0x2001
+	ARCH_MAP_VDSO_32  = 0x2002
+	ARCH_MAP_VDSO_64  = 0x2003
+)

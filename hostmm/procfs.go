@@ -171,6 +171,13 @@ func DriverFlags(pid int, addr uint64) (mm.VMFlags, bool) {
 	return mm.ParseVmFlags(v) & mm.DriverFlags, ok
 }
 
+// VMFlagsAt returns the flags of process pid's VMA at addr, read from its
+// VmFlags line in /proc/PID/smaps.
+func VMFlagsAt(pid int, addr uint64) (mm.VMFlags, bool) {
+	v, ok := SmapsField(pid, addr, "VmFlags")
+	return mm.ParseVmFlags(v), ok
+}
+
 // MapsLineAt returns the host's /proc/PID/maps line containing addr: the
 // identity of mappings the sentry cannot name otherwise (SysV shm, the
 // shmem file of a shared anonymous mapping). One PROCMAP_QUERY, or the
@@ -258,6 +265,45 @@ func HostBoundaries(pid int, addrs []uint64) []uint64 {
 			// No PROCMAP_QUERY (before 6.11): read the maps text.
 			return boundariesFromMaps(pid, addrs)
 		}
+	}
+	return out
+}
+
+// HostVMAsIn returns the [start, end) of each of process pid's host VMAs
+// that overlaps [lo-1, hi+1), in address order: enough to tell, for every
+// address in [lo, hi], whether a host VMA spans it.
+func HostVMAsIn(pid int, lo, hi uint64) [][2]uint64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][2]uint64
+	for addr := max(lo, 1) - 1; addr <= hi; {
+		q := abi.ProcmapQuery{Size: uint64(unsafe.Sizeof(abi.ProcmapQuery{})), QueryAddr: addr,
+			QueryFlags: abi.PROCMAP_QUERY_COVERING_OR_NEXT_VMA}
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), abi.PROCMAP_QUERY, uintptr(unsafe.Pointer(&q)))
+		switch {
+		case errno == unix.ENOENT:
+			return out
+		case errno != 0:
+			// No PROCMAP_QUERY (before 6.11): read the maps text.
+			lines, err := ReadMaps(pid)
+			if err != nil {
+				return nil
+			}
+			out = out[:0]
+			for _, l := range lines {
+				if l.End >= lo && l.Start <= hi {
+					out = append(out, [2]uint64{l.Start, l.End})
+				}
+			}
+			return out
+		case q.VMAStart > hi:
+			return out
+		}
+		out = append(out, [2]uint64{q.VMAStart, q.VMAEnd})
+		addr = q.VMAEnd
 	}
 	return out
 }

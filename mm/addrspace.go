@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/google/btree"
 )
@@ -79,9 +80,14 @@ type AddressSpace struct {
 	// unmergedOK holds the addresses where two adjacent VMAs that could
 	// merge are known to stay separate in the kernel (mremap's in-place
 	// expansion never merges with the next VMA; fork does not merge).
-	// Entries die when a VMA starting or ending there is removed. It is
-	// protected by mmap_lock.
-	unmergedOK map[uint64]struct{}
+	// Entries die when a VMA starting or ending there is removed. The
+	// value says why the VMAs stay apart. It is protected by mmap_lock.
+	unmergedOK map[uint64]apartWhy
+
+	// growsDown indexes the VM_GROWSDOWN VMAs of the tree (maintained by
+	// insert and remove), which page faults grow without a syscall (see
+	// GrowDown). It is protected by mmap_lock.
+	growsDown map[*VMA]struct{}
 }
 
 func lessVMA(a, b *VMA) bool { return a.Start < b.Start }
@@ -91,7 +97,8 @@ func NewAddressSpace() *AddressSpace {
 	return &AddressSpace{
 		tree:        btree.NewG(32, lessVMA),
 		MaxMapCount: DefaultMaxMapCount,
-		unmergedOK:  make(map[uint64]struct{}),
+		unmergedOK:  make(map[uint64]apartWhy),
+		growsDown:   make(map[*VMA]struct{}),
 	}
 }
 
@@ -133,6 +140,9 @@ func (as *AddressSpace) insert(v *VMA) {
 		panic(fmt.Sprintf("mm: two VMAs start at %#x", v.Start))
 	}
 	as.stats.add(v, +1)
+	if v.Flags&VMGrowsDown != 0 {
+		as.growsDown[v] = struct{}{}
+	}
 }
 
 // remove takes v out of the tree and the counters.
@@ -141,6 +151,7 @@ func (as *AddressSpace) remove(v *VMA) {
 		panic(fmt.Sprintf("mm: removing absent VMA %v", *v))
 	}
 	as.stats.add(v, -1)
+	delete(as.growsDown, v)
 	delete(as.unmergedOK, v.Start)
 	delete(as.unmergedOK, v.End)
 }
@@ -308,12 +319,56 @@ func (as *AddressSpace) Validate() error {
 	if s.MapCount != as.tree.Len() {
 		return fmt.Errorf("map count %d, tree holds %d", s.MapCount, as.tree.Len())
 	}
-	return nil
+	n := 0
+	as.tree.Ascend(func(v *VMA) bool {
+		_, ok := as.growsDown[v]
+		if ok != (v.Flags&VMGrowsDown != 0) {
+			err = fmt.Errorf("grows-down index disagrees about %v", *v)
+			return false
+		}
+		if ok {
+			n++
+		}
+		return true
+	})
+	if err == nil && n != len(as.growsDown) {
+		err = fmt.Errorf("grows-down index holds %d VMAs, the tree %d", len(as.growsDown), n)
+	}
+	return err
 }
 
 func (as *AddressSpace) isUnmergedOK(addr uint64) bool {
 	_, ok := as.unmergedOK[addr]
 	return ok
+}
+
+// apartWhy says why two mergeable VMAs stay apart (unmergedOK).
+type apartWhy uint8
+
+const (
+	// apartKernel: the kernel does not merge there (mremap's in-place
+	// expansion, fork, anon_vmas the host knows).
+	apartKernel apartWhy = iota + 1
+	// apartSealSplit: a call split the VMA there and then met a seal
+	// (munmap and its kin split the first VMA before they check the
+	// others). A host without mseal never refused, so never split.
+	apartSealSplit
+)
+
+// keptApartOnHost reports whether a host whose VMAs lack the flags hidden
+// (emulated there) keeps a boundary at addr that the model keeps although
+// the VMAs could merge: not a seal refusal's split when seals are emulated.
+func (as *AddressSpace) keptApartOnHost(addr uint64, hidden VMFlags) bool {
+	why := as.unmergedOK[addr]
+	return why != 0 && (why != apartSealSplit || hidden&VMSealed == 0)
+}
+
+// IsSealSplit reports whether the VMA boundary at addr is one a call left
+// when a seal refused it after it had split there (see Unmap).
+//
+// Preconditions: the caller holds mmap_lock for reading.
+func (as *AddressSpace) IsSealSplit(addr uint64) bool {
+	return as.unmergedOK[addr] == apartSealSplit
 }
 
 // newAnonVMA hands out a fresh anon_vma identity.
@@ -329,14 +384,15 @@ func (as *AddressSpace) newAnonVMA() AnonVMAID {
 func (as *AddressSpace) Clone() *AddressSpace {
 	c := *as
 	c.tree = btree.NewG(32, lessVMA)
+	c.growsDown = make(map[*VMA]struct{}, len(as.growsDown))
 	as.tree.Ascend(func(v *VMA) bool {
 		nv := *v
 		c.tree.ReplaceOrInsert(&nv)
+		if _, ok := as.growsDown[v]; ok {
+			c.growsDown[&nv] = struct{}{}
+		}
 		return true
 	})
-	c.unmergedOK = make(map[uint64]struct{}, len(as.unmergedOK))
-	for k := range as.unmergedOK {
-		c.unmergedOK[k] = struct{}{}
-	}
+	c.unmergedOK = maps.Clone(as.unmergedOK)
 	return &c
 }

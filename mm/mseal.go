@@ -53,7 +53,8 @@ const (
 	// SealNone: no seal in the way; the host's call runs, with its own
 	// errors for bad arguments.
 	SealNone SealAction = iota
-	// SealRefuse: the call fails with EPERM and changes nothing.
+	// SealRefuse: the call fails with EPERM; with Replay set, after it
+	// changed the model (see Replay).
 	SealRefuse
 	// SealProtectBefore: mprotect/pkey_mprotect change [start, First)
 	// (nothing when First is start), then fail with EPERM.
@@ -66,11 +67,18 @@ const (
 // SealVerdict is SealCheck's answer.
 type SealVerdict struct {
 	Action SealAction
-	// First is the first sealed address in an mprotect's range
-	// (SealProtectBefore).
-	First uint64
+	// First is the first sealed address in an mprotect's range, From
+	// where its walk starts (SealProtectBefore; From is below the range's
+	// start for PROT_GROWSDOWN).
+	First, From uint64
 	// Brk is the break brk returns (SealBrkUnchanged).
 	Brk uint64
+	// Replay (SealRefuse): the call changed the address space before the
+	// seal refused it, so the caller runs it on the model (Unmap for
+	// munmap and mmap MAP_FIXED, Mremap) and carries out the RemapSteps
+	// Mremap returns on the host. Only the model sees a split: the host
+	// never refused.
+	Replay bool
 }
 
 // The seal checks, for hosts without mseal: what the seals in the model
@@ -82,10 +90,11 @@ type SealVerdict struct {
 // Preconditions (each): the caller holds mmap_lock for reading.
 
 // SealCheckMunmap: munmap over a sealed VMA fails with EPERM before
-// anything is unmapped (mm/vma.c vms_gather_munmap_vmas,
-// vma_is_sealed).
+// anything is unmapped, but after the VMA the range starts inside, if not
+// sealed itself, was split there (mm/vma.c vms_gather_munmap_vmas,
+// vma_is_sealed; see Unmap).
 func (as *AddressSpace) SealCheckMunmap(start, length uint64) SealVerdict {
-	return as.refuseIfSealed(start, length)
+	return as.refuseUnmap(start, length)
 }
 
 // SealCheckMmap: MAP_FIXED unmaps what it replaces, as munmap
@@ -95,28 +104,63 @@ func (as *AddressSpace) SealCheckMmap(addr, length, flags uint64) SealVerdict {
 	if flags&unix.MAP_FIXED == 0 || flags&unix.MAP_FIXED_NOREPLACE != 0 {
 		return SealVerdict{}
 	}
-	return as.refuseIfSealed(addr, length)
+	return as.refuseUnmap(addr, length)
 }
 
-// SealCheckMremap: mremap may not move, grow or shrink a sealed VMA, nor
-// unmap one at MREMAP_FIXED's new range (mm/mremap.c, vma_is_sealed; the
-// new range's do_munmap). old_len 0 (duplicate a shared mapping) still
-// names the VMA at the old address.
+// SealCheckMremap: mremap fails with EPERM when, in the kernel's order
+// of checks (Mremap), it meets a sealed VMA: the VMA at the old address,
+// a seal in MREMAP_FIXED's target or in a shrink's tail (after the split
+// at its start), a later VMA of a multi-VMA move (after the earlier ones
+// moved). Its own EINVAL and EFAULT come first.
 func (as *AddressSpace) SealCheckMremap(oldAddr, oldLen, newLen, flags, newAddr uint64) SealVerdict {
-	if as.sealedIn(oldAddr, max(oldLen, 1)) || flags&unix.MREMAP_FIXED != 0 && as.sealedIn(newAddr, newLen) {
-		return SealVerdict{Action: SealRefuse}
+	if _, found := as.FirstSealed(0, ^uint64(0)); !found {
+		return SealVerdict{}
 	}
-	return SealVerdict{}
+	c := as.Clone()
+	_, steps, err := c.Mremap(oldAddr, oldLen, newLen, flags, newAddr, 0)
+	if err != unix.EPERM {
+		return SealVerdict{}
+	}
+	return SealVerdict{Action: SealRefuse, Replay: len(steps) > 0 || c.Len() != as.Len()}
 }
 
-// SealCheckMprotect: do_mprotect_pkey changes each VMA in turn;
-// mprotect_fixup fails with EPERM at the first sealed one
-// (can_modify_vma), leaving the VMAs before it changed.
-func (as *AddressSpace) SealCheckMprotect(start, length uint64) SealVerdict {
-	if start, end, ok := sealRange(start, length); ok {
-		if first, found := as.FirstSealed(start, end); found {
-			return SealVerdict{Action: SealProtectBefore, First: first}
+// SealCheckMprotect: do_mprotect_pkey checks its arguments and the first
+// VMA, then changes each VMA in turn: a hole ends the walk with ENOMEM, a
+// prot beyond the VMA's VM_MAY* bits with EACCES, and a sealed VMA
+// (can_modify_vma, checked after EACCES) with EPERM, the VMAs before it
+// changed. Only a walk that reaches a sealed VMA is the seal's to decide.
+func (as *AddressSpace) SealCheckMprotect(start, length, prot uint64) SealVerdict {
+	const grows = unix.PROT_GROWSDOWN | unix.PROT_GROWSUP
+	const protSem = 0x8 // PROT_SEM, which x86's arch_validate_prot accepts
+	if !pageAligned(start) || length == 0 {
+		return SealVerdict{}
+	}
+	end := start + PageAlign(length)
+	if end <= start || prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|protSem|grows) != 0 ||
+		prot&grows == grows || prot&unix.PROT_GROWSUP != 0 {
+		return SealVerdict{} // EINVAL or ENOMEM (x86 has no VM_GROWSUP)
+	}
+	v := as.findNext(start)
+	if v == nil || v.Start >= end {
+		return SealVerdict{}
+	}
+	if prot&unix.PROT_GROWSDOWN != 0 {
+		if v.Flags&VMGrowsDown == 0 {
+			return SealVerdict{}
 		}
+		start = v.Start
+	} else if v.Start > start {
+		return SealVerdict{}
+	}
+	access := ProtToVM(Prot(prot) & (ProtRead | ProtWrite | ProtExec))
+	for addr := start; v != nil && addr < end; v = as.next(v) {
+		if v.Start > addr || access&^(v.Flags>>4)&VMAccessFlags != 0 {
+			return SealVerdict{} // a hole or EACCES: the host stops there too
+		}
+		if v.Flags&VMSealed != 0 {
+			return SealVerdict{Action: SealProtectBefore, First: addr, From: start}
+		}
+		addr = v.End
 	}
 	return SealVerdict{}
 }
@@ -132,11 +176,17 @@ func (as *AddressSpace) SealCheckBrk(newBrk uint64) SealVerdict {
 	return SealVerdict{}
 }
 
-func (as *AddressSpace) refuseIfSealed(start, length uint64) SealVerdict {
-	if as.sealedIn(start, length) {
-		return SealVerdict{Action: SealRefuse}
+// refuseUnmap is the verdict on unmapping [start, start+PAGE_ALIGN(length))
+// (Unmap on a copy): EPERM from a seal, with Replay if it split first.
+func (as *AddressSpace) refuseUnmap(start, length uint64) SealVerdict {
+	if !as.sealedIn(start, length) {
+		return SealVerdict{}
 	}
-	return SealVerdict{}
+	c := as.Clone()
+	if c.Unmap(start, start+PageAlign(length)) != unix.EPERM {
+		return SealVerdict{}
+	}
+	return SealVerdict{Action: SealRefuse, Replay: c.Len() != as.Len()}
 }
 
 // sealRange is [start, start+PageAlign(length)) when that is a range the

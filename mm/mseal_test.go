@@ -120,6 +120,8 @@ func TestSealCheck(t *testing.T) {
 	before := as.Maps()
 
 	refuse := SealVerdict{Action: SealRefuse}
+	// The call split a VMA before the seal refused it.
+	refuseSplit := SealVerdict{Action: SealRefuse, Replay: true}
 	none := SealVerdict{}
 	prot := uint64(unix.PROT_READ | unix.PROT_WRITE)
 	fixed := uint64(unix.MAP_FIXED | unix.MAP_PRIVATE | unix.MAP_ANONYMOUS)
@@ -129,8 +131,10 @@ func TestSealCheck(t *testing.T) {
 		args [6]uint64
 		want SealVerdict
 	}{
-		{"munmap over a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(2)}, refuse},
-		{"munmap length rounded up onto a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(1) + 1}, refuse},
+		{"munmap over a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(2)}, refuseSplit},
+		{"munmap length rounded up onto a seal", unix.SYS_MUNMAP, [6]uint64{at(1), pg(1) + 1}, refuseSplit},
+		{"munmap from a VMA's start onto a seal", unix.SYS_MUNMAP, [6]uint64{at(0), pg(3)}, refuse},
+		{"munmap from inside a seal", unix.SYS_MUNMAP, [6]uint64{at(3), pg(3)}, refuse},
 		{"munmap beside a seal", unix.SYS_MUNMAP, [6]uint64{at(0), pg(2)}, none},
 		{"munmap of a gap", unix.SYS_MUNMAP, [6]uint64{at(6), pg(2)}, none},
 		// The host's EINVAL comes first.
@@ -154,7 +158,13 @@ func TestSealCheck(t *testing.T) {
 		{"mremap old_len 0 elsewhere", unix.SYS_MREMAP, [6]uint64{at(4), 0, pg(1), unix.MREMAP_MAYMOVE}, none},
 		{"mremap beside a seal", unix.SYS_MREMAP, [6]uint64{at(4), pg(2), pg(4), unix.MREMAP_MAYMOVE}, none},
 		{"mremap MREMAP_FIXED onto a seal", unix.SYS_MREMAP,
-			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(1)}, refuse},
+			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(1)}, refuseSplit},
+		{"mremap shrink across a seal", unix.SYS_MREMAP, [6]uint64{at(0), pg(4), pg(1)}, refuseSplit},
+		{"mremap of a hole before a seal", unix.SYS_MREMAP, [6]uint64{at(6), pg(4), pg(1)}, none},
+		{"mremap MREMAP_FIXED unaligned onto a sealed range", unix.SYS_MREMAP,
+			[6]uint64{at(2), pg(1), pg(1), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(8) + 1}, none},
+		{"mremap moving several VMAs up to a seal", unix.SYS_MREMAP,
+			[6]uint64{at(0), pg(4), pg(4), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(30)}, refuseSplit},
 		{"mremap MREMAP_FIXED beside a seal", unix.SYS_MREMAP,
 			[6]uint64{at(8), pg(1), pg(2), unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, at(4)}, none},
 		{"mremap new address ignored without MREMAP_FIXED", unix.SYS_MREMAP,
@@ -162,11 +172,17 @@ func TestSealCheck(t *testing.T) {
 		{"mremap unaligned", unix.SYS_MREMAP, [6]uint64{at(2) + 1, pg(1), pg(2), unix.MREMAP_MAYMOVE}, none},
 
 		{"mprotect up to a seal", unix.SYS_MPROTECT, [6]uint64{at(0), pg(6), unix.PROT_READ},
-			SealVerdict{Action: SealProtectBefore, First: at(2)}},
+			SealVerdict{Action: SealProtectBefore, First: at(2), From: at(0)}},
 		{"mprotect from inside a seal", unix.SYS_MPROTECT, [6]uint64{at(3), pg(2), unix.PROT_READ},
-			SealVerdict{Action: SealProtectBefore, First: at(3)}},
+			SealVerdict{Action: SealProtectBefore, First: at(3), From: at(3)}},
 		{"pkey_mprotect up to a seal", unix.SYS_PKEY_MPROTECT, [6]uint64{at(1), pg(2), unix.PROT_READ, 0},
-			SealVerdict{Action: SealProtectBefore, First: at(2)}},
+			SealVerdict{Action: SealProtectBefore, First: at(2), From: at(1)}},
+		// The host's own errors come first: a bad prot, a hole before the
+		// seal, a prot beyond VM_MAY*.
+		{"mprotect bad prot over a seal", unix.SYS_MPROTECT, [6]uint64{at(2), pg(1), 0x100}, none},
+		{"mprotect PROT_GROWSDOWN over a seal", unix.SYS_MPROTECT,
+			[6]uint64{at(2), pg(1), unix.PROT_READ | unix.PROT_GROWSDOWN}, none},
+		{"mprotect across a hole to a seal", unix.SYS_MPROTECT, [6]uint64{at(4), pg(6), unix.PROT_READ}, none},
 		{"mprotect beside a seal", unix.SYS_MPROTECT, [6]uint64{at(4), pg(2), unix.PROT_READ}, none},
 		{"mprotect unaligned", unix.SYS_MPROTECT, [6]uint64{at(1) + 1, pg(2), unix.PROT_READ}, none},
 		{"mprotect length 0", unix.SYS_MPROTECT, [6]uint64{at(2), 0, unix.PROT_READ}, none},
@@ -202,7 +218,7 @@ func sealCheck(as *AddressSpace, nr uintptr, a [6]uint64) SealVerdict {
 	case unix.SYS_MREMAP:
 		return as.SealCheckMremap(a[0], a[1], a[2], a[3], a[4])
 	case unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT:
-		return as.SealCheckMprotect(a[0], a[1])
+		return as.SealCheckMprotect(a[0], a[1], a[2])
 	case unix.SYS_BRK:
 		return as.SealCheckBrk(a[0])
 	}

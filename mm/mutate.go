@@ -33,18 +33,26 @@ func (as *AddressSpace) splitAt(v *VMA, addr uint64) (lo, hi *VMA) {
 	h.PgOff = v.PgOff + off
 	l.Guards = v.Guards.Slice(0, off)
 	h.Guards = v.Guards.Slice(off, v.Pages())
-	keepStart, keepEnd := as.isUnmergedOK(v.Start), as.isUnmergedOK(v.End)
+	keepStart, keepEnd := as.unmergedOK[v.Start], as.unmergedOK[v.End]
 	as.remove(v)
 	as.insert(&l)
 	as.insert(&h)
-	as.restoreUnmergedOK(v.Start, keepStart)
-	as.restoreUnmergedOK(v.End, keepEnd)
+	as.restoreApart(v.Start, keepStart)
+	as.restoreApart(v.End, keepEnd)
 	return &l, &h
 }
 
 func (as *AddressSpace) restoreUnmergedOK(addr uint64, keep bool) {
 	if keep {
-		as.unmergedOK[addr] = struct{}{}
+		as.unmergedOK[addr] = apartKernel
+	}
+}
+
+// restoreApart puts back the unmergedOK entry (why, 0 for none) that a
+// remove dropped.
+func (as *AddressSpace) restoreApart(addr uint64, why apartWhy) {
+	if why != 0 {
+		as.unmergedOK[addr] = why
 	}
 }
 
@@ -59,12 +67,12 @@ func (as *AddressSpace) mergePair(a, b *VMA) *VMA {
 		m.AnonVMA = b.AnonVMA
 	}
 	m.Guards = a.Guards.Union(b.Guards.Shift(a.Pages()))
-	keepStart, keepEnd := as.isUnmergedOK(a.Start), as.isUnmergedOK(b.End)
+	keepStart, keepEnd := as.unmergedOK[a.Start], as.unmergedOK[b.End]
 	as.remove(a)
 	as.remove(b)
 	as.insert(&m)
-	as.restoreUnmergedOK(a.Start, keepStart)
-	as.restoreUnmergedOK(b.End, keepEnd)
+	as.restoreApart(a.Start, keepStart)
+	as.restoreApart(b.End, keepEnd)
 	return &m
 }
 
@@ -85,11 +93,11 @@ func (as *AddressSpace) tryMerge(v *VMA) *VMA {
 // anon_vma, sticky flags, guard markers).
 func (as *AddressSpace) replace(v *VMA, nv VMA) {
 	nv.Start, nv.End, nv.PgOff = v.Start, v.End, v.PgOff
-	keepStart, keepEnd := as.isUnmergedOK(v.Start), as.isUnmergedOK(v.End)
+	keepStart, keepEnd := as.unmergedOK[v.Start], as.unmergedOK[v.End]
 	as.remove(v)
 	as.insert(&nv)
-	as.restoreUnmergedOK(v.Start, keepStart)
-	as.restoreUnmergedOK(v.End, keepEnd)
+	as.restoreApart(v.Start, keepStart)
+	as.restoreApart(v.End, keepEnd)
 }
 
 // gapPolicy says what a range walk does at a hole.
@@ -191,38 +199,45 @@ func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) e
 	return nil
 }
 
-// unmapRange removes [start, end) from the tree, splitting the VMAs at its
-// edges (do_vmi_munmap). Sealed VMAs refuse with EPERM before anything
-// changes; splitting one VMA in two when map_count has reached
-// vm.max_map_count fails with ENOMEM (vms_gather_munmap_vmas); a VMA that
-// may not be split, with EINVAL.
+// unmapRange removes [start, end) from the tree as do_vmi_munmap does
+// (vms_gather_munmap_vmas). The first VMA, if the range starts inside it,
+// is split first: ENOMEM when that takes one VMA to three with map_count
+// at vm.max_map_count, EPERM if it is sealed, EINVAL if it may not be
+// split. Then each VMA in turn: EPERM if sealed, and the last one is split
+// at the end (EINVAL if it may not be). A failure after the first split
+// leaves that split (the checked test host does; on EPERM the boundary is
+// marked apartSealSplit); nothing else changes.
 func (as *AddressSpace) unmapRange(start, end uint64) error {
 	vs := as.overlapping(start, end)
 	if len(vs) == 0 {
 		return nil
 	}
-	for _, v := range vs {
-		if v.Flags&VMSealed != 0 {
+	split := vs[0].Start < start
+	if first := vs[0]; split {
+		if first.End > end && as.stats.MapCount >= as.MaxMapCount {
+			return unix.ENOMEM
+		}
+		if first.Flags&VMSealed != 0 {
 			return unix.EPERM
 		}
-	}
-	first, last := vs[0], vs[len(vs)-1]
-	if first.Start < start && first.End > end && as.stats.MapCount >= as.MaxMapCount {
-		return unix.ENOMEM
-	}
-	if first.Start < start && !first.maySplit() || last.End > end && !last.maySplit() {
-		return unix.EINVAL
-	}
-	if first.Start < start {
-		_, hi := as.splitAt(first, start)
-		if first == last {
-			last = hi
+		if !first.maySplit() {
+			return unix.EINVAL
 		}
-		vs[0] = hi
+		_, vs[0] = as.splitAt(first, start)
 	}
-	if last.End > end {
-		lo, _ := as.splitAt(last, end)
-		vs[len(vs)-1] = lo
+	for i, v := range vs {
+		if v.Flags&VMSealed != 0 {
+			if split {
+				as.unmergedOK[start] = apartSealSplit
+			}
+			return unix.EPERM
+		}
+		if v.End > end {
+			if !v.maySplit() {
+				return unix.EINVAL
+			}
+			vs[i], _ = as.splitAt(v, end)
+		}
 	}
 	for _, v := range vs {
 		as.remove(v)
@@ -262,8 +277,9 @@ func (as *AddressSpace) Map(v VMA) error {
 // range go with it.
 //
 // Errors: EINVAL for an empty or unaligned range; EPERM when a sealed VMA
-// overlaps (nothing is unmapped); ENOMEM when splitting one VMA in two
-// would exceed vm.max_map_count.
+// overlaps (nothing is unmapped, but a VMA the range starts inside is left
+// split there, see unmapRange); ENOMEM when splitting one VMA in two would
+// exceed vm.max_map_count.
 //
 // Preconditions: the caller holds mmap_lock for writing.
 func (as *AddressSpace) Unmap(start, end uint64) error {
@@ -617,7 +633,7 @@ func (as *AddressSpace) Fork() *AddressSpace {
 		}
 		c.insert(&nv)
 		if prev != nil && canMerge(prev, &nv) {
-			c.unmergedOK[nv.Start] = struct{}{}
+			c.unmergedOK[nv.Start] = apartKernel
 		}
 		prev = &nv
 		return true

@@ -23,7 +23,7 @@ func (as *AddressSpace) SplitApart(addr uint64) {
 			as.replace(side, nv)
 		}
 	}
-	as.unmergedOK[addr] = struct{}{}
+	as.unmergedOK[addr] = apartKernel
 }
 
 // MergeAcross records that the host merged the two VMAs that meet at addr
@@ -41,6 +41,10 @@ func (as *AddressSpace) SplitApart(addr uint64) {
 func (as *AddressSpace) MergeAcross(addr uint64, modelOnly VMFlags) bool {
 	b := as.find(addr)
 	if b == nil || b.Start != addr {
+		return false
+	}
+	if as.unmergedOK[addr] == apartSealSplit && modelOnly&VMSealed != 0 {
+		// A seal refusal's split, which a host without mseal never made.
 		return false
 	}
 	a := as.prev(b)

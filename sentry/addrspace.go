@@ -31,6 +31,10 @@ type AddressSpace struct {
 	// in the /proc view, refreshed when the model changes (procview.go).
 	// Engine thread only.
 	views []viewFile
+	// reported is the first differing pair of lines of the last
+	// --check-maps report, so that a difference that persists is reported
+	// once. Engine thread only.
+	reported string
 }
 
 // waiter is a task whose seccomp stop waits for an mmap_lock.
@@ -99,7 +103,12 @@ func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
 }
 
 // checkMaps compares the model with the host's /proc/PID/maps and reports
-// the first difference.
+// the first difference. The growth of grows-down VMAs by page faults is
+// not one (the model learns it first, where the kernel could have made
+// it); anything else is reported, once while it persists, and the model
+// is kept as it is: adopting the host's text would lose what maps does
+// not show (file identities, VM_ACCOUNT, uffd arming, guard pages, seals)
+// and hide the next difference.
 //
 // Preconditions: as is write-locked (the model cannot move under us).
 func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
@@ -111,26 +120,30 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 		return // the process is going away
 	}
 	as.m.AS.SyncGrowsDown(host)
-	hidden := s.emulatedFlags()
-	guards := s.emulating(hostmm.EmulateGuard)
-	if d := mm.DiffMaps(as.m.AS.HostMaps(hidden, guards), host); d != "" {
+	d := mm.DiffMaps(as.m.AS.HostMaps(s.emulatedFlags(), s.emulating(hostmm.EmulateGuard)), host)
+	if d == "" {
+		as.reported = ""
+		return
+	}
+	if key := diffKey(d); key != as.reported {
+		as.reported = key
 		s.diffs.Add(1)
 		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
 			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
-		if hidden != 0 || guards {
-			return // the host lacks the emulated state: keep the model
-		}
-		// Adopt the host's view so one difference is reported once.
-		startBrk, brk := as.m.AS.Brk()
-		startStack := as.m.AS.StackStart()
-		defFlags := as.m.AS.DefFlags
-		as.m.AS = mm.FromMaps(host)
-		as.m.AS.SetBrk(startBrk, brk)
-		as.m.AS.SetStackStart(startStack)
-		as.m.AS.DefFlags = defFlags
-		// The maps text does not show seals; smaps does.
-		hostmm.FlagsFromSmaps(as.m.AS, t.tid, mm.VMSealed)
 	}
+}
+
+// diffKey is what identifies a difference DiffMaps reports: its marked
+// lines (the first model and host lines that differ).
+func diffKey(d string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(d, "\n") {
+		if strings.HasPrefix(l, "> ") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 func indent(s string) string {
@@ -191,6 +204,11 @@ func (h hostView) FileBacking(fd int, withMode bool) (mm.Backing, bool, error) {
 // maps text on hosts without it (before 6.11).
 func (h hostView) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 	return hostmm.MapsLineAt(h.t.tg.pid, addr)
+}
+
+// VMFlags implements syscalls.Host.
+func (h hostView) VMFlags(addr uint64) (mm.VMFlags, bool) {
+	return hostmm.VMFlagsAt(h.t.tg.pid, addr)
 }
 
 // DriverFlags implements syscalls.Host: the flags are read from the VMA's

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"madvisor/abi"
 	"madvisor/hostmm"
 	"madvisor/lockdep"
 	"madvisor/syscalls"
@@ -83,6 +84,9 @@ func (t *Task) syscallEntry(si *syscallInfo) call {
 	if !ok || e.Handle == nil {
 		return c
 	}
+	if e.Trace == syscalls.TraceAlways && t.tg.mm != nil {
+		t.learnGrowth(t.tg.mm, uintptr(si.Nr), si.Args)
+	}
 	c.Plan = e.Handle(t, si.Args)
 	if c.Wait != nil || c.Ignore {
 		return c
@@ -156,6 +160,7 @@ func (t *Task) adoptChild(tid int, kind cloneKind) *Task {
 		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork(), readTraps: maps.Clone(t.tg.readTraps)}
 	}
 	child := t.s.newTask(tid, tg)
+	child.persona = t.persona
 	if kind == cloneFork && t.tg.mm != nil && (t.s.emulating(hostmm.EmulateGuard) || t.s.emulating(hostmm.EmulateWipeOnFork)) {
 		child.forkFix = t.forkFixups()
 	}
@@ -168,6 +173,7 @@ func (t *Task) adoptChild(tid int, kind cloneKind) *Task {
 // Engine thread only.
 func (t *Task) execed(ev stopEvent) {
 	t.tid = t.tg.pid
+	t.persona &^= abi.READ_IMPLIES_EXEC // a 64-bit exec drops it
 	if t.tg == t.s.root && isStage(t.tid) {
 		// The seize raced with the stage's own exec of madvisor: that is
 		// not the program. The stage's Go runtime maps memory before its

@@ -50,6 +50,10 @@ type Task struct {
 	// forkFix is what a forked child's host memory needs at its first
 	// stop under guard or wipe-on-fork emulation (guardemu.go).
 	forkFix *hostmm.ForkFix
+	// persona is the thread's personality(2) flags as far as the model
+	// needs them (READ_IMPLIES_EXEC): inherited by clone, the flag
+	// dropped by exec (syscalls.Persona).
+	persona uint32
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex

@@ -243,7 +243,7 @@ func modelCall(nr uintptr, update func(Regs) Update, seal SealCheck, guard Guard
 var (
 	sealMunmap   SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMunmap(r[0], r[1]) }
 	sealMmap     SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMmap(r[0], r[1], r[3]) }
-	sealMprotect SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMprotect(r[0], r[1]) }
+	sealMprotect SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckMprotect(r[0], r[1], r[2]) }
 	sealBrk      SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict { return as.SealCheckBrk(r[0]) }
 	sealMremap   SealCheck = func(as *mm.AddressSpace, r Regs) mm.SealVerdict {
 		return as.SealCheckMremap(r[0], r[1], r[2], r[3], r[4])

@@ -116,6 +116,7 @@ func (m fakeHostMem) FileBacking(int, bool) (mm.Backing, bool, error) {
 }
 func (m fakeHostMem) MapsLineAt(uint64) (mm.MapsLine, bool) { return mm.MapsLine{}, false }
 func (m fakeHostMem) DriverFlags(uint64) (mm.VMFlags, bool) { return 0, false }
+func (m fakeHostMem) VMFlags(uint64) (mm.VMFlags, bool)     { return 0, false }
 
 func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 

@@ -86,7 +86,7 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		return nil
 	}
 	start := uint64(ret)
-	length, prot, flags := mm.PageAlign(a[1]), mm.Prot(a[2]), a[3]
+	length, prot, flags := mm.PageAlign(a[1]), readImpliesExec(h, mm.Prot(a[2])), a[3]
 	droppable := flags&unix.MAP_TYPE == unix.MAP_DROPPABLE
 	shared := flags&unix.MAP_TYPE != unix.MAP_PRIVATE && !droppable
 	// MAP_DROPPABLE is private anonymous memory that is also
@@ -207,7 +207,7 @@ func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span 
 			start = v.Start
 		}
 	}
-	prot := mm.Prot(a[2]) & (mm.ProtRead | mm.ProtWrite | mm.ProtExec)
+	prot := readImpliesExec(h, mm.Prot(a[2])) & (mm.ProtRead | mm.ProtWrite | mm.ProtExec)
 	if ret != 0 {
 		// The model's own walk stops at the same place if it fails with
 		// the host's errno; if not, the host refused for a reason the
@@ -269,7 +269,7 @@ func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 
 // brkUpdate follows brk(2): the returned break is the new one; the heap
 // VMA grows (do_brk_flags, merging with the previous heap VMA) or shrinks.
-func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
+func brkUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	startBrk, oldBrk := as.Brk()
 	newBrk := uint64(ret)
 	if newBrk == oldBrk {
@@ -279,7 +279,9 @@ func brkUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 	var changed []Span
 	switch {
 	case newEnd > oldEnd:
-		v := mm.NewMmap(oldEnd, newEnd-oldEnd, mm.ProtRead|mm.ProtWrite, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
+		// VM_DATA_DEFAULT_FLAGS: exec too under READ_IMPLIES_EXEC.
+		prot := readImpliesExec(h, mm.ProtRead|mm.ProtWrite)
+		v := mm.NewMmap(oldEnd, newEnd-oldEnd, prot, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
 		v.Flags |= as.DefFlags // do_brk_flags: mm->def_flags
 		as.Map(v)
 		changed = span(oldEnd, newEnd)

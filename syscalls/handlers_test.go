@@ -26,6 +26,8 @@ type updateHost struct {
 	maps string
 	// drivers are the DriverFlags of the host's VMAs, by VMA start.
 	drivers map[uint64]mm.VMFlags
+	// flags are the VmFlags of the host's VMAs (in maps), by VMA start.
+	flags map[uint64]mm.VMFlags
 
 	// lines is maps parsed (by the runner).
 	lines []mm.MapsLine
@@ -89,6 +91,15 @@ func (h *updateHost) MapsLineAt(addr uint64) (mm.MapsLine, bool) {
 		}
 	}
 	return mm.MapsLine{}, false
+}
+
+func (h *updateHost) VMFlags(addr uint64) (mm.VMFlags, bool) {
+	for start, f := range h.flags {
+		if l, ok := h.MapsLineAt(start); ok && l.Start <= addr && addr < l.End {
+			return f, true
+		}
+	}
+	return 0, false
 }
 
 func (h *updateHost) DriverFlags(addr uint64) (mm.VMFlags, bool) {
@@ -272,6 +283,7 @@ func TestMmapUpdate(t *testing.T) {
 		6: {b: mm.Backing{Kind: mm.BackingFile, DevMajor: 0, DevMinor: 6, Inode: 4, Path: "/dev/zero", Writable: true}},
 		7: {b: mm.Backing{Kind: mm.BackingFile, DevMajor: 0, DevMinor: 6, Inode: 77, Path: "/dev/fb0", Writable: true}},
 		8: {b: mm.Backing{Kind: mm.BackingFile, DevMajor: 0, DevMinor: 16, Inode: 1038, Path: "anon_inode:[perf_event]", Writable: true}},
+		9: {b: mm.Backing{Kind: mm.BackingFile, DevMajor: 0, DevMinor: 14, Inode: 99, Path: "/secretmem (deleted)", Writable: true}, regular: true},
 	}
 	special := mm.VMIO | mm.VMPFNMap | mm.VMDontExpand | mm.VMDontDump
 	runUpdates(t, []updateCase{
@@ -462,6 +474,39 @@ func TestMmapUpdate(t *testing.T) {
 			want:   anon4 + "50000000-50002000 rw-p 00000000 00:00 0",
 			spans:  []Span{{0x50000000, 0x50002000}},
 			check:  flagsIs(0x50000000, mm.VMLockedMask, mm.VMLocked),
+		},
+		{
+			name:   "MAP_LOCKED on a VM_SPECIAL device: not locked",
+			before: anon4,
+			host:   updateHost{files: files, drivers: map[uint64]mm.VMFlags{0x40000000: special}},
+			nr:     unix.SYS_MMAP,
+			args:   [6]uint64{0, 0x2000, rw, unix.MAP_SHARED | unix.MAP_LOCKED, 7, 0},
+			ret:    0x40000000,
+			want:   anon4 + "40000000-40002000 rw-s 00000000 00:06 77 /dev/fb0",
+			spans:  []Span{{0x40000000, 0x40002000}},
+			check:  flagsIs(0x40000000, mm.VMLockedMask, 0),
+		},
+		{
+			name:   "MAP_DROPPABLE under mlockall(MCL_FUTURE): not locked",
+			before: anon4,
+			setup:  func(as *mm.AddressSpace) { as.DefFlags = mm.VMLocked },
+			nr:     unix.SYS_MMAP,
+			args:   [6]uint64{0, 0x2000, rw, unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS, noFd, 0},
+			ret:    0x50000000,
+			want:   anon4 + "50000000-50002000 rw-p 00000000 00:00 0",
+			spans:  []Span{{0x50000000, 0x50002000}},
+			check:  flagsIs(0x50000000, mm.VMLockedMask, 0),
+		},
+		{
+			name:   "memfd_secret: locked and not dumped by its mmap",
+			before: anon4,
+			host:   updateHost{files: files},
+			nr:     unix.SYS_MMAP,
+			args:   [6]uint64{0, 0x2000, rw, unix.MAP_SHARED, 9, 0},
+			ret:    0x40000000,
+			want:   anon4 + "40000000-40002000 rw-s 00000000 00:0e 99 /secretmem (deleted)",
+			spans:  []Span{{0x40000000, 0x40002000}},
+			check:  flagsIs(0x40000000, mm.VMLockedMask|mm.VMDontDump, mm.VMLocked|mm.VMDontDump),
 		},
 		{
 			name:   "mlockall(MCL_FUTURE|MCL_ONFAULT): new mappings locked on fault",
@@ -867,12 +912,74 @@ func TestLockUpdate(t *testing.T) {
 				flagsIs(0x10003000, mm.VMLockedMask, mm.VMLocked|mm.VMLockOnFault)),
 		},
 		{
-			name:   "munlock failure: no change",
+			name:   "munlock failure the host did not act on: no change",
 			before: anon4,
 			setup:  func(as *mm.AddressSpace) { as.SetFlags(0x10000000, 0x10004000, mm.VMLocked, 0) },
+			host:   updateHost{maps: anon4, flags: map[uint64]mm.VMFlags{0x10000000: mm.VMLocked}},
 			nr:     unix.SYS_MUNLOCK,
 			args:   [6]uint64{0x10001000, 0x1000},
 			ret:    errno(unix.ENOMEM),
+		},
+		{
+			name:   "mlock over [VMA][hole]: ENOMEM with the VMA locked from start",
+			before: anon4,
+			host: updateHost{maps: "10000000-10002000 rw-p 00000000 00:00 0\n10002000-10004000 rw-p 00000000 00:00 0",
+				flags: map[uint64]mm.VMFlags{0x10002000: mm.VMLocked}},
+			nr:    unix.SYS_MLOCK,
+			args:  [6]uint64{0x10002000, 0x4000},
+			ret:   errno(unix.ENOMEM),
+			want:  "10000000-10002000 rw-p 00000000 00:00 0\n10002000-10004000 rw-p 00000000 00:00 0",
+			spans: []Span{{0x10002000, 0x10006000}},
+			check: checks(flagsIs(0x10002000, mm.VMLockedMask, mm.VMLocked),
+				flagsIs(0x10000000, mm.VMLockedMask, 0)),
+		},
+		{
+			name:   "mlock whose populate failed (a page past EOF): ENOMEM, all locked",
+			before: anon4,
+			host:   updateHost{maps: anon4, flags: map[uint64]mm.VMFlags{0x10000000: mm.VMLocked}},
+			nr:     unix.SYS_MLOCK,
+			args:   [6]uint64{0x10000000, 0x4000},
+			ret:    errno(unix.ENOMEM),
+			want:   anon4,
+			spans:  []Span{{0x10000000, 0x10004000}},
+			check:  flagsIs(0x10000000, mm.VMLockedMask, mm.VMLocked),
+		},
+		{
+			name:   "mlock refused by RLIMIT_MEMLOCK: the host's VMA unlocked, no change",
+			before: anon4,
+			host:   updateHost{maps: anon4, flags: map[uint64]mm.VMFlags{0x10000000: 0}},
+			nr:     unix.SYS_MLOCK,
+			args:   [6]uint64{0x10000000, 0x4000},
+			ret:    errno(unix.ENOMEM),
+		},
+		{
+			name:   "mlock2 with bad flags: no change, the host not asked",
+			before: anon4,
+			nr:     unix.SYS_MLOCK2,
+			args:   [6]uint64{0x10000000, 0x4000, 2},
+			ret:    errno(unix.EINVAL),
+		},
+		{
+			name:   "munlock over [locked VMA][hole]: ENOMEM with the VMA unlocked",
+			before: anon4,
+			setup:  func(as *mm.AddressSpace) { as.SetFlags(0x10000000, 0x10004000, mm.VMLocked, 0) },
+			host:   updateHost{maps: anon4, flags: map[uint64]mm.VMFlags{0x10000000: 0}},
+			nr:     unix.SYS_MUNLOCK,
+			args:   [6]uint64{0x10000000, 0x8000},
+			ret:    errno(unix.ENOMEM),
+			want:   anon4,
+			spans:  []Span{{0x10000000, 0x10008000}},
+			check:  flagsIs(0x10000000, mm.VMLockedMask, 0),
+		},
+		{
+			name:   "mlock after mlock2(MLOCK_ONFAULT) drops LOCKONFAULT",
+			before: anon4,
+			setup:  func(as *mm.AddressSpace) { as.SetFlags(0x10000000, 0x10004000, mm.VMLocked|mm.VMLockOnFault, 0) },
+			nr:     unix.SYS_MLOCK,
+			args:   [6]uint64{0x10000000, 0x4000},
+			want:   anon4,
+			spans:  []Span{{0x10000000, 0x10004000}},
+			check:  flagsIs(0x10000000, mm.VMLockedMask, mm.VMLocked),
 		},
 	})
 }
@@ -952,6 +1059,15 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			ret:    errno(unix.ENOMEM),
 		},
 		{
+			name:   "MCL_CURRENT drops the LOCKONFAULT of mlock2(MLOCK_ONFAULT)",
+			before: space,
+			setup:  lockAll,
+			nr:     unix.SYS_MLOCKALL,
+			args:   [6]uint64{unix.MCL_CURRENT},
+			want:   space,
+			check:  lockedAre(mm.VMLocked, mm.VMLocked, 0),
+		},
+		{
 			name:   "munlockall unlocks everything and clears def_flags",
 			before: space,
 			setup:  lockAll,
@@ -982,6 +1098,18 @@ func TestShmUpdate(t *testing.T) {
 			want:   anon4 + seg,
 			spans:  []Span{{0x60000000, 0x60002000}},
 			check:  flagsIs(0x60000000, mm.VMShared|mm.VMMayShare, mm.VMShared|mm.VMMayShare),
+		},
+		{
+			name:   "shmat under mlockall(MCL_FUTURE): locked",
+			before: anon4,
+			setup:  func(as *mm.AddressSpace) { as.DefFlags = mm.VMLocked },
+			host:   updateHost{maps: seg},
+			nr:     unix.SYS_SHMAT,
+			args:   [6]uint64{32768, 0, 0},
+			ret:    0x60000000,
+			want:   anon4 + seg,
+			spans:  []Span{{0x60000000, 0x60002000}},
+			check:  flagsIs(0x60000000, mm.VMLockedMask, mm.VMLocked),
 		},
 		{
 			name:   "shmat(SHM_RDONLY)",

@@ -255,9 +255,9 @@ var table = []Entry{
 
 	// Locking: VM_LOCKED / VM_LOCKONFAULT are VMA flags (they split VMAs
 	// and change the DONTNEED, COLD, PAGEOUT and GUARD_INSTALL outcomes).
-	{Nr: unix.SYS_MLOCK, Args: args(Addr, Size), update: always(lockUpdate(mm.VMLocked, 0))},
+	{Nr: unix.SYS_MLOCK, Args: args(Addr, Size), update: always(lockUpdate(mm.VMLocked))},
 	{Nr: unix.SYS_MLOCK2, Args: args(Addr, Size, MlockFlags), update: mlock2Update},
-	{Nr: unix.SYS_MUNLOCK, Args: args(Addr, Size), update: always(lockUpdate(0, mm.VMLocked|mm.VMLockOnFault))},
+	{Nr: unix.SYS_MUNLOCK, Args: args(Addr, Size), update: always(lockUpdate(0))},
 	{Nr: unix.SYS_MLOCKALL, Args: args(MlockallFlags), update: always(mlockallUpdate)},
 	{Nr: unix.SYS_MUNLOCKALL, update: always(munlockallUpdate)},
 
@@ -327,7 +327,7 @@ var table = []Entry{
 var byNr [len(sysNames)]*Entry
 
 func init() {
-	table = append(table, detTable...)
+	table = append(append(table, detTable...), vmaTable...)
 	sort.Slice(table, func(i, j int) bool { return table[i].Nr < table[j].Nr })
 	for i := range table {
 		e := &table[i]

@@ -39,6 +39,7 @@ func TestInterceptedSet(t *testing.T) {
 		"mlock", "mlock2", "munlock", "mlockall", "munlockall",
 		"shmat", "shmdt", "execve", "execveat", "prctl",
 		"clone", "clone3", "fork", "vfork", "ioctl",
+		"personality", "remap_file_pages", "arch_prctl",
 	}
 	var got []string
 	for _, e := range Intercepted() {

@@ -1,0 +1,102 @@
+package mm
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestPartialFailures: calls that fail part-way keep what the kernel
+// keeps (checked on the 6.18 host, tests/testdata/madv_partial.c).
+func TestPartialFailures(t *testing.T) {
+	sealedTail := func(t *testing.T) *AddressSpace {
+		as := NewAddressSpace()
+		require.NoError(t, as.Map(anonRW(0, 4)))
+		require.NoError(t, as.Mseal(at(2), pg(2), 0))
+		return as
+	}
+	starts := func(as *AddressSpace) []uint64 {
+		var out []uint64
+		for _, v := range as.VMAs() {
+			out = append(out, v.Start)
+		}
+		return out
+	}
+	fixed := uint64(unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED)
+	tests := []struct {
+		name    string
+		call    func(as *AddressSpace) error
+		wantErr error
+		want    []uint64 // the VMA starts after the call
+	}{
+		{"munmap splits, then meets the seal", func(as *AddressSpace) error { return as.Unmap(at(1), at(3)) },
+			unix.EPERM, []uint64{at(0), at(1), at(2)}},
+		{"munmap from a VMA's start", func(as *AddressSpace) error { return as.Unmap(at(0), at(3)) },
+			unix.EPERM, []uint64{at(0), at(2)}},
+		{"mremap shrink across the seal", func(as *AddressSpace) error {
+			_, _, err := as.Mremap(at(0), pg(4), pg(1), 0, 0, 0)
+			return err
+		}, unix.EPERM, []uint64{at(0), at(1), at(2)}},
+		{"mremap MREMAP_FIXED shrink: the target goes first", func(as *AddressSpace) error {
+			require.NoError(t, as.Map(anonRW(10, 1)))
+			_, _, err := as.Mremap(at(0), pg(4), pg(1), fixed, at(10), 0)
+			return err
+		}, unix.EPERM, []uint64{at(0), at(1), at(2)}},
+		{"mremap moves the VMAs before the seal", func(as *AddressSpace) error {
+			require.NoError(t, as.Protect(at(1), at(2), ProtRead))
+			_, _, err := as.Mremap(at(0), pg(4), pg(4), fixed, at(10), 0)
+			return err
+		}, unix.EPERM, []uint64{at(2), at(10), at(11)}},
+		{"mremap of a hole before the seal", func(as *AddressSpace) error {
+			require.NoError(t, as.Unmap(at(0), at(2)))
+			_, _, err := as.Mremap(at(0), pg(4), pg(1), 0, 0, 0)
+			return err
+		}, unix.EFAULT, []uint64{at(2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as := sealedTail(t)
+			assert.Equal(t, tt.wantErr, tt.call(as))
+			assert.Equal(t, tt.want, starts(as))
+			assert.NoError(t, as.Validate())
+		})
+	}
+}
+
+// TestMremapMultiAndDuplicate: a move of several VMAs keeps their gaps (a
+// gap at the start is EFAULT); old_len 0 duplicates a shared mapping.
+func TestMremapMultiAndDuplicate(t *testing.T) {
+	fixed := uint64(unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED)
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 4)))
+	require.NoError(t, as.Unmap(at(1), at(2)))
+	require.NoError(t, as.Protect(at(3), at(4), ProtRead))
+	got, _, err := as.Mremap(at(0), pg(4), pg(4), fixed, at(10), 0)
+	require.NoError(t, err)
+	assert.Equal(t, at(10), got)
+	var ranges [][2]uint64
+	for _, v := range as.VMAs() {
+		ranges = append(ranges, [2]uint64{v.Start, v.End})
+	}
+	assert.Equal(t, [][2]uint64{{at(10), at(11)}, {at(12), at(13)}, {at(13), at(14)}}, ranges)
+
+	_, _, err = as.Mremap(at(9), pg(3), pg(3), fixed, at(20), 0)
+	assert.Equal(t, unix.EFAULT, err, "a gap at the start")
+
+	sh := NewAddressSpace()
+	require.NoError(t, sh.Map(NewMmap(at(0), pg(2), ProtRead|ProtWrite, true, Backing{Kind: BackingAnon}, 0, false)))
+	got, _, err = sh.Mremap(at(1), 0, pg(1), fixed, at(10), 0)
+	require.NoError(t, err)
+	assert.Equal(t, at(10), got)
+	v, ok := sh.Find(at(10))
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), v.PgOff, "the duplicate maps the same pages")
+	assert.Equal(t, 2, sh.Len())
+
+	pr := NewAddressSpace()
+	require.NoError(t, pr.Map(anonRW(0, 1)))
+	_, _, err = pr.Mremap(at(0), 0, pg(1), fixed, at(10), 0)
+	assert.Equal(t, unix.EINVAL, err, "old_len 0 of a private mapping")
+}
