@@ -195,16 +195,29 @@ func Compare(native, sandboxed Output) Difference {
 // difference. A native run that fails (status not 0) is an error: the
 // script or the executor is broken, not madvisor.
 func (r *Runner) Check(script Script, mode Mode) (Difference, error) {
+	d, err := r.CheckModes(script, []Mode{mode})
+	if err != nil {
+		return Difference{}, err
+	}
+	return d[0], nil
+}
+
+// CheckModes is Check for several modes, with one native run.
+func (r *Runner) CheckModes(script Script, modes []Mode) ([]Difference, error) {
 	native, err := r.Run(script, Native)
 	if err != nil {
-		return Difference{}, err
+		return nil, err
 	}
 	if native.Status != 0 || native.Stderr != "" {
-		return Difference{}, fmt.Errorf("the native run failed (status %d): %s", native.Status, native.Stderr)
+		return nil, fmt.Errorf("the native run failed (status %d): %s", native.Status, native.Stderr)
 	}
-	sandboxed, err := r.Run(script, mode)
-	if err != nil {
-		return Difference{}, err
+	diffs := make([]Difference, len(modes))
+	for i, m := range modes {
+		sandboxed, err := r.Run(script, m)
+		if err != nil {
+			return nil, err
+		}
+		diffs[i] = Compare(native, sandboxed)
 	}
-	return Compare(native, sandboxed), nil
+	return diffs, nil
 }

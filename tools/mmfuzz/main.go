@@ -36,6 +36,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"madvisor/fuzz"
 )
 
@@ -215,9 +217,19 @@ func fuzzAll(r *fuzz.Runner, o *options, cases []job, stdout, stderr io.Writer) 
 		failures int
 	)
 	perMode := map[string]int{}
+	// On a terminal the progress line is rewritten in place; elsewhere a
+	// line every 10 scripts.
+	tty := isTerminal(stderr)
 	progress := func() {
-		fmt.Fprintf(stderr, "\rmmfuzz: %d/%d scripts, %d calls, %d differences, %d errors, %v   ",
-			done, len(cases), calls, len(found), failures, time.Since(start).Round(time.Second))
+		if !tty && done%10 != 0 && done != len(cases) {
+			return
+		}
+		end := "\n"
+		if tty {
+			end = "   \r"
+		}
+		fmt.Fprintf(stderr, "mmfuzz: %d/%d scripts, %d calls, %d differences, %d errors, %v%s",
+			done, len(cases), calls, len(found), failures, time.Since(start).Round(time.Second), end)
 	}
 	work := make(chan job)
 	var wg sync.WaitGroup
@@ -227,10 +239,13 @@ func fuzzAll(r *fuzz.Runner, o *options, cases []job, stdout, stderr io.Writer) 
 			defer wg.Done()
 			for j := range work {
 				var mine []finding
-				for _, m := range o.modes {
-					f := check(r, o, j, m)
-					if f.err != nil || f.diff.Found() {
-						mine = append(mine, f)
+				diffs, err := r.CheckModes(j.script, o.modes)
+				if err != nil {
+					mine = append(mine, finding{job: j, mode: fuzz.Native, err: err})
+				}
+				for i, d := range diffs {
+					if d.Found() {
+						mine = append(mine, minimize(r, o, finding{job: j, mode: o.modes[i], diff: d}))
 					}
 				}
 				mu.Lock()
@@ -255,7 +270,9 @@ func fuzzAll(r *fuzz.Runner, o *options, cases []job, stdout, stderr io.Writer) 
 	}
 	close(work)
 	wg.Wait()
-	fmt.Fprintln(stderr)
+	if tty {
+		fmt.Fprintln(stderr)
+	}
 	var modes []string
 	for _, m := range o.modes {
 		modes = append(modes, fmt.Sprintf("%s %d", m.Name, perMode[m.Name]))
@@ -271,13 +288,14 @@ func fuzzAll(r *fuzz.Runner, o *options, cases []job, stdout, stderr io.Writer) 
 	return 0
 }
 
-func check(r *fuzz.Runner, o *options, j job, m fuzz.Mode) finding {
-	d, err := r.Check(j.script, m)
-	f := finding{job: j, mode: m, diff: d, err: err}
-	if err != nil || !d.Found() || !o.minimize {
+// minimize minimizes a differing finding (when -minimize) and saves it
+// (when -save).
+func minimize(r *fuzz.Runner, o *options, f finding) finding {
+	if !o.minimize {
 		return f
 	}
-	f.min = fuzz.Minimize(j.script, func(s fuzz.Script) bool {
+	m := f.mode
+	f.min = fuzz.Minimize(f.job.script, func(s fuzz.Script) bool {
 		d, err := r.Check(s, m)
 		return err == nil && d.Found()
 	})
@@ -303,6 +321,15 @@ func save(dir string, f finding) error {
 		f.job.name, f.mode.Name, strings.Join(f.mode.Flags, " "), f.diff.Why,
 		firstLine(f.diff.Native), firstLine(f.diff.Sandbx), f.min.String())
 	return os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func firstLine(s string) string {
