@@ -110,34 +110,36 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 	return b.String()
 }
 
+// fromModel are the flags whose mnemonics patchVmFlags always takes from
+// the model: an emulated guard page is a PROT_NONE piece on the host (no
+// access, and a private one loses VM_ACCOUNT), and the host block at a
+// VMA's start may be one.
+const fromModel = mm.VMAccessFlags | mm.VMAccount
+
 // patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
-// (emulated) flags and of the access flags follow the model's flags, in
-// the kernel's order (by flag bit). The access flags always come from the
-// model: an emulated guard page is a PROT_NONE piece on the host, and the
-// host block at a VMA's start may be one.
+// (emulated) flags and of fromModel follow the model's flags, in the
+// kernel's order (by flag bit).
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
-	hidden |= mm.VMAccessFlags
+	hidden |= fromModel
 	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
 		if mm.ParseVmFlags(m)&hidden == 0 {
 			out = append(out, m)
 		}
 	}
-	for _, add := range []struct {
-		flag mm.VMFlags
-		name string
-	}{{mm.VMRead, "rd"}, {mm.VMWrite, "wr"}, {mm.VMExec, "ex"}, {mm.VMWipeOnFork, "wf"}, {mm.VMMaybeGuard, "gu"}, {mm.VMSealed, "sl"}} {
-		if flags&hidden&add.flag == 0 {
+	for add := mm.VMFlags(1); add != 0 && add <= flags; add <<= 1 {
+		name := mm.VmFlagMnemonic(add)
+		if flags&hidden&add == 0 || name == "" {
 			continue
 		}
 		at := len(out)
 		for i, m := range out {
-			if vmFlagBit(m) > add.flag {
+			if vmFlagBit(m) > add {
 				at = i
 				break
 			}
 		}
-		out = append(out[:at], append([]string{add.name}, out[at:]...)...)
+		out = append(out[:at], append([]string{name}, out[at:]...)...)
 	}
 	return "VmFlags: " + strings.Join(out, " ") + " "
 }

@@ -23,13 +23,13 @@ func TestPatchVmFlags(t *testing.T) {
 		flags, hidden mm.VMFlags
 		want          string
 	}{
-		{"VmFlags: rd wr mr mw me ac sd um ", rw | all, all, "VmFlags: rd wr mr mw me gu ac wf sd um sl "},
-		{"VmFlags: rd wr mr mw me gu ac wf ", rw, all, "VmFlags: rd wr mr mw me ac "},
-		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
+		{"VmFlags: rd wr mr mw me ac sd um ", rw | mm.VMAccount | all, all, "VmFlags: rd wr mr mw me gu ac wf sd um sl "},
+		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount, all, "VmFlags: rd wr mr mw me ac "},
+		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
 		{"VmFlags: rd ", mm.VMRead | mm.VMSealed, 0, "VmFlags: rd "},
 		// An emulated guard page at the VMA's start: a PROT_NONE piece on
 		// the host.
-		{"VmFlags: mr mw me ac ", rw | mm.VMExec | mm.VMMaybeGuard, all, "VmFlags: rd wr ex mr mw me gu ac "},
+		{"VmFlags: mr mw me ", rw | mm.VMExec | mm.VMMaybeGuard | mm.VMAccount, all, "VmFlags: rd wr ex mr mw me gu ac "},
 	} {
 		assert.Equal(t, c.want, patchVmFlags(c.line, c.flags, c.hidden), "%q flags %#x hidden %#x", c.line, c.flags, c.hidden)
 	}

@@ -200,6 +200,17 @@ var smapsMnemonics = map[string]VMFlags{
 	"nh": VMNoHugePage, "mg": VMMergeable, "sl": VMSealed, "gu": VMMaybeGuard,
 }
 
+// VmFlagMnemonic returns the smaps mnemonic of the single flag f ("" for
+// a flag the model does not keep or print).
+func VmFlagMnemonic(f VMFlags) string {
+	for m, v := range smapsMnemonics {
+		if v == f {
+			return m
+		}
+	}
+	return ""
+}
+
 // ParseVmFlags parses the value of a smaps "VmFlags:" line. Mnemonics the
 // model does not keep are ignored.
 func ParseVmFlags(s string) VMFlags {
