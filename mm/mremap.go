@@ -173,7 +173,7 @@ func (r *remapCall) to(addr, oldLen, newLen, newAddr uint64) (uint64, error) {
 		}
 	}
 	if newLen < oldLen {
-		if err := as.unmapRange(addr+newLen, addr+oldLen); err != nil {
+		if err := r.shrink(addr, oldLen, newLen); err != nil {
 			return 0, err
 		}
 		oldLen = newLen
@@ -190,6 +190,18 @@ func (r *remapCall) to(addr, oldLen, newLen, newAddr uint64) (uint64, error) {
 	return newAddr, nil
 }
 
+// shrink unmaps the tail [addr+newLen, addr+oldLen) as do_vmi_munmap
+// does, with its argument check: old_len is the caller's, and a tail
+// past the top of the address space (or wrapping) is EINVAL, after the
+// MREMAP_FIXED target was unmapped.
+func (r *remapCall) shrink(addr, oldLen, newLen uint64) error {
+	start := addr + newLen
+	if start > UserPtrMax || oldLen-newLen > UserPtrMax-start {
+		return unix.EINVAL
+	}
+	return r.as.unmapRange(start, addr+oldLen)
+}
+
 // at is mremap_at: resize in place, or move where the kernel places it.
 func (r *remapCall) at(v *VMA, addr, oldLen, newLen uint64) (uint64, error) {
 	as := r.as
@@ -197,7 +209,7 @@ func (r *remapCall) at(v *VMA, addr, oldLen, newLen uint64) (uint64, error) {
 	case newLen == oldLen:
 		return addr, nil
 	case newLen < oldLen:
-		return addr, as.unmapRange(addr+newLen, addr+oldLen)
+		return addr, r.shrink(addr, oldLen, newLen)
 	}
 	if oldLen != 0 && v.End-addr == oldLen {
 		if n := as.next(v); (n == nil || n.Start >= v.End+newLen-oldLen) && v.End+newLen-oldLen <= UserPtrMax {

@@ -100,3 +100,22 @@ func TestMremapMultiAndDuplicate(t *testing.T) {
 	_, _, err = pr.Mremap(at(0), 0, pg(1), fixed, at(10), 0)
 	assert.Equal(t, unix.EINVAL, err, "old_len 0 of a private mapping")
 }
+
+// TestMremapShrinkPastTheTop: a shrink whose old_len reaches past the top
+// of the address space (or wraps) fails as do_vmi_munmap does, EINVAL,
+// after the MREMAP_FIXED target was unmapped (mmfuzz seed 9).
+func TestMremapShrinkPastTheTop(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 0x40)))
+	huge := uint64(0xfffff00000000000)
+	_, _, err := as.Mremap(at(0x10), huge, pg(2), unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, at(0x30), 0)
+	assert.Equal(t, unix.EINVAL, err)
+	var got [][2]uint64
+	for _, v := range as.VMAs() {
+		got = append(got, [2]uint64{v.Start, v.End})
+	}
+	assert.Equal(t, [][2]uint64{{at(0), at(0x30)}, {at(0x32), at(0x40)}}, got, "the target is unmapped, nothing else")
+
+	_, _, err = as.Mremap(at(0x10), huge, pg(2), 0, 0, 0)
+	assert.Equal(t, unix.EINVAL, err, "in place too")
+}
