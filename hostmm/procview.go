@@ -92,11 +92,29 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 				}
 			}
 		}
+		// VmFlags: from the first host block that is not an emulated
+		// guard piece (PROT_NONE on the host: no access, and without an
+		// anon_vma no VM_ACCOUNT either), the access flags always from
+		// the model, and VM_ACCOUNT from it too when every block is a
+		// guard piece.
+		flagsFrom, fromModel := over[0], hidden|mm.VMAccessFlags|mm.VMAccount
+		for _, blk := range over {
+			if !v.IsGuard(max(blk.Line.Start, line.Start)) {
+				flagsFrom, fromModel = blk, hidden|mm.VMAccessFlags
+				break
+			}
+		}
+		hostFlags := ""
+		for _, f := range flagsFrom.Fields {
+			if strings.HasPrefix(f, "VmFlags:") {
+				hostFlags = f
+			}
+		}
 		for _, f := range over[0].Fields {
 			name, _, _ := strings.Cut(f, ":")
 			switch {
 			case name == "VmFlags":
-				b.WriteString(patchVmFlags(f, v.Flags, hidden))
+				b.WriteString(patchVmFlags(hostFlags, v.Flags, fromModel))
 			case name == "Size":
 				fmt.Fprintf(&b, "%-16s%8d kB", "Size:", (line.End-line.Start)>>10)
 			case strings.HasSuffix(name, "PageSize") || !strings.HasSuffix(f, " kB"):
@@ -110,17 +128,9 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 	return b.String()
 }
 
-// fromModel are the flags whose mnemonics patchVmFlags always takes from
-// the model: an emulated guard page is a PROT_NONE piece on the host (no
-// access, and a private one loses VM_ACCOUNT), and the host block at a
-// VMA's start may be one.
-const fromModel = mm.VMAccessFlags | mm.VMAccount
-
 // patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
-// (emulated) flags and of fromModel follow the model's flags, in the
-// kernel's order (by flag bit).
+// flags follow the model's flags, in the kernel's order (by flag bit).
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
-	hidden |= fromModel
 	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
 		if mm.ParseVmFlags(m)&hidden == 0 {

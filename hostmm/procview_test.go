@@ -12,9 +12,9 @@ import (
 	"madvisor/mm"
 )
 
-// TestPatchVmFlags: the hidden flags' and the access flags' mnemonics
-// follow the model, in the kernel's order (by bit, unknown ones by their
-// kernel bit); the others stay as the host shows them.
+// TestPatchVmFlags: the hidden flags' mnemonics follow the model, in the
+// kernel's order (by bit, unknown ones by their kernel bit); the others
+// stay as the host shows them.
 func TestPatchVmFlags(t *testing.T) {
 	all := mm.VMWipeOnFork | mm.VMMaybeGuard | mm.VMSealed
 	rw := mm.VMRead | mm.VMWrite
@@ -27,9 +27,10 @@ func TestPatchVmFlags(t *testing.T) {
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount, all, "VmFlags: rd wr mr mw me ac "},
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
 		{"VmFlags: rd ", mm.VMRead | mm.VMSealed, 0, "VmFlags: rd "},
-		// An emulated guard page at the VMA's start: a PROT_NONE piece on
-		// the host.
-		{"VmFlags: mr mw me ", rw | mm.VMExec | mm.VMMaybeGuard | mm.VMAccount, all, "VmFlags: rd wr ex mr mw me gu ac "},
+		// An emulated guard piece: PROT_NONE on the host, the access
+		// flags and VM_ACCOUNT from the model.
+		{"VmFlags: mr mw me ", rw | mm.VMExec | mm.VMMaybeGuard | mm.VMAccount, all | mm.VMAccessFlags | mm.VMAccount,
+			"VmFlags: rd wr ex mr mw me gu ac "},
 	} {
 		assert.Equal(t, c.want, patchVmFlags(c.line, c.flags, c.hidden), "%q flags %#x hidden %#x", c.line, c.flags, c.hidden)
 	}
@@ -80,6 +81,28 @@ Rss:                   4 kB
 Pss:                   5 kB
 KernelPageSize:        4 kB
 VmFlags: rd wr mr mw me ac sl 
+`
+	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
+}
+
+// TestPatchSmapsGuardFirst: a VMA whose first page is an emulated guard
+// (a PROT_NONE piece on the host, without VM_ACCOUNT) takes its VmFlags
+// from the host block after it, the access flags from the model.
+func TestPatchSmapsGuardFirst(t *testing.T) {
+	lines, err := mm.ParseMaps("00402000-00404000 rw-p 00000000 00:00 0\n")
+	require.NoError(t, err)
+	as := mm.FromMaps(lines)
+	require.NoError(t, as.AddGuards(0x402000, 0x403000))
+	host := ParseSmaps(`00402000-00403000 ---p 00000000 00:00 0 
+Size:                  4 kB
+VmFlags: mr mw me 
+00403000-00404000 rw-p 00000000 00:00 0 
+Size:                  4 kB
+VmFlags: rd wr mr mw me ac 
+`)
+	want := lines[0].String() + `
+Size:                  8 kB
+VmFlags: rd wr mr mw me gu ac 
 `
 	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
 }
