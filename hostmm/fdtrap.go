@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
-	"gvisor.dev/gvisor/pkg/seccomp"
 )
 
 // A seccomp filter added to a running process to trace some calls on one
@@ -25,32 +25,63 @@ type FdTrap struct {
 // FdAccessFilter is a seccomp program that traces calls on fd (the
 // reads, writes and copies of a pagemap or mem file: a copy gets its own
 // filter), and allows everything else (the main filter decides the rest).
-func FdAccessFilter(fd int, calls []FdTrap) ([]bpf.Instruction, error) {
-	var onFD seccomp.PerArg
-	for i := range onFD {
-		onFD[i] = seccomp.AnyValue{}
-	}
-	onFD[0] = seccomp.MaskedEqual(0xffffffff, uintptr(uint32(fd)))
-	rules := seccomp.NewSyscallRules()
+// It is written out by hand, as short as it can be: a thread's filters
+// share a budget of 32,768 instructions (each costing 4 more), and one
+// is added per fd number, so its length is how many fd numbers can be
+// traced: about 1,000 at 22 instructions (the kernel counts them once
+// translated to eBPF), 400 with a generic rule set.
+func FdAccessFilter(fd int, calls []FdTrap) []bpf.Instruction {
+	const (
+		offNr   = 0
+		offArch = 4
+		offArg0 = 16 // low half on little-endian x86-64
+		offArg1 = 24
+	)
+	allow := bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_ALLOW))
+	trace := bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_TRACE)|TraceData)
+	// Layout: the fd and arch checks, one jump per call to trace (the
+	// calls without an argument rule), a block per call with one (its
+	// number, its second argument's values), then allow and trace.
+	var plain, withArg []FdTrap
 	for _, c := range calls {
 		if len(c.Arg1) == 0 {
-			rules = rules.Add(c.Nr, onFD)
-			continue
+			plain = append(plain, c)
+		} else {
+			withArg = append(withArg, c)
 		}
-		var or seccomp.Or
-		for _, v := range c.Arg1 {
-			m := onFD
-			m[1] = seccomp.MaskedEqual(0xffffffff, uintptr(v))
-			or = append(or, m)
+	}
+	n := 5 + len(plain) + 2 // head, jumps, allow, trace
+	for _, c := range withArg {
+		n += 2 + len(c.Arg1)
+	}
+	allowAt, traceAt := n-2, n-1
+	// to is the jump offset from instruction i to instruction at.
+	to := func(i, at int) uint8 { return uint8(at - i - 1) }
+	prog := make([]bpf.Instruction, 0, n)
+	prog = append(prog,
+		bpf.Stmt(bpf.Ld|bpf.Abs|bpf.W, offArg0),
+		bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(fd), 0, to(1, allowAt)),
+		bpf.Stmt(bpf.Ld|bpf.Abs|bpf.W, offArch),
+		bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, linux.AUDIT_ARCH_X86_64, 0, to(3, allowAt)),
+		bpf.Stmt(bpf.Ld|bpf.Abs|bpf.W, offNr))
+	for _, c := range plain {
+		prog = append(prog, bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(c.Nr), to(len(prog), traceAt), 0))
+	}
+	for _, c := range withArg {
+		// Another number skips the block; once the number matched, no
+		// other call can: a value that does not match allows.
+		prog = append(prog, bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(c.Nr), 0, uint8(1+len(c.Arg1))))
+		prog = append(prog, bpf.Stmt(bpf.Ld|bpf.Abs|bpf.W, offArg1))
+		for j, v := range c.Arg1 {
+			jf := uint8(0)
+			if j == len(c.Arg1)-1 {
+				jf = to(len(prog), allowAt)
+			}
+			prog = append(prog, bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, v, to(len(prog), traceAt), jf))
 		}
-		rules = rules.Add(c.Nr, or)
 	}
-	prog := seccomp.Program{
-		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
-		Options:  seccomp.ProgramOptions{DefaultAction: seccomp.Allow, BadArchAction: seccomp.Allow},
-	}
-	insns, _, err := prog.Build()
-	return insns, err
+	prog = append(prog, allow, trace)
+	return prog
 }
 
 // InstallFilter adds the seccomp program insns to every thread of tr's

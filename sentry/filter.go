@@ -3,9 +3,11 @@ package sentry
 import (
 	"fmt"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
 	"gvisor.dev/gvisor/pkg/seccomp"
 
+	"madvisor/hostmm"
 	"madvisor/syscalls"
 )
 
@@ -13,8 +15,8 @@ import (
 // SECCOMP_RET_TRACE for the intercepted syscalls (and, for those with
 // argument matches, only the matching calls), SECCOMP_RET_ALLOW for every
 // other one. Calls of a foreign ABI (int 0x80 from a 64-bit process) are
-// traced too, so the sentry sees them instead of the model silently
-// diverging. procView adds the opens (syscalls.ProcViewIntercepted);
+// traced too, so that the sentry refuses them instead of the model
+// silently diverging. procView adds the opens (syscalls.ProcViewIntercepted);
 // traceAll (deterministic mode) traces every syscall: each is a scheduling
 // point.
 func BuildFilter(procView, traceAll bool) ([]bpf.Instruction, error) {
@@ -26,23 +28,38 @@ func BuildFilter(procView, traceAll bool) ([]bpf.Instruction, error) {
 	for _, e := range entries {
 		rules = rules.Add(e.Nr, ruleFor(e))
 	}
+	// The sentry's stops carry hostmm.TraceData: a program's own filter
+	// may return SECCOMP_RET_TRACE too (bypass.go).
+	trace := seccomp.Trace.Code(hostmm.TraceData)
 	def := seccomp.Allow
 	if traceAll {
-		def = seccomp.Trace
+		def = trace
 	}
 	prog := seccomp.Program{
-		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: seccomp.Trace}},
+		RuleSets: []seccomp.RuleSet{{Rules: rules, Action: trace}},
 		Options: seccomp.ProgramOptions{
 			DefaultAction: def,
-			BadArchAction: seccomp.Trace,
+			BadArchAction: trace,
 		},
 	}
 	insns, _, err := prog.Build()
 	if err != nil {
 		return nil, fmt.Errorf("building the seccomp filter: %w", err)
 	}
-	return insns, nil
+	// x32 calls (the number with __X32_SYSCALL_BIT, x86-64's arch) match
+	// none of the table's numbers: traced first, so that the sentry
+	// refuses them instead of a host with the x32 ABI running them.
+	// BPF jumps are relative: the rest is unchanged behind these.
+	x32 := []bpf.Instruction{
+		bpf.Stmt(bpf.Ld|bpf.Abs|bpf.W, 0), // seccomp_data.nr
+		bpf.Jump(bpf.Jmp|bpf.Jset|bpf.K, x32SyscallBit, 0, 1),
+		bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_TRACE)|hostmm.TraceData),
+	}
+	return append(x32, insns...), nil
 }
+
+// x32SyscallBit is __X32_SYSCALL_BIT: an x32 call's number has it.
+const x32SyscallBit = 0x40000000
 
 func ruleFor(e syscalls.Entry) seccomp.SyscallRule {
 	if len(e.Match) == 0 {

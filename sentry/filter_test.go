@@ -8,8 +8,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"madvisor/hostmm"
 	"madvisor/syscalls"
 )
 
@@ -60,6 +62,23 @@ func TestFilterTracesForeignArch(t *testing.T) {
 	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
 	require.NoError(t, err)
 	assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL)
+}
+
+// TestFilterTracesX32: every x32 call is traced (the sentry refuses them),
+// as are its own stops, which carry hostmm.TraceData.
+func TestFilterTracesX32(t *testing.T) {
+	for _, det := range []bool{false, true} {
+		insns, err := BuildFilter(false, det)
+		require.NoError(t, err)
+		for _, nr := range []int32{x32SyscallBit | 11, x32SyscallBit | 1, x32SyscallBit | 600} {
+			got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, nr, [6]uint64{})
+			require.NoError(t, err)
+			assert.Equal(t, linux.SECCOMP_RET_TRACE|hostmm.TraceData, got, "nr %#x", nr)
+		}
+		got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, unix.SYS_MUNMAP, [6]uint64{})
+		require.NoError(t, err)
+		assert.Equal(t, linux.SECCOMP_RET_TRACE|hostmm.TraceData, got, "munmap")
+	}
 }
 
 // filterAction runs the compiled filter on one syscall, as the kernel would.

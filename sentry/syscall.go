@@ -26,6 +26,8 @@ type call struct {
 	locked *AddressSpace
 	holder *lockdep.Holder
 	sched  Scheduler
+	// ia32: an i386-ABI call, refused (bypass.go).
+	ia32 bool
 }
 
 // exit runs at the syscall's exit stop. Engine thread only.
@@ -67,9 +69,13 @@ func (c *call) release() {
 // Engine thread only.
 func (t *Task) syscallEntry(si *syscallInfo) call {
 	if si.Arch != auditArchX86_64 {
-		// int 0x80 from a 64-bit process: not modeled. Let it run.
-		t.s.warnOnce("foreign-abi", "pid %d made a 32-bit syscall (%d) through int 0x80; it runs unmodeled", t.tg.pid, si.Nr)
-		return call{}
+		return call{ia32: true} // int $0x80 (bypass.go)
+	}
+	if !ownStop(si) {
+		return programTrace(si)
+	}
+	if si.Nr&x32SyscallBit != 0 {
+		return refuseX32(si)
 	}
 	c := call{nr: si.Nr, args: si.Args}
 	t.setSyscall(syscalls.Name(uintptr(si.Nr)))
@@ -103,6 +109,9 @@ func (t *Task) syscallEntry(si *syscallInfo) call {
 	if c.Exit == nil && (c.Clone != nil || t.s.cfg.Strace != nil || t.s.cfg.CheckMaps) {
 		c.Exit = func(ret int64) int64 { return ret } // watch the exit stop
 	}
+	if c.Clone != nil && c.Clone.Flags&unix.CLONE_UNTRACED != 0 {
+		t.traceUntraced(&c, si)
+	}
 	return c
 }
 
@@ -110,6 +119,10 @@ func (t *Task) syscallEntry(si *syscallInfo) call {
 func (t *Task) apply(c call) {
 	if t.dead {
 		c.release()
+		return
+	}
+	if c.ia32 {
+		t.refuseIA32()
 		return
 	}
 	if c.Emulate != nil {
@@ -180,6 +193,7 @@ func (t *Task) execed(ev stopEvent) {
 		// filter is on, untraced; the model starts at the program's exec.
 		return
 	}
+	t.tg.closeHostMaps() // the old mm's
 	as, err := t.s.addressSpaceFromHost(t.tid)
 	if err != nil {
 		t.s.logf("pid %d: cannot build the model at exec: %v", t.tg.pid, err)

@@ -2,6 +2,7 @@ package sentry
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +55,9 @@ type Task struct {
 	// needs them (READ_IMPLIES_EXEC): inherited by clone, the flag
 	// dropped by exec (syscalls.Persona).
 	persona uint32
+	// gpSiginfo: the next SIGSEGV is the fault of a refused int $0x80,
+	// whose siginfo the sentry writes (bypass.go).
+	gpSiginfo bool
 
 	// mu protects the fields read by the task dump (SIGUSR1).
 	mu      sync.Mutex
@@ -84,6 +88,10 @@ type ThreadGroup struct {
 	// seccomp filters trap (fdtrap.go). Filters outlive exec and are
 	// inherited by children, and so is this set. Engine thread.
 	readTraps map[int]bool
+	// hostMaps is the process's /proc/PID/maps as --check-maps holds it
+	// open from its first check until exec or exit (checkMaps). Engine
+	// thread.
+	hostMaps *os.File
 }
 
 func (s *Sandbox) newTask(tid int, tg *ThreadGroup) *Task {
@@ -188,7 +196,14 @@ func (t *Task) handleStop(ev stopEvent) {
 		t.attached = true
 		// A signal-delivery stop: forward the signal (a touch of an
 		// emulated guard page gets a real marker's si_code).
-		if sig == unix.SIGSEGV && t.s.emulating(hostmm.EmulateGuard) {
+		switch {
+		case sig == unix.SIGSEGV && t.gpSiginfo:
+			t.fixFaultSiginfo()
+		case sig == unix.SIGSEGV && t.s.emulating(hostmm.EmulateGuard):
+			if t.growGuardedStack() {
+				sig = 0 // the access runs again
+				break
+			}
 			t.fixGuardSiginfo()
 		}
 		t.ptrace(t.resumeMode(), sig)
@@ -224,6 +239,7 @@ func (t *Task) died(ev stopEvent) {
 		t.pending = call{}
 	}
 	if !ev.vanished && t.tid == t.tg.pid {
+		t.tg.closeHostMaps()
 		if t.tg.pidfdNr != 0 {
 			unix.Close(t.tg.pidfdNr - 1)
 			t.tg.pidfdNr = 0

@@ -327,7 +327,7 @@ var table = []Entry{
 var byNr [len(sysNames)]*Entry
 
 func init() {
-	table = append(append(table, detTable...), vmaTable...)
+	table = append(append(append(table, detTable...), vmaTable...), bypassTable...)
 	sort.Slice(table, func(i, j int) bool { return table[i].Nr < table[j].Nr })
 	for i := range table {
 		e := &table[i]

@@ -40,6 +40,7 @@ func TestInterceptedSet(t *testing.T) {
 		"shmat", "shmdt", "execve", "execveat", "prctl",
 		"clone", "clone3", "fork", "vfork", "ioctl",
 		"personality", "remap_file_pages", "arch_prctl",
+		"ptrace", "seccomp", "io_uring_setup", "io_uring_register",
 	}
 	var got []string
 	for _, e := range Intercepted() {
