@@ -23,6 +23,7 @@ func (b *Backend) GuardAdvice(advice int, applied []mm.MadviseRange) {
 	for _, p := range applied {
 		switch advice {
 		case unix.MADV_GUARD_INSTALL:
+			b.attachAnonVMA(p)
 			b.tr.Inject(unix.SYS_MADVISE, p.Start, p.End-p.Start, unix.MADV_DONTNEED)
 			b.tr.Inject(unix.SYS_MPROTECT, p.Start, p.End-p.Start, unix.PROT_NONE)
 		case unix.MADV_GUARD_REMOVE:
@@ -32,6 +33,31 @@ func (b *Backend) GuardAdvice(advice int, applied []mm.MadviseRange) {
 				b.tr.Inject(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot))
 			}
 		}
+	}
+}
+
+// attachAnonVMA gives the host VMA of piece p an anon_vma, as the
+// kernel's install does to an anonymous VMA, before the PROT_NONE pieces
+// split it: the pieces then share it, as the model's VMA does, so that the
+// host merges and keeps VM_ACCOUNT (mprotect drops it from an anonymous
+// VMA without one) as the kernel would. A write fault is what attaches
+// one: a byte of a page of p that is not yet a guard (its contents are
+// discarded next) is written back as it is. A userfaultfd-armed VMA is left
+// alone: the fault would raise an event that the install does not.
+func (b *Backend) attachAnonVMA(p mm.MadviseRange) {
+	v := p.VMA
+	if !v.IsAnonymous() || v.UffdArmed {
+		return
+	}
+	for at := p.Start; at < p.End; at += mm.PageSize {
+		if v.IsGuard(at) {
+			continue
+		}
+		var c [1]byte
+		if b.tr.ReadMem(at, c[:]) == nil {
+			_ = b.tr.WriteMem(at, c[:])
+		}
+		return
 	}
 }
 

@@ -30,3 +30,22 @@ func (as *AddressSpace) IsGuard(addr uint64) bool {
 	v := as.find(addr)
 	return v != nil && v.Guards.Contains((addr-v.Start)>>PageShift)
 }
+
+// GuardedStackAbove returns the VM_GROWSDOWN VMA that the unmapped addr
+// lies below (the first VMA above it), if that VMA's lowest page is a
+// guard page. Under guard emulation that page is a PROT_NONE piece on the
+// host, and a fault below it grows the piece, not the VMA: the sentry
+// makes the growth the kernel's (GrowDown, then the VMA's protection on
+// the grown part).
+//
+// Preconditions: the caller holds mmap_lock.
+func (as *AddressSpace) GuardedStackAbove(addr uint64) (VMA, bool) {
+	if as.find(addr) != nil {
+		return VMA{}, false
+	}
+	v := as.findNext(addr)
+	if v == nil || v.Flags&VMGrowsDown == 0 || !v.Guards.Contains(0) {
+		return VMA{}, false
+	}
+	return *v, true
+}

@@ -1,9 +1,9 @@
 package sentry
 
 import (
+	"bytes"
 	"encoding/binary"
-	"fmt"
-	"os"
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -162,19 +162,127 @@ func (t *Task) faultAccess(addr uint64) mm.Prot {
 	return hostmm.FaultAccess(code, regs.Rip, regs.Rdi, addr)
 }
 
-// procFileTarget returns the task whose /proc/PID/name file t's fd is
-// open on, if that process is under the sandbox and has a model.
+// procFileTarget returns the task whose name file (pagemap, mem...) t's
+// fd is open on, however it was opened (hostmm.ProcFileOfFD), if that
+// process is under the sandbox and has a model.
 func (t *Task) procFileTarget(fd int, name string) *Task {
-	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", t.tid, fd))
-	if err != nil {
+	target, file := t.procFileOfFD(fd)
+	if file != name {
 		return nil
 	}
-	var pid int
-	if n, _ := fmt.Sscanf(link, "/proc/%d/"+name, &pid); n != 1 || link != fmt.Sprintf("/proc/%d/%s", pid, name) {
-		return nil
+	return target
+}
+
+// procFileOfFD returns the task whose maps, smaps, pagemap or mem file
+// t's fd is open on, and which file, if that process is under the sandbox
+// and has a model.
+func (t *Task) procFileOfFD(fd int) (*Task, string) {
+	pid, file, ok := hostmm.ProcFileOfFD(t.tid, fd)
+	if !ok {
+		return nil, ""
 	}
 	if target := t.s.programTask(pid); target != nil && target.tg.mm != nil {
-		return target
+		return target, file
 	}
-	return nil
+	return nil, ""
+}
+
+// growGuardedStack handles a SIGSEGV that only the emulation causes: a
+// touch below a grows-down VMA whose lowest page is an emulated guard
+// page. The host grew that page's PROT_NONE piece and faulted; the kernel
+// grows the VMA with its own protection, and the touch goes on. So the
+// model takes the growth (where the kernel could have made it), the grown
+// part gets the VMA's protection on the host, and the signal is dropped:
+// the access runs again (and faults again if the VMA's protection does
+// not allow it, now as the kernel's fault). If another task holds the
+// address space, the signal is dropped too, and the access faults again
+// until it can be handled. It reports whether the signal is to be
+// dropped. t is in a signal-delivery stop for SIGSEGV. Engine thread only.
+func (t *Task) growGuardedStack() bool {
+	as := t.tg.mm
+	if as == nil || t.watching || t.inj != nil {
+		return false
+	}
+	var si [128]byte
+	if ptraceRequest(unix.PTRACE_GETSIGINFO, t.tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return false
+	}
+	const segvAccErr = 2
+	code := int32(binary.LittleEndian.Uint32(si[8:]))
+	addr := binary.LittleEndian.Uint64(si[16:])
+	if int32(binary.LittleEndian.Uint32(si[0:])) != int32(unix.SIGSEGV) || code != segvAccErr {
+		return false
+	}
+	l, ok := hostmm.MapsLineAt(t.tg.pid, addr)
+	if !ok || l.Prot() != mm.ProtNone {
+		return false
+	}
+	if !as.m.Lock.TryWrite(t.holder) {
+		return true
+	}
+	defer as.m.Lock.Unlock(t.holder)
+	v, ok := as.m.AS.GuardedStackAbove(addr)
+	if !ok || l.Start >= v.Start || l.End <= v.Start {
+		return false
+	}
+	gadget, ok := t.syscallGadget()
+	if !ok {
+		t.s.warnOnce("stack-gadget", "pid %d: no syscall instruction in the vDSO: a stack cannot grow below an emulated guard page", t.tg.pid)
+		return false
+	}
+	if !as.m.AS.GrowDown(v.Start, l.Start) {
+		return false
+	}
+	return t.injectAtFault(gadget, unix.SYS_MPROTECT, l.Start, v.Start-l.Start, uint64(v.Prot())) == nil
+}
+
+// syscallGadget returns the address of a syscall instruction (0f 05) in
+// the vDSO, for calls injected where the thread is not in a syscall.
+//
+// Preconditions: the address space is locked by t.
+func (t *Task) syscallGadget() (uint64, bool) {
+	for _, v := range t.tg.mm.m.AS.VMAs() {
+		if v.Backing.Kind != mm.BackingVDSO || v.Prot()&mm.ProtExec == 0 {
+			continue
+		}
+		code := make([]byte, v.End-v.Start)
+		if t.readMem(v.Start, code) != nil {
+			return 0, false
+		}
+		if i := bytes.Index(code, []byte{0x0f, 0x05}); i >= 0 {
+			return v.Start + uint64(i), true
+		}
+	}
+	return 0, false
+}
+
+// injectAtFault runs syscall nr in t, which is in a signal-delivery stop
+// (no syscall of its own), through the syscall instruction at gadget; the
+// signal is dropped and t's registers are restored after, so that the
+// faulting instruction runs again. Engine thread only.
+func (t *Task) injectAtFault(gadget uint64, nr uintptr, args ...uint64) error {
+	var regs unix.PtraceRegs
+	if err := unix.PtraceGetRegs(t.tid, &regs); err != nil {
+		return err
+	}
+	inj := &injection{saved: regs}
+	inj.saved.Rip = gadget + 2 // Inject runs the instruction before saved.Rip
+	t.inj = inj
+	_, err := t.Inject(nr, args...)
+	t.inj = nil
+	if errors.Is(err, errTraceeGone) {
+		return err
+	}
+	regs.Orig_rax = ^uint64(0)
+	if err := unix.PtraceSetRegs(t.tid, &regs); err != nil {
+		return err
+	}
+	for _, s := range inj.signals {
+		if d := t.s.det; d != nil {
+			d.sendOwnSignal(t.tg.pid, t.tid, s, nil)
+		} else {
+			unix.Tgkill(t.tg.pid, t.tid, s)
+		}
+	}
+	return err
 }
