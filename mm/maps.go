@@ -346,10 +346,12 @@ func (as *AddressSpace) mapsLine(v *VMA) MapsLine {
 		l.Path = "[vsyscall]"
 	default:
 		switch {
-		case v.Start <= as.brk && v.End > as.startBrk:
-			// A VMA that ends where the heap starts (the bss right
-			// below it, when ASLR is off: deterministic mode) is not
-			// labelled on 6.18.
+		case v.Start < as.brk && v.End > as.startBrk:
+			// The kernel's test (vma_is_initial_heap): the VMA
+			// overlaps [start_brk, brk). So neither a VMA that ends
+			// where the heap starts (the bss right below it, when
+			// ASLR is off) nor one that starts at the break (a
+			// mapping placed right after the heap) is [heap].
 			l.Path = "[heap]"
 		case v.Start <= as.startStack && v.End >= as.startStack:
 			l.Path = "[stack]"

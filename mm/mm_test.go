@@ -510,8 +510,11 @@ func TestLabels(t *testing.T) {
 	assert.Equal(t, "[heap]", ls[0].Path)
 	assert.Equal(t, "", ls[1].Path)
 	assert.Equal(t, "[stack]", ls[2].Path)
-	// A VMA starting exactly at brk is labelled too (vm_start <= brk).
+	// A VMA starting exactly at brk is not (vma_is_initial_heap: it
+	// overlaps [start_brk, brk)); one byte past it, it is.
 	as.SetBrk(at(0), at(10))
+	assert.Equal(t, "", as.Maps()[1].Path)
+	as.SetBrk(at(0), at(10)+1)
 	assert.Equal(t, "[heap]", as.Maps()[1].Path)
 	// One that ends where the heap starts is not (the bss below an empty
 	// heap without ASLR).

@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -108,16 +109,29 @@ func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
 // it); anything else is reported, once while it persists, and the model
 // is kept as it is: adopting the host's text would lose what maps does
 // not show (file identities, VM_ACCOUNT, uffd arming, guard pages, seals)
-// and hide the next difference.
+// and hide the next difference. The maps are read through a file held
+// open (readHostMaps), so a process that makes itself non-dumpable is
+// still checked; one whose maps cannot be read at all (a child born
+// non-dumpable, madvisor without CAP_SYS_PTRACE) is named once, and
+// counted in the run's summary.
 //
 // Preconditions: as is write-locked (the model cannot move under us).
 func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 	if as == nil || t.dead {
 		return
 	}
-	host, err := hostmm.ReadMaps(t.tid)
+	host, err := t.tg.readHostMaps(t.tid)
 	if err != nil {
-		return // the process is going away
+		if !errors.Is(err, os.ErrPermission) || t.dead {
+			return // the process is going away
+		}
+		key := fmt.Sprintf("check-maps-unreadable-%d", t.tg.pid)
+		if _, seen := s.warned.LoadOrStore(key, true); !seen {
+			s.unchecked.Add(1)
+			s.logf("check-maps: pid %d after %s: cannot read /proc/%d/maps (%v): the process is not dumpable (PR_SET_DUMPABLE 0, or inherited from its parent) and madvisor lacks CAP_SYS_PTRACE; it is not checked from here on",
+				t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, err)
+		}
+		return
 	}
 	as.m.AS.SyncGrowsDown(host)
 	d := mm.DiffMaps(as.m.AS.HostMaps(s.emulatedFlags(), s.emulating(hostmm.EmulateGuard)), host)
@@ -130,6 +144,32 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 		s.diffs.Add(1)
 		s.logf("check-maps: pid %d after %s: the model and /proc/%d/maps differ:\n%s",
 			t.tg.pid, syscalls.Name(uintptr(nr)), t.tg.pid, indent(d))
+	}
+}
+
+// readHostMaps reads the host's maps of the process for checkMaps (tid is
+// one of its threads): through a maps file opened at the first check and
+// kept until exec or exit. A process that makes itself non-dumpable
+// (PR_SET_DUMPABLE 0) refuses new opens of its /proc files to a reader
+// without CAP_SYS_PTRACE, but the kernel checks access at the open only,
+// so a file opened before keeps reading. Engine thread only.
+func (tg *ThreadGroup) readHostMaps(tid int) ([]mm.MapsLine, error) {
+	if tg.hostMaps == nil {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
+		if err != nil {
+			return nil, err
+		}
+		tg.hostMaps = f
+	}
+	return hostmm.ReadMapsFile(tg.hostMaps)
+}
+
+// closeHostMaps closes the maps file checkMaps holds (at exec: it shows
+// the old mm; at exit).
+func (tg *ThreadGroup) closeHostMaps() {
+	if tg.hostMaps != nil {
+		tg.hostMaps.Close()
+		tg.hostMaps = nil
 	}
 }
 

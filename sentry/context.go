@@ -90,13 +90,18 @@ func (t *Task) ProcessMadvise(a syscalls.ProcessMadviseArgs) syscalls.Plan {
 func (t *Task) OpenProc(nr uintptr, r syscalls.Regs, pathAddr, flags uint64) (syscalls.Plan, bool) {
 	p, err := t.readString(pathAddr, unix.PathMax)
 	if err != nil {
-		return syscalls.Plan{}, false // the host's EFAULT
+		// The host's EFAULT, or memory the sentry cannot read (a
+		// process that is not dumpable): what it opens is still seen.
+		return t.watchOpen(flags)
 	}
 	var plan syscalls.Plan
-	if t.procViewOpen(&plan, nr, r, pathAddr, p, flags) {
+	if t.procViewOpen(&plan, pathAddr, p, flags) {
 		return plan, true
 	}
-	return t.sysCPUOpen(pathAddr, p, flags)
+	if plan, ok := t.sysCPUOpen(pathAddr, p, flags); ok {
+		return plan, true
+	}
+	return t.watchOpen(flags)
 }
 
 // ProcFileAccess implements syscalls.Context (procfileio.go).

@@ -22,30 +22,57 @@ import (
 // call; it runs natively): one filter per fd number, ever.
 
 // trapFileAccess adds, if the process has none yet, a filter tracing the
-// reads and writes of fd. t is in an injection. Engine thread only.
-func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) {
+// reads and writes of fd, and reports whether fd is traced. It is not
+// when the filter cannot be added: the seccomp filters of a thread hold
+// at most 32,768 instructions in all (about 1,000 per-fd filters beside
+// the main one), and a thread with filters of its own refuses the
+// synchronization. The caller then refuses the fd (EMFILE, as when the
+// fd table is full): a pagemap or mem fd whose reads run natively would
+// show what the host has where the model has guard pages. t is in an
+// injection. Engine thread only.
+func (t *Task) trapFileAccess(tr hostmm.Tracee, fd int) bool {
 	if t.tg.readTraps[fd] {
-		return
+		return true
 	}
-	insns, err := hostmm.FdAccessFilter(fd, trappedFileCalls)
-	if err != nil {
-		t.s.warnOnce("fdtrap-build", "cannot build the read/write filter: %v", err)
-		return
-	}
+	insns := hostmm.FdAccessFilter(fd, trappedFileCalls)
 	ret, err := hostmm.InstallFilter(tr, insns)
 	switch {
 	case errors.Is(err, hostmm.ErrNoScratch):
-		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter: read(2) of pagemap and mem runs natively", t.tg.pid)
+		t.s.warnOnce("fdtrap-mem", "pid %d: no stack room for the read/write filter of a pagemap or mem fd: its open fails with EMFILE", t.tg.pid)
+		return false
 	case err != nil:
+		return false
 	case ret != 0:
-		// A thread with filters of its own (ret is its tid) or no room.
-		t.s.warnOnce("fdtrap-install", "pid %d: cannot add the read/write filter (%d): read(2) of pagemap and mem runs natively", t.tg.pid, ret)
-	default:
-		if t.tg.readTraps == nil {
-			t.tg.readTraps = map[int]bool{}
-		}
-		t.tg.readTraps[fd] = true
+		// -ENOMEM: no room left for filters; a positive ret: a thread
+		// with filters of its own.
+		t.s.warnOnce("fdtrap-install", "pid %d: cannot add the read/write filter of a pagemap or mem fd (%d): its open fails with EMFILE", t.tg.pid, ret)
+		return false
 	}
+	if t.tg.readTraps == nil {
+		t.tg.readTraps = map[int]bool{}
+	}
+	t.tg.readTraps[fd] = true
+	return true
+}
+
+// trapOpened traces fd, a pagemap or mem file the host has just opened
+// for the call at t's exit stop (whose result is ret), or closes it and
+// refuses the open with EMFILE if it cannot be traced. It returns the
+// call's result. Engine thread only.
+func (t *Task) trapOpened(fd int, ret int64) int64 {
+	if t.tg.readTraps[fd] {
+		return ret
+	}
+	if t.beginExitInjection() != nil {
+		return ret // the thread is gone
+	}
+	if !t.trapFileAccess(t, fd) {
+		if _, err := t.Inject(unix.SYS_CLOSE, uint64(fd)); err == nil {
+			ret = -int64(unix.EMFILE)
+		}
+	}
+	t.finishInjection(ret)
+	return ret
 }
 
 // trappedFileCalls are the calls the per-fd filter traces, from the
@@ -71,17 +98,27 @@ var trappedFileCalls = func() []hostmm.FdTrap {
 // whether it set plan. Engine thread only.
 func (t *Task) procFileDupEntry(plan *syscalls.Plan, si *syscallInfo) bool {
 	fd := int(int32(si.Args[0]))
-	if t.procFileTarget(fd, "pagemap") == nil && t.procFileTarget(fd, "mem") == nil {
+	if _, file := t.procFileOfFD(fd); file != "pagemap" && file != "mem" {
 		return false
 	}
 	a := si.Args
 	plan.Emulate = func() int64 {
+		// A copy onto a given number: that number is traced first, so
+		// that a refusal leaves the file it holds open.
+		if nr := uintptr(si.Nr); (nr == unix.SYS_DUP2 || nr == unix.SYS_DUP3) && int32(a[1]) >= 0 && int32(a[1]) != int32(a[0]) {
+			if !t.trapFileAccess(t, int(int32(a[1]))) {
+				return -int64(unix.EMFILE)
+			}
+		}
 		nfd, err := t.Inject(uintptr(si.Nr), a[0], a[1], a[2])
 		if err != nil {
 			return -int64(unix.EINTR)
 		}
-		if nfd >= 0 {
-			t.trapFileAccess(t, int(nfd))
+		if nfd >= 0 && !t.trapFileAccess(t, int(nfd)) {
+			if _, err := t.Inject(unix.SYS_CLOSE, uint64(nfd)); err != nil {
+				return -int64(unix.EINTR)
+			}
+			return -int64(unix.EMFILE)
 		}
 		return nfd
 	}

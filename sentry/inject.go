@@ -43,8 +43,22 @@ func (t *Task) beginInjection() error {
 	return nil
 }
 
+// beginExitInjection prepares t, at the exit stop of a call the host ran,
+// for injected calls: each re-executes the call's syscall instruction,
+// and finishInjection then restores the registers of that exit stop with
+// the result the program sees. Engine thread only.
+func (t *Task) beginExitInjection() error {
+	inj := &injection{}
+	if err := unix.PtraceGetRegs(t.tid, &inj.saved); err != nil {
+		return err
+	}
+	t.inj = inj
+	return nil
+}
+
 // Inject implements hostmm.Tracee. Preconditions: engine thread; t is
-// stopped at a seccomp stop whose handler is emulating the syscall.
+// stopped at a seccomp stop whose handler is emulating the syscall, or at
+// the exit stop of a call after beginExitInjection.
 func (t *Task) Inject(nr uintptr, args ...uint64) (int64, error) {
 	inj := t.inj
 	if inj == nil {

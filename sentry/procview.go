@@ -26,11 +26,11 @@ import (
 // PAGEMAP_SCAN and PROCMAP_QUERY are answered per call (procfileio.go,
 // pagemapscan.go, procmapquery.go).
 
-// procViewOpen answers an open, openat or openat2 (nr, with registers a)
-// of path p (at pathAddr) when it is a maps file the model knows; any
-// other open runs natively. It reports whether it set plan. Engine thread
-// only.
-func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pathAddr uint64, p string, flags uint64) bool {
+// procViewOpen answers an open, openat or openat2 of path p (at pathAddr)
+// when it names a maps file the model knows; any other open runs natively
+// (and watchOpen sees what it opened). It reports whether it set plan.
+// Engine thread only.
+func (t *Task) procViewOpen(plan *syscalls.Plan, pathAddr uint64, p string, flags uint64) bool {
 	if flags&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
 		return false
 	}
@@ -38,26 +38,8 @@ func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pa
 	if target == nil || target.tg.mm == nil {
 		return false
 	}
-	switch {
-	case file == "pagemap" || file == "mem":
-		if t.s.emulating(hostmm.EmulateGuard) {
-			// The host's file, with read(2)/write(2) on it trapped
-			// (fdtrap.go).
-			plan.Emulate = func() int64 {
-				fd, err := t.Inject(nr, a[0], a[1], a[2], a[3], a[4], a[5])
-				if err != nil {
-					return -int64(unix.EINTR)
-				}
-				if fd >= 0 {
-					t.trapFileAccess(t, int(fd))
-				}
-				return fd
-			}
-			return true
-		}
-		return false
-	case flags&unix.O_ACCMODE != unix.O_RDONLY:
-		return false
+	if file == "pagemap" || file == "mem" || flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return false // the host's file (watchOpen)
 	}
 	as, pid := target.tg.mm, target.tg.pid
 	plan.Lock = as
@@ -74,6 +56,85 @@ func (t *Task) procViewOpen(plan *syscalls.Plan, nr uintptr, a syscalls.Regs, pa
 		return fd
 	}
 	return true
+}
+
+// watchOpen is the step of an open that procViewOpen did not answer: it
+// runs natively, and at its exit the sentry asks the kernel which file it
+// opened (hostmm.ProcFileOfFD), so that however the program named it (a
+// dirfd, a relative path, symlinks, /proc/self/fd/N, thread-self, a task
+// directory), a pagemap or mem file of a process under the sandbox gets
+// its reads and writes trapped (fdtrap.go) and a maps or smaps file opened
+// for reading is replaced by the view's (viewOpened). Engine thread only.
+func (t *Task) watchOpen(flags uint64) (syscalls.Plan, bool) {
+	if !t.s.procView() || flags&unix.O_PATH != 0 {
+		return syscalls.Plan{}, false
+	}
+	return syscalls.Plan{Exit: func(ret int64) int64 {
+		if ret < 0 {
+			return ret
+		}
+		fd := int(ret)
+		pid, file, ok := hostmm.ProcFileOfFD(t.tid, fd)
+		if !ok {
+			return ret
+		}
+		target := t.s.programTask(pid)
+		if target == nil || target.tg.mm == nil {
+			return ret
+		}
+		switch {
+		case file == "pagemap" || file == "mem":
+			if t.s.emulating(hostmm.EmulateGuard) {
+				return t.trapOpened(fd, ret)
+			}
+		case flags&unix.O_ACCMODE == unix.O_RDONLY:
+			t.viewOpened(target, fmt.Sprintf("/proc/%d/%s", pid, file), fd, flags)
+		}
+		return ret
+	}}, true
+}
+
+// viewOpened replaces fd, a maps or smaps file (path) of target that the
+// host has just opened for the call at t's exit stop, by a memfd of the
+// /proc view, as procViewOpen answers an open it recognizes: a memfd
+// named path (made at a free number, copied over fd, closed). The model
+// is not locked: only the engine thread touches it, and a call that holds
+// its lock meanwhile rewrites the view when it ends (refreshViews).
+// Engine thread only.
+func (t *Task) viewOpened(target *Task, path string, fd int, flags uint64) {
+	if t.beginExitInjection() != nil {
+		return
+	}
+	defer t.finishInjection(int64(fd))
+	var mfd int64 = -1
+	err := t.WithScratch(append([]byte(path), 0), func(addr uint64) error {
+		var err error
+		mfd, err = t.Inject(unix.SYS_MEMFD_CREATE, addr, unix.MFD_CLOEXEC)
+		return err
+	})
+	if err != nil || mfd < 0 {
+		t.s.warnOnce("view-reopen", "pid %d: cannot replace %s by the /proc view (%v, %d): the program reads the host's", t.tg.pid, path, err, mfd)
+		return
+	}
+	cloexec := uint64(0)
+	if flags&unix.O_CLOEXEC != 0 {
+		cloexec = unix.O_CLOEXEC
+	}
+	ret, err := t.Inject(unix.SYS_DUP3, uint64(mfd), uint64(fd), cloexec)
+	if err != nil {
+		return
+	}
+	t.Inject(unix.SYS_CLOSE, uint64(mfd))
+	if ret < 0 {
+		t.s.warnOnce("view-reopen", "pid %d: cannot replace %s by the /proc view (%d): the program reads the host's", t.tg.pid, path, ret)
+		return
+	}
+	as := target.tg.mm
+	v := viewFile{View: hostmm.View{Tid: t.tid, FD: fd, Pid: target.tg.pid, Smaps: strings.HasSuffix(path, "/smaps")}, link: "/memfd:" + path + " (deleted)"}
+	if err := t.s.writeView(as, v); err != nil {
+		t.s.logf("pid %d: writing the model's maps for %s: %v", t.tg.pid, path, err)
+	}
+	as.views = append(as.views, v)
 }
 
 // openMemfd answers an open whose flags are flags with a new memfd in

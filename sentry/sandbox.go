@@ -92,8 +92,9 @@ type Sandbox struct {
 	// phase is where the run is, for the task dump (a hang's report).
 	phase atomic.Value // string
 
-	// diffs counts the check-maps differences reported.
-	diffs atomic.Int64
+	// diffs counts the check-maps differences reported; unchecked the
+	// processes it stopped checking (their maps became unreadable).
+	diffs, unchecked atomic.Int64
 	// logMu serializes madvisor's own output.
 	logMu  sync.Mutex
 	warned sync.Map
@@ -158,6 +159,9 @@ func Run(cfg Config) (int, error) {
 		s.phase.Store("the program exited: waiting for the stage's report")
 		if n := s.diffs.Load(); n > 0 {
 			s.logf("check-maps: %d difference(s) between the model and the host", n)
+		}
+		if n := s.unchecked.Load(); n > 0 {
+			s.logf("check-maps: %d process(es) not checked to the end: their maps could not be read", n)
 		}
 		if msg := <-s.launchErr; msg != "" {
 			return 0, &ExitError{Msg: msg, Code: exitCode(ws)}
