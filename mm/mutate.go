@@ -64,7 +64,7 @@ func (as *AddressSpace) mergePair(a, b *VMA) *VMA {
 	m.End = b.End
 	m.Flags = a.Flags | b.Flags&VMSticky
 	if m.AnonVMA == 0 {
-		m.AnonVMA = b.AnonVMA
+		m.AnonVMA, m.AnonChained = b.AnonVMA, b.AnonChained
 	}
 	m.Guards = a.Guards.Union(b.Guards.Shift(a.Pages()))
 	keepStart, keepEnd := as.unmergedOK[a.Start], as.unmergedOK[b.End]
@@ -401,10 +401,10 @@ func anonVMACompatible(a, b *VMA) bool {
 // then the previous one's, when compatible (find_mergeable_anon_vma), else
 // a new one.
 func (as *AddressSpace) anonVMAFor(v *VMA) AnonVMAID {
-	if n := as.next(v); n != nil && n.AnonVMA != 0 && anonVMACompatible(v, n) {
+	if n := as.next(v); n != nil && n.AnonVMA != 0 && !n.AnonChained && anonVMACompatible(v, n) {
 		return n.AnonVMA
 	}
-	if p := as.prev(v); p != nil && p.AnonVMA != 0 && anonVMACompatible(p, v) {
+	if p := as.prev(v); p != nil && p.AnonVMA != 0 && !p.AnonChained && anonVMACompatible(p, v) {
 		return p.AnonVMA
 	}
 	return as.newAnonVMA()
@@ -626,10 +626,10 @@ func (as *AddressSpace) Fork() *AddressSpace {
 		nv.Flags &^= VMLockedMask
 		nv.UffdArmed = false
 		if nv.Flags&VMWipeOnFork != 0 {
-			nv.AnonVMA = 0
+			nv.AnonVMA, nv.AnonChained = 0, false
 			nv.Guards = GuardSet{}
 		} else if nv.AnonVMA != 0 {
-			nv.AnonVMA = c.newAnonVMA()
+			nv.AnonVMA, nv.AnonChained = c.newAnonVMA(), true
 		}
 		c.insert(&nv)
 		if prev != nil && canMerge(prev, &nv) {
@@ -667,7 +667,7 @@ func (as *AddressSpace) RemapDontUnmap(oldStart, length, newStart uint64) error 
 	as.tryMerge(&nv)
 	if whole && v.AnonVMA != 0 {
 		ov := *v
-		ov.AnonVMA = 0
+		ov.AnonVMA, ov.AnonChained = 0, false
 		as.replace(v, ov)
 	}
 	if v = as.find(oldStart); v != nil && v.Flags&VMLockedMask != 0 {

@@ -60,15 +60,15 @@ func (as *AddressSpace) MergeAcross(addr uint64, modelOnly VMFlags) bool {
 	nb := *b
 	nb.Flags = a.Flags | b.Flags&VMSticky
 	nb.PgOff = a.PgOff + a.Pages()
-	nb.AnonVMA = a.AnonVMA
+	nb.AnonVMA, nb.AnonChained = a.AnonVMA, a.AnonChained
 	if nb.AnonVMA == 0 {
-		nb.AnonVMA = b.AnonVMA
+		nb.AnonVMA, nb.AnonChained = b.AnonVMA, b.AnonChained
 	}
 	as.remove(b)
 	as.insert(&nb)
 	if a.AnonVMA == 0 && nb.AnonVMA != 0 {
 		na := *a
-		na.AnonVMA = nb.AnonVMA
+		na.AnonVMA, na.AnonChained = nb.AnonVMA, nb.AnonChained
 		as.replace(a, na)
 		a = as.find(na.Start)
 	}

@@ -123,6 +123,14 @@ type VMA struct {
 	PgOff uint64
 	// AnonVMA is the identity of the attached anon_vma, or 0.
 	AnonVMA AnonVMAID
+	// AnonChained is true when the VMA's anon_vma_chain links more than
+	// AnonVMA: its anon_vma came through fork (anon_vma_fork chains the
+	// parent's anon_vmas too), or was cloned from such a VMA by a split
+	// or a move. Such a VMA neither merges with a neighbour that has no
+	// anon_vma nor lends its anon_vma to one (the kernel's
+	// list_is_singular tests in is_mergeable_anon_vma and
+	// reusable_anon_vma).
+	AnonChained bool
 	// UffdArmed is true when the VMA is registered with a userfaultfd.
 	UffdArmed bool
 	// Name is the anonymous VMA name set by prctl(PR_SET_VMA,
@@ -162,6 +170,9 @@ func (v VMA) String() string {
 	}
 	if v.AnonVMA != 0 {
 		s += fmt.Sprintf(" anon_vma=%d", v.AnonVMA)
+		if v.AnonChained {
+			s += " (forked)"
+		}
 	}
 	if v.UffdArmed {
 		s += " uffd"
@@ -179,7 +190,7 @@ func (v VMA) String() string {
 // range and pgoff.
 func sameState(a, b *VMA) bool {
 	return a.Flags == b.Flags && a.Backing == b.Backing && a.AnonVMA == b.AnonVMA &&
-		a.UffdArmed == b.UffdArmed && a.Name == b.Name && a.Guards.Equal(b.Guards)
+		a.AnonChained == b.AnonChained && a.UffdArmed == b.UffdArmed && a.Name == b.Name && a.Guards.Equal(b.Guards)
 }
 
 // unmergeable reports whether v may never merge with a neighbour.
@@ -204,6 +215,9 @@ func canMerge(a, b *VMA) bool {
 		return false
 	}
 	if a.AnonVMA != 0 && b.AnonVMA != 0 && a.AnonVMA != b.AnonVMA {
+		return false
+	}
+	if (a.AnonVMA == 0) != (b.AnonVMA == 0) && (a.AnonChained || b.AnonChained) {
 		return false
 	}
 	return a.PgOff+a.Pages() == b.PgOff
