@@ -519,6 +519,25 @@ func TestForkedAnonChain(t *testing.T) {
 	assert.True(t, hi.AnonChained)
 }
 
+// TestForkSealedHalves: the halves of a VMA mseal split share one
+// anon_vma in the child too (the host has one VMA where mseal is
+// emulated; natively the seal keeps them apart anyway).
+func TestForkSealedHalves(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonMap(0, 8, rw)))
+	require.NoError(t, as.SetFlags(at(0), at(8), VMLocked, 0))
+	as.PrepareAnonVMA(at(0), at(8))
+	require.NoError(t, as.Mseal(at(4), pg(4), 0))
+	c := as.Fork()
+	require.NoError(t, c.Validate())
+	lo, _ := c.Find(at(0))
+	hi, _ := c.Find(at(4))
+	assert.NotZero(t, lo.AnonVMA)
+	assert.Equal(t, lo.AnonVMA, hi.AnonVMA)
+	p, _ := as.Find(at(0))
+	assert.NotEqual(t, p.AnonVMA, lo.AnonVMA)
+}
+
 func TestLabels(t *testing.T) {
 	as := NewAddressSpace()
 	require.NoError(t, as.Map(anonMap(0, 4, ProtRead|ProtWrite)))

@@ -618,6 +618,7 @@ func (as *AddressSpace) Fork() *AddressSpace {
 	c.DefFlags = as.DefFlags & VMNoHugePage
 	c.lastAnonVMA = as.lastAnonVMA
 	var prev *VMA
+	var prevParentAnon AnonVMAID
 	as.tree.Ascend(func(v *VMA) bool {
 		if v.Flags&VMDontCopy != 0 {
 			return true
@@ -625,12 +626,21 @@ func (as *AddressSpace) Fork() *AddressSpace {
 		nv := *v
 		nv.Flags &^= VMLockedMask
 		nv.UffdArmed = false
-		if nv.Flags&VMWipeOnFork != 0 {
+		switch {
+		case nv.Flags&VMWipeOnFork != 0:
 			nv.AnonVMA, nv.AnonChained = 0, false
 			nv.Guards = GuardSet{}
-		} else if nv.AnonVMA != 0 {
+		case nv.AnonVMA != 0 && prev != nil && prev.End == nv.Start && prevParentAnon == v.AnonVMA &&
+			prev.Flags^nv.Flags == VMSealed:
+			// Halves of one VMA that mseal split: natively two VMAs with
+			// an anon_vma each, which the seal keeps apart for good, so
+			// one identity is the same to the kernel; it is right where
+			// mseal is emulated and the host has one VMA.
+			nv.AnonVMA, nv.AnonChained = prev.AnonVMA, true
+		case nv.AnonVMA != 0:
 			nv.AnonVMA, nv.AnonChained = c.newAnonVMA(), true
 		}
+		prevParentAnon = v.AnonVMA
 		c.insert(&nv)
 		if prev != nil && canMerge(prev, &nv) {
 			c.unmergedOK[nv.Start] = apartKernel
