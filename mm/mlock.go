@@ -80,3 +80,19 @@ func (as *AddressSpace) MlockAll(lock VMFlags) {
 		_ = as.Mlock(v.Start, v.End, lock)
 	}
 }
+
+// Populated records what a populate (mlock, mlockall(MCL_CURRENT), an mmap
+// with MAP_POPULATE or VM_LOCKED) leaves in [start, end): it faults the
+// pages of every VMA but VM_IO/VM_PFNMAP ones and those locked on fault,
+// for write where the VMA is private and writable, and a write fault
+// attaches an anon_vma (which decides later merges). Read faults attach
+// none.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) Populated(start, end uint64) {
+	for _, v := range as.overlapping(start, end) {
+		if v.Flags&(VMWrite|VMShared|VMIO|VMPFNMap|VMLockOnFault) == VMWrite {
+			as.prepareAnonVMA(v)
+		}
+	}
+}

@@ -155,3 +155,29 @@ func TestLockable(t *testing.T) {
 		assert.Equal(t, tc.want, tc.v.Lockable(), tc.name)
 	}
 }
+
+func TestPopulated(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonMap(0, 2, ProtRead|ProtWrite)))
+	require.NoError(t, as.Map(anonMap(2, 2, ProtRead)))
+	require.NoError(t, as.Map(NewMmap(at(4), pg(2), ProtRead|ProtWrite, true, fileA, 0, false)))
+	require.NoError(t, as.Map(anonMap(6, 2, ProtRead|ProtWrite)))
+	require.NoError(t, as.Mlock(at(6), at(8), VMLocked|VMLockOnFault))
+
+	as.Populated(at(0), at(8))
+	require.NoError(t, as.Validate())
+	for _, tc := range []struct {
+		page uint64
+		want bool
+		why  string
+	}{
+		{0, true, "private writable: write faults"},
+		{2, false, "read-only: read faults attach no anon_vma"},
+		{4, false, "shared"},
+		{6, false, "locked on fault: not populated"},
+	} {
+		v, ok := as.Find(at(tc.page))
+		require.True(t, ok)
+		assert.Equal(t, tc.want, v.AnonVMA != 0, "page %d: %s", tc.page, tc.why)
+	}
+}

@@ -147,6 +147,9 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		v.Flags |= mm.VMNoHugePage
 	}
 	as.Map(v)
+	if v.Flags&mm.VMLocked != 0 || flags&(unix.MAP_POPULATE|unix.MAP_NONBLOCK) == unix.MAP_POPULATE {
+		as.Populated(v.Start, v.End)
+	}
 	return span(v.Start, v.End)
 }
 
@@ -284,6 +287,9 @@ func brkUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		v := mm.NewMmap(oldEnd, newEnd-oldEnd, prot, false, mm.Backing{Kind: mm.BackingAnon}, 0, false)
 		v.Flags |= as.DefFlags // do_brk_flags: mm->def_flags
 		as.Map(v)
+		if v.Flags&mm.VMLocked != 0 {
+			as.Populated(oldEnd, newEnd)
+		}
 		changed = span(oldEnd, newEnd)
 	case newEnd < oldEnd:
 		as.Unmap(newEnd, oldEnd)
@@ -328,6 +334,9 @@ func lockUpdate(lock mm.VMFlags) Update {
 			}
 		}
 		as.Mlock(start, end, lock)
+		if ret == 0 && lock == mm.VMLocked {
+			as.Populated(start, end)
+		}
 		return span(start, end)
 	}
 }
@@ -349,18 +358,39 @@ func mlockallUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span 
 	if a[0]&unix.MCL_FUTURE != 0 {
 		as.DefFlags |= lock
 	}
-	if a[0]&unix.MCL_CURRENT != 0 {
-		as.MlockAll(lock)
+	if a[0]&unix.MCL_CURRENT == 0 {
+		return nil
 	}
-	return nil
+	return mlockAll(as, lock)
 }
 
 func munlockallUpdate(as *mm.AddressSpace, _ Host, _ [6]uint64, ret int64) []Span {
-	if !failed(ret) {
-		as.DefFlags &^= mm.VMLockedMask
-		as.MlockAll(0)
+	if failed(ret) {
+		return nil
 	}
-	return nil
+	as.DefFlags &^= mm.VMLockedMask
+	return mlockAll(as, 0)
+}
+
+// mlockAll gives every VMA the lock bits lock (MlockAll), and with
+// VMLocked alone populates all of them as mlockall(MCL_CURRENT) does. It
+// returns the VMAs whose lock bits changed: whether they merged with
+// their neighbours depends on anon_vmas that only the host knows (faults,
+// a populate that stopped early).
+func mlockAll(as *mm.AddressSpace, lock mm.VMFlags) []Span {
+	var changed []Span
+	for _, v := range as.VMAs() {
+		if v.Lockable() && v.Flags&mm.VMLockedMask != lock {
+			changed = append(changed, Span{v.Start, v.End})
+		}
+	}
+	as.MlockAll(lock)
+	if lock == mm.VMLocked {
+		for _, v := range as.VMAs() {
+			as.Populated(v.Start, v.End)
+		}
+	}
+	return changed
 }
 
 // shmatUpdate adopts the host's view of the attached segment (its shm file

@@ -1013,6 +1013,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			nr:     unix.SYS_MLOCKALL,
 			args:   [6]uint64{unix.MCL_CURRENT},
 			want:   space,
+			spans:  []Span{{0x400000, 0x401000}, {0x10000000, 0x10004000}},
 			check:  lockedAre(mm.VMLocked, mm.VMLocked, 0),
 		},
 		{
@@ -1022,6 +1023,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			nr:     unix.SYS_MLOCKALL,
 			args:   [6]uint64{unix.MCL_CURRENT},
 			want:   space,
+			spans:  []Span{{0x400000, 0x401000}, {0x10000000, 0x10004000}},
 			check:  lockedAre(mm.VMLocked, mm.VMLocked, 0),
 		},
 		{
@@ -1030,6 +1032,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			nr:     unix.SYS_MLOCKALL,
 			args:   [6]uint64{unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT},
 			want:   space,
+			spans:  []Span{{0x400000, 0x401000}, {0x10000000, 0x10004000}},
 			check: lockedAre(mm.VMLocked|mm.VMLockOnFault, mm.VMLocked|mm.VMLockOnFault,
 				mm.VMLocked|mm.VMLockOnFault),
 		},
@@ -1065,6 +1068,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			nr:     unix.SYS_MLOCKALL,
 			args:   [6]uint64{unix.MCL_CURRENT},
 			want:   space,
+			spans:  []Span{{0x10000000, 0x10004000}},
 			check:  lockedAre(mm.VMLocked, mm.VMLocked, 0),
 		},
 		{
@@ -1073,6 +1077,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 			setup:  lockAll,
 			nr:     unix.SYS_MUNLOCKALL,
 			want:   space,
+			spans:  []Span{{0x400000, 0x401000}, {0x10000000, 0x10004000}},
 			check:  lockedAre(0, 0, 0),
 		},
 		{

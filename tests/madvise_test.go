@@ -35,6 +35,11 @@ var madvisePrograms = []string{
 	"madv_oldadv",
 	"madv_seal",
 	"madv_procview",
+	"madv_untraced",
+	"madv_mlock",
+	"madv_partial",
+	"madv_procmem",
+	"madv_guardemu",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program
