@@ -38,6 +38,9 @@ const (
 	// UFFDIO_UNREGISTER is _IOR(UFFDIO, _UFFDIO_UNREGISTER, struct
 	// uffdio_range) (struct size 16).
 	UFFDIO_UNREGISTER = 0x8010aa01
+	// USERFAULTFD_IOC_NEW is _IO(USERFAULTFD_IOC, 0x00): a new
+	// userfaultfd from /dev/userfaultfd (6.1).
+	USERFAULTFD_IOC_NEW = 0xaa00
 	// PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg) (size 96, 6.7).
 	PAGEMAP_SCAN = 0xc0606610
 	// PROCMAP_QUERY is _IOWR('f', 17, struct procmap_query) (size 104,

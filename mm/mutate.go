@@ -389,6 +389,33 @@ func (as *AddressSpace) SetUffd(start, end uint64, armed bool) error {
 	})
 }
 
+// UffdReleased unregisters, in address order, every armed VMA whose start
+// registered reports is no longer registered on the host, each merging
+// with its neighbours: what userfaultfd_release does to the VMAs of a
+// userfaultfd whose last reference went away (at a close, an exit, an
+// exec...: calls that are not memory calls). It reports whether any armed
+// VMA remains, and whether any was unregistered.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) UffdReleased(registered func(start uint64) bool) (remain, changed bool) {
+	var gone [][2]uint64
+	as.tree.Ascend(func(v *VMA) bool {
+		if v.UffdArmed {
+			if registered(v.Start) {
+				remain = true
+			} else {
+				gone = append(gone, [2]uint64{v.Start, v.End})
+			}
+		}
+		return true
+	})
+	for _, r := range gone {
+		// Each range is one whole VMA: nothing splits, so nothing fails.
+		as.SetUffd(r[0], r[1], false)
+	}
+	return remain, len(gone) > 0
+}
+
 // anonVMACompatible is the kernel's anon_vma_compatible(a, b) for a VMA a
 // followed by b.
 func anonVMACompatible(a, b *VMA) bool {

@@ -32,6 +32,11 @@ type AddressSpace struct {
 	// in the /proc view, refreshed when the model changes (procview.go).
 	// Engine thread only.
 	views []viewFile
+	// uffdArmed: the model may have VMAs registered with a userfaultfd;
+	// uffdGen is the sandbox's uffd generation they were last checked at
+	// (uffd.go). Engine thread only.
+	uffdArmed bool
+	uffdGen   uint64
 	// reported is the first differing pair of lines of the last
 	// --check-maps report, so that a difference that persists is reported
 	// once. Engine thread only.

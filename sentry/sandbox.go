@@ -81,6 +81,10 @@ type Sandbox struct {
 	// deterministic mode (pidns.go), 0 when its pids are the host's.
 	nsInit int
 
+	// uffd is the userfaultfd release watch (uffd.go). Engine thread
+	// only.
+	uffd uffdWatch
+
 	// guardRacesLeft counts the GUARD_INSTALL walks still to lose
 	// (Config.LoseGuardRaces). Engine thread only.
 	guardRacesLeft int

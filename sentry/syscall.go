@@ -48,6 +48,10 @@ func (c *call) finish(t *Task, ret int64, checkMaps bool) {
 	if t.s.cfg.Strace != nil {
 		t.s.strace(t, c, ret)
 	}
+	if c.locked != nil {
+		// A userfaultfd released during the call.
+		t.s.syncUffdLocked(c.locked, t.tid)
+	}
 	if checkMaps && c.locked != nil {
 		t.s.checkMaps(t, c.locked, c.nr)
 	}
@@ -93,7 +97,9 @@ func (t *Task) syscallEntry(si *syscallInfo) call {
 	if e.Trace == syscalls.TraceAlways && t.tg.mm != nil {
 		t.learnGrowth(t.tg.mm, uintptr(si.Nr), si.Args)
 	}
+	t.syncUffd()
 	c.Plan = e.Handle(t, si.Args)
+	t.watchUffd(&c, si)
 	if c.Wait != nil || c.Ignore {
 		return c
 	}
@@ -168,9 +174,9 @@ func (t *Task) adoptChild(tid int, kind cloneKind) *Task {
 	tg := t.tg
 	switch kind {
 	case cloneShareVM:
-		tg = &ThreadGroup{pid: tid, mm: t.tg.mm, readTraps: maps.Clone(t.tg.readTraps)}
+		tg = &ThreadGroup{pid: tid, mm: t.tg.mm, readTraps: maps.Clone(t.tg.readTraps), uffdTrap: t.tg.uffdTrap}
 	case cloneFork:
-		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork(), readTraps: maps.Clone(t.tg.readTraps)}
+		tg = &ThreadGroup{pid: tid, mm: t.tg.mm.fork(), readTraps: maps.Clone(t.tg.readTraps), uffdTrap: t.tg.uffdTrap}
 	}
 	child := t.s.newTask(tid, tg)
 	child.persona = t.persona
@@ -199,6 +205,10 @@ func (t *Task) execed(ev stopEvent) {
 		t.s.logf("pid %d: cannot build the model at exec: %v", t.tg.pid, err)
 	}
 	t.tg.mm = as
+	if t.s.uffd.used {
+		// Close-on-exec may have released a userfaultfd (uffd.go).
+		t.s.uffdReleased(t)
+	}
 	if d := t.s.det; d != nil {
 		if !d.active {
 			d.activate(t)

@@ -88,6 +88,10 @@ type ThreadGroup struct {
 	// seccomp filters trap (fdtrap.go). Filters outlive exec and are
 	// inherited by children, and so is this set. Engine thread.
 	readTraps map[int]bool
+	// uffdTrap: the process's filters trace its fd drops (uffd.go). Like
+	// readTraps, inherited by children and kept across exec. Engine
+	// thread.
+	uffdTrap bool
 	// hostMaps is the process's /proc/PID/maps as --check-maps holds it
 	// open from its first check until exec or exit (checkMaps). Engine
 	// thread.
@@ -246,6 +250,10 @@ func (t *Task) died(ev stopEvent) {
 		}
 		t.tg.exitStatus = ev.status
 		t.s.processExited(t.tg)
+	}
+	if t.s.uffd.used {
+		// Its files are closed: a userfaultfd may be released.
+		t.s.uffdReleased(t)
 	}
 	t.s.taskGone(t)
 }

@@ -313,6 +313,10 @@ func cloneCall(nr uintptr) Handler {
 // exec changes nothing.
 func execCall(Context, Regs) Plan { return Plan{} }
 
+// watchedCall: a call that changes no VMA but that the sentry watches
+// (the creation of a userfaultfd, whose release will: sentry/uffd.go).
+func watchedCall(Context, Regs) Plan { return Plan{} }
+
 // ioctlCall: userfaultfd arming changes the model; PAGEMAP_SCAN and
 // PROCMAP_QUERY are the /proc view's (traced only while it is kept).
 func ioctlCall(c Context, r Regs) Plan {
@@ -322,6 +326,8 @@ func ioctlCall(c Context, r Regs) Plan {
 			return c.Update(sp, r, uffdUpdate)
 		}
 		return Plan{}
+	case abi.USERFAULTFD_IOC_NEW:
+		return watchedCall(c, r)
 	case abi.PAGEMAP_SCAN:
 		if p, ok := c.PagemapScan(int(int32(r[0])), r[2]); ok {
 			return p

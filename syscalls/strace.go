@@ -429,6 +429,8 @@ func formatIoctlCmd(v uint64) string {
 		return "abi.UFFDIO_REGISTER"
 	case abi.UFFDIO_UNREGISTER:
 		return "abi.UFFDIO_UNREGISTER"
+	case abi.USERFAULTFD_IOC_NEW:
+		return "abi.USERFAULTFD_IOC_NEW"
 	}
 	return hex(uint64(uint32(v)))
 }

@@ -285,14 +285,19 @@ var table = []Entry{
 	{Nr: unix.SYS_VFORK, Handle: cloneCall(unix.SYS_VFORK)},
 
 	// userfaultfd arming (UFFDIO_REGISTER / UNREGISTER) changes VMA state:
-	// it splits VMAs and disables the per-VMA lock path of madvise. Other
+	// it splits VMAs and disables the per-VMA lock path of madvise; so
+	// does the release of a userfaultfd, whose fd drops the sentry
+	// watches in the processes that create one (userfaultfd(2), or
+	// USERFAULTFD_IOC_NEW on /dev/userfaultfd: sentry/uffd.go). Other
 	// ioctls run natively. The request is an unsigned int: low 32 bits.
 	// The /proc view answers PAGEMAP_SCAN on a pagemap file (guard pages)
 	// and PROCMAP_QUERY on a maps file (the view's maps fd is a memfd).
+	{Nr: unix.SYS_USERFAULTFD, Args: args(Hex), Handle: watchedCall},
 	{Nr: unix.SYS_IOCTL, Args: args(Fd, IoctlCmd, IoctlArg), Handle: ioctlCall,
 		Match: []ArgMatch{
 			{Index: 1, Value: abi.UFFDIO_REGISTER, Low32: true},
 			{Index: 1, Value: abi.UFFDIO_UNREGISTER, Low32: true},
+			{Index: 1, Value: abi.USERFAULTFD_IOC_NEW, Low32: true},
 			{Index: 1, Value: abi.PAGEMAP_SCAN, Low32: true, View: true},
 			{Index: 1, Value: abi.PROCMAP_QUERY, Low32: true, View: true},
 		}},

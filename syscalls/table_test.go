@@ -38,7 +38,7 @@ func TestInterceptedSet(t *testing.T) {
 		"madvise", "process_madvise", "mseal",
 		"mlock", "mlock2", "munlock", "mlockall", "munlockall",
 		"shmat", "shmdt", "execve", "execveat", "prctl",
-		"clone", "clone3", "fork", "vfork", "ioctl",
+		"clone", "clone3", "fork", "vfork", "ioctl", "userfaultfd",
 		"personality", "remap_file_pages", "arch_prctl",
 		"ptrace", "seccomp", "io_uring_setup", "io_uring_register",
 	}

@@ -40,6 +40,7 @@ var madvisePrograms = []string{
 	"madv_partial",
 	"madv_procmem",
 	"madv_guardemu",
+	"madv_uffd",
 }
 
 // specRow is one row of the facts page's spec-vs-host table as a program
