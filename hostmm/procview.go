@@ -96,11 +96,13 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 		// guard piece (PROT_NONE on the host: no access, and without an
 		// anon_vma no VM_ACCOUNT either), the access flags always from
 		// the model, and VM_ACCOUNT from it too when every block is a
-		// guard piece.
-		flagsFrom, fromModel := over[0], hidden|mm.VMAccessFlags|mm.VMAccount
+		// guard piece. VM_LOCKONFAULT always comes from the model too:
+		// kernels before 6.3 do not print "lf".
+		always := hidden | mm.VMAccessFlags | mm.VMLockOnFault
+		flagsFrom, fromModel := over[0], always|mm.VMAccount
 		for _, blk := range over {
 			if !v.IsGuard(max(blk.Line.Start, line.Start)) {
-				flagsFrom, fromModel = blk, hidden|mm.VMAccessFlags
+				flagsFrom, fromModel = blk, always
 				break
 			}
 		}

@@ -93,17 +93,24 @@ func TestPatchSmapsGuardFirst(t *testing.T) {
 	require.NoError(t, err)
 	as := mm.FromMaps(lines)
 	require.NoError(t, as.AddGuards(0x402000, 0x403000))
-	host := ParseSmaps(`00402000-00403000 ---p 00000000 00:00 0 
+	hostText := `00402000-00403000 ---p 00000000 00:00 0 
 Size:                  4 kB
 VmFlags: mr mw me 
 00403000-00404000 rw-p 00000000 00:00 0 
 Size:                  4 kB
 VmFlags: rd wr mr mw me ac 
-`)
+`
+	host := ParseSmaps(hostText)
 	want := lines[0].String() + `
 Size:                  8 kB
 VmFlags: rd wr mr mw me gu ac 
 `
+	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
+
+	// VM_LOCKONFAULT from the model: a 6.1 host does not print "lf".
+	require.NoError(t, as.SetFlags(0x402000, 0x404000, mm.VMLocked|mm.VMLockOnFault, 0))
+	host = ParseSmaps(strings.ReplaceAll(strings.ReplaceAll(hostText, "me ac", "me lo ac"), "me \n", "me lo \n"))
+	want = strings.Replace(want, "me gu ac", "me gu lo lf ac", 1)
 	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
 }
 
