@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -154,7 +155,7 @@ func FlagsFromSmaps(as *mm.AddressSpace, pid int, mask mm.VMFlags) {
 	for _, b := range ParseSmaps(string(raw)) {
 		for _, f := range b.Fields {
 			if v, ok := strings.CutPrefix(f, "VmFlags:"); ok {
-				if set := mm.ParseVmFlags(v) & mask; set != 0 {
+				if set := parseHostVmFlags(v) & mask; set != 0 {
 					as.SetFlags(b.Line.Start, b.Line.End, set, 0)
 				}
 			}
@@ -175,7 +176,18 @@ func DriverFlags(pid int, addr uint64) (mm.VMFlags, bool) {
 // VmFlags line in /proc/PID/smaps.
 func VMFlagsAt(pid int, addr uint64) (mm.VMFlags, bool) {
 	v, ok := SmapsField(pid, addr, "VmFlags")
-	return mm.ParseVmFlags(v), ok
+	return parseHostVmFlags(v), ok
+}
+
+// parseHostVmFlags is mm.ParseVmFlags for a host's line: Linux 6.1 has no
+// mnemonic for VM_LOCKONFAULT and prints "??" beside "lo" (the only
+// unnamed flag a locked VMA of a program shows there).
+func parseHostVmFlags(v string) mm.VMFlags {
+	f := mm.ParseVmFlags(v)
+	if f&mm.VMLocked != 0 && slices.Contains(strings.Fields(v), "??") {
+		f |= mm.VMLockOnFault
+	}
+	return f
 }
 
 // MapsLineAt returns the host's /proc/PID/maps line containing addr: the

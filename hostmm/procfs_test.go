@@ -145,3 +145,10 @@ func TestFlagsFromSmaps(t *testing.T) {
 	assert.True(t, ok)
 	assert.Zero(t, f)
 }
+
+// TestParseHostVmFlags: Linux 6.1 prints VM_LOCKONFAULT as "??".
+func TestParseHostVmFlags(t *testing.T) {
+	assert.Equal(t, mm.VMRead|mm.VMLocked|mm.VMLockOnFault|mm.VMAccount, parseHostVmFlags(" rd lo ?? ac "))
+	assert.Equal(t, mm.VMRead|mm.VMLocked|mm.VMLockOnFault, parseHostVmFlags(" rd lo lf "))
+	assert.Equal(t, mm.VMRead, parseHostVmFlags(" rd ?? "))
+}

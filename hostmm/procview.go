@@ -96,9 +96,11 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 		// guard piece (PROT_NONE on the host: no access, and without an
 		// anon_vma no VM_ACCOUNT either), the access flags always from
 		// the model, and VM_ACCOUNT from it too when every block is a
-		// guard piece. VM_LOCKONFAULT always comes from the model too:
-		// kernels before 6.3 do not print "lf".
-		always := hidden | mm.VMAccessFlags | mm.VMLockOnFault
+		// guard piece. VM_LOCKONFAULT always comes from the model too
+		// (Linux 6.1 prints it as "??"), and so do VM_HUGEPAGE and
+		// VM_NOHUGEPAGE (since 6.7 a MAP_STACK mapping is
+		// VM_NOHUGEPAGE, on 6.1 it is not).
+		always := hidden | mm.VMAccessFlags | mm.VMLockOnFault | mm.VMHugePage | mm.VMNoHugePage
 		flagsFrom, fromModel := over[0], always|mm.VMAccount
 		for _, blk := range over {
 			if !v.IsGuard(max(blk.Line.Start, line.Start)) {
@@ -135,7 +137,9 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
 	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
-		if mm.ParseVmFlags(m)&hidden == 0 {
+		// "??" is an old kernel's name for a flag it cannot print (6.1:
+		// VM_LOCKONFAULT); the model supplies the flags 6.18 names.
+		if m != "??" && mm.ParseVmFlags(m)&hidden == 0 {
 			out = append(out, m)
 		}
 	}

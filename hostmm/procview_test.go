@@ -27,6 +27,9 @@ func TestPatchVmFlags(t *testing.T) {
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount, all, "VmFlags: rd wr mr mw me ac "},
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
 		{"VmFlags: rd ", mm.VMRead | mm.VMSealed, 0, "VmFlags: rd "},
+		// Linux 6.1 prints VM_LOCKONFAULT as "??".
+		{"VmFlags: rd lo ?? ac ", mm.VMRead | mm.VMLocked | mm.VMLockOnFault | mm.VMAccount, mm.VMLockOnFault,
+			"VmFlags: rd lo lf ac "},
 		// An emulated guard piece: PROT_NONE on the host, the access
 		// flags and VM_ACCOUNT from the model.
 		{"VmFlags: mr mw me ", rw | mm.VMExec | mm.VMMaybeGuard | mm.VMAccount, all | mm.VMAccessFlags | mm.VMAccount,

@@ -235,7 +235,12 @@ static void dump_maps(int force)
 			while (*v == ' ')
 				v++;
 			v[strcspn(v, "\n")] = 0;
-			// Trailing blanks differ between kernels; one space apart.
+			// "sd" (soft-dirty) is there only with CONFIG_MEM_SOFT_DIRTY,
+			// a kernel option, not madvise semantics: left out, so that
+			// kernels with and without it print alike.
+			char *sd = strstr(v, "sd ");
+			if (sd && (sd == v || sd[-1] == ' '))
+				memmove(sd, sd + 3, strlen(sd + 3) + 1);
 			len += snprintf(cur + len, sizeof(cur) - len, " [%s]\n", v);
 		}
 	}
