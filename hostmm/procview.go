@@ -3,6 +3,7 @@ package hostmm
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,11 +97,11 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 		// guard piece (PROT_NONE on the host: no access, and without an
 		// anon_vma no VM_ACCOUNT either), the access flags always from
 		// the model, and VM_ACCOUNT from it too when every block is a
-		// guard piece. VM_LOCKONFAULT always comes from the model too
-		// (Linux 6.1 prints it as "??"), and so do VM_HUGEPAGE and
-		// VM_NOHUGEPAGE (since 6.7 a MAP_STACK mapping is
-		// VM_NOHUGEPAGE, on 6.1 it is not).
-		always := hidden | mm.VMAccessFlags | mm.VMLockOnFault | mm.VMHugePage | mm.VMNoHugePage
+		// guard piece. VM_HUGEPAGE and VM_NOHUGEPAGE always come from
+		// the model too (since 6.7 a MAP_STACK mapping is VM_NOHUGEPAGE,
+		// on 6.1 it is not), and VM_LOCKONFAULT where the host prints it
+		// as "??" (6.1; see patchVmFlags).
+		always := hidden | mm.VMAccessFlags | mm.VMHugePage | mm.VMNoHugePage
 		flagsFrom, fromModel := over[0], always|mm.VMAccount
 		for _, blk := range over {
 			if !v.IsGuard(max(blk.Line.Start, line.Start)) {
@@ -135,6 +136,9 @@ func patchSmaps(as *mm.AddressSpace, blocks []SmapsBlock, hidden mm.VMFlags) str
 // patchVmFlags rewrites a "VmFlags:" line so the mnemonics of the hidden
 // flags follow the model's flags, in the kernel's order (by flag bit).
 func patchVmFlags(line string, flags, hidden mm.VMFlags) string {
+	if slices.Contains(strings.Fields(line), "??") {
+		hidden |= mm.VMLockOnFault
+	}
 	var out []string
 	for _, m := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
 		// "??" is an old kernel's name for a flag it cannot print (6.1:
@@ -167,6 +171,8 @@ func vmFlagBit(m string) mm.VMFlags {
 		return f
 	}
 	switch m {
+	case "dp":
+		return mm.VMDroppable // printed, but not a mnemonic the model parses
 	case "sd":
 		return 1 << 27
 	case "um":

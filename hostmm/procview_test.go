@@ -27,6 +27,9 @@ func TestPatchVmFlags(t *testing.T) {
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount, all, "VmFlags: rd wr mr mw me ac "},
 		{"VmFlags: rd wr mr mw me gu ac wf ", rw | mm.VMAccount | mm.VMSealed, mm.VMSealed, "VmFlags: rd wr mr mw me gu ac wf sl "},
 		{"VmFlags: rd ", mm.VMRead | mm.VMSealed, 0, "VmFlags: rd "},
+		// VM_NOHUGEPAGE goes before VM_DROPPABLE's "dp".
+		{"VmFlags: rd wr mr mw me nr wf dd dp ", rw | mm.VMNoHugePage, mm.VMNoHugePage,
+			"VmFlags: rd wr mr mw me nr wf dd nh dp "},
 		// Linux 6.1 prints VM_LOCKONFAULT as "??".
 		{"VmFlags: rd lo ?? ac ", mm.VMRead | mm.VMLocked | mm.VMLockOnFault | mm.VMAccount, mm.VMLockOnFault,
 			"VmFlags: rd lo lf ac "},
@@ -110,9 +113,9 @@ VmFlags: rd wr mr mw me gu ac
 `
 	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
 
-	// VM_LOCKONFAULT from the model: a 6.1 host does not print "lf".
+	// VM_LOCKONFAULT from the model: a 6.1 host prints "??" for it.
 	require.NoError(t, as.SetFlags(0x402000, 0x404000, mm.VMLocked|mm.VMLockOnFault, 0))
-	host = ParseSmaps(strings.ReplaceAll(strings.ReplaceAll(hostText, "me ac", "me lo ac"), "me \n", "me lo \n"))
+	host = ParseSmaps(strings.ReplaceAll(strings.ReplaceAll(hostText, "me ac", "me lo ?? ac"), "me \n", "me lo \n"))
 	want = strings.Replace(want, "me gu ac", "me gu lo lf ac", 1)
 	assert.Equal(t, want, patchSmaps(as, host, mm.VMSealed|mm.VMMaybeGuard))
 }
