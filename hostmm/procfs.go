@@ -2,7 +2,6 @@ package hostmm
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -254,33 +253,6 @@ func QueryVMA(f *os.File, addr uint64, name []byte) (abi.ProcmapQuery, unix.Errn
 	return q, errno
 }
 
-// HostBoundaries returns the addresses among addrs where process pid's
-// host address space has a VMA boundary (a VMA starts there, or nothing
-// is mapped).
-func HostBoundaries(pid int, addrs []uint64) []uint64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []uint64
-	for _, a := range addrs {
-		q, errno := QueryVMA(f, a, nil)
-		switch {
-		case errno == 0:
-			if q.VMAStart == a {
-				out = append(out, a)
-			}
-		case errors.Is(errno, unix.ENOENT):
-			out = append(out, a)
-		default:
-			// No PROCMAP_QUERY (before 6.11): read the maps text.
-			return boundariesFromMaps(pid, addrs)
-		}
-	}
-	return out
-}
-
 // HostVMAsIn returns the [start, end) of each of process pid's host VMAs
 // that overlaps [lo-1, hi+1), in address order: enough to tell, for every
 // address in [lo, hi], whether a host VMA spans it.
@@ -316,33 +288,6 @@ func HostVMAsIn(pid int, lo, hi uint64) [][2]uint64 {
 		}
 		out = append(out, [2]uint64{q.VMAStart, q.VMAEnd})
 		addr = q.VMAEnd
-	}
-	return out
-}
-
-func boundariesFromMaps(pid int, addrs []uint64) []uint64 {
-	lines, err := ReadMaps(pid)
-	if err != nil {
-		return nil
-	}
-	return boundariesIn(lines, addrs)
-}
-
-// boundariesIn returns the addresses among addrs that no line of lines
-// covers past its start.
-func boundariesIn(lines []mm.MapsLine, addrs []uint64) []uint64 {
-	var out []uint64
-	for _, a := range addrs {
-		covered := false
-		for _, l := range lines {
-			if l.Start <= a && a < l.End {
-				covered = l.Start != a
-				break
-			}
-		}
-		if !covered {
-			out = append(out, a)
-		}
 	}
 	return out
 }

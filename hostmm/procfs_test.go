@@ -55,14 +55,6 @@ func TestSmapsField(t *testing.T) {
 	}
 }
 
-// TestBoundariesIn: an address is a boundary where a line starts or
-// nothing is mapped, not inside a line.
-func TestBoundariesIn(t *testing.T) {
-	lines := []mm.MapsLine{{Start: 0x1000, End: 0x3000}, {Start: 0x3000, End: 0x4000}, {Start: 0x6000, End: 0x8000}}
-	got := boundariesIn(lines, []uint64{0x1000, 0x2000, 0x3000, 0x5000, 0x7000, 0x8000})
-	assert.Equal(t, []uint64{0x1000, 0x3000, 0x5000, 0x8000}, got)
-}
-
 // TestQueryMapsLine: a PROCMAP_QUERY answer as the maps line it describes.
 func TestQueryMapsLine(t *testing.T) {
 	q := abi.ProcmapQuery{VMAStart: 0x1000, VMAEnd: 0x3000, VMAOffset: 0x2000, Inode: 9, DevMajor: 8, DevMinor: 2,
@@ -93,11 +85,13 @@ func TestHostReaders(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, mm.MapsLine{Start: base + mm.PageSize, End: base + 2*mm.PageSize, Perms: "rw-p"}, l)
 
-	// (Not base: a neighbour may have merged with the first page.)
-	addrs := []uint64{base + mm.PageSize, base + mm.PageSize + 0x800, base + 2*mm.PageSize, base + 2*mm.PageSize + 8}
-	want := []uint64{base + mm.PageSize, base + 2*mm.PageSize}
-	assert.Equal(t, want, HostBoundaries(pid, addrs))
-	assert.Equal(t, want, boundariesFromMaps(pid, addrs))
+	// The host VMAs around the middle page: it, and a neighbour on each
+	// side (which may have merged with others: only their ends count).
+	vmas := HostVMAsIn(pid, base+mm.PageSize, base+2*mm.PageSize)
+	require.Len(t, vmas, 3)
+	assert.Equal(t, [2]uint64{base + mm.PageSize, base + 2*mm.PageSize}, vmas[1])
+	assert.Equal(t, base+mm.PageSize, vmas[0][1])
+	assert.Equal(t, base+2*mm.PageSize, vmas[2][0])
 
 	startBrk, startStack, err := ReadStatLayout(pid)
 	require.NoError(t, err)

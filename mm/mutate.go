@@ -42,12 +42,6 @@ func (as *AddressSpace) splitAt(v *VMA, addr uint64) (lo, hi *VMA) {
 	return &l, &h
 }
 
-func (as *AddressSpace) restoreUnmergedOK(addr uint64, keep bool) {
-	if keep {
-		as.unmergedOK[addr] = apartKernel
-	}
-}
-
 // restoreApart puts back the unmergedOK entry (why, 0 for none) that a
 // remove dropped.
 func (as *AddressSpace) restoreApart(addr uint64, why apartWhy) {
