@@ -119,3 +119,23 @@ func TestMremapShrinkPastTheTop(t *testing.T) {
 	_, _, err = as.Mremap(at(0x10), huge, pg(2), 0, 0, 0)
 	assert.Equal(t, unix.EINVAL, err, "in place too")
 }
+
+// TestLearnMovedPgOff: a moved private /dev/zero VMA takes the host's
+// pgoff (and an anon_vma) when a fault the model did not see kept it;
+// other VMAs are not asked.
+func TestLearnMovedPgOff(t *testing.T) {
+	as := NewAddressSpace()
+	zero := Backing{Kind: BackingAnon, Path: "/dev/zero", Inode: 4}
+	require.NoError(t, as.Map(NewMmap(at(0), pg(2), ProtRead|ProtWrite, false, zero, 0xb, false)))
+	require.NoError(t, as.Map(anonRW(4, 2)))
+	asked := 0
+	host := func() (uint64, bool) { asked++; return 0x33, true }
+	assert.True(t, as.LearnMovedPgOff(at(0), host))
+	v, _ := as.Find(at(0))
+	assert.Equal(t, uint64(0x33), v.PgOff)
+	assert.NotZero(t, v.AnonVMA)
+	assert.False(t, as.LearnMovedPgOff(at(0), host), "it has an anon_vma now")
+	assert.False(t, as.LearnMovedPgOff(at(4), host), "plain anonymous memory shows no pgoff")
+	assert.Equal(t, 1, asked)
+	require.NoError(t, as.Validate())
+}

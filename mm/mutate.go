@@ -621,6 +621,34 @@ func movedCopy(v *VMA, oldStart, oldLen, newStart, newLen uint64) VMA {
 	return nv
 }
 
+// LearnMovedPgOff corrects the VMA that an mremap moved to start when the
+// host shows another pgoff for it (hostPgOff, asked only for such a VMA):
+// the pgoff of a private /dev/zero mapping is visible, and a move gives an
+// anonymous VMA the new address as pgoff only if it had no anon_vma, which
+// a page fault the model did not see may have attached. The VMA then gets
+// the host's pgoff and an anon_vma. It reports whether it changed
+// anything.
+//
+// Preconditions: the caller holds mmap_lock for writing.
+func (as *AddressSpace) LearnMovedPgOff(start uint64, hostPgOff func() (uint64, bool)) bool {
+	v := as.find(start)
+	if v == nil || v.Start != start || !v.IsAnonymous() || !v.Backing.hasVMFile() || v.AnonVMA != 0 {
+		return false
+	}
+	pgoff, ok := hostPgOff()
+	if !ok || pgoff == v.PgOff {
+		return false
+	}
+	nv := *v
+	nv.PgOff, nv.AnonVMA = pgoff, as.newAnonVMA()
+	keepStart, keepEnd := as.unmergedOK[v.Start], as.unmergedOK[v.End]
+	as.remove(v)
+	as.insert(&nv)
+	as.restoreApart(nv.Start, keepStart)
+	as.restoreApart(nv.End, keepEnd)
+	return true
+}
+
 // Fork returns the address space a child gets from fork (dup_mmap):
 // VM_DONTCOPY VMAs are absent; VM_WIPEONFORK VMAs are present with no
 // anon_vma and no guard markers; other VMAs keep their guard markers and

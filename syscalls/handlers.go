@@ -238,7 +238,7 @@ func protectFromHost(as *mm.AddressSpace, h Host, start, end uint64) {
 	}
 }
 
-func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
+func mremapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 	oldSpan := Span{a[0], a[0] + mm.PageAlign(a[1])}
 	if failed(ret) {
 		// What the kernel did before it failed stays done: the target
@@ -259,6 +259,10 @@ func mremapUpdate(as *mm.AddressSpace, _ Host, a [6]uint64, ret int64) []Span {
 		changed = append(changed, oldSpan)
 	}
 	if at, _, err := as.Mremap(a[0], a[1], a[2], a[3], a[4], uint64(ret)); err == nil && at == uint64(ret) {
+		as.LearnMovedPgOff(at, func() (uint64, bool) {
+			l, ok := h.MapsLineAt(at)
+			return l.Offset >> mm.PageShift, ok && l.Start == at
+		})
 		return changed
 	}
 	// The model disagrees with the host: take the host's address.
