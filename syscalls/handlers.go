@@ -146,11 +146,38 @@ func mmapUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span {
 		// Since 6.7 a MAP_STACK mapping is VM_NOHUGEPAGE (calc_vm_flag_bits).
 		v.Flags |= mm.VMNoHugePage
 	}
+	if flags&(unix.MAP_HUGETLB|unix.MAP_ANONYMOUS) == unix.MAP_HUGETLB|unix.MAP_ANONYMOUS && !hugetlbFromHost(h, &v) {
+		return nil
+	}
 	as.Map(v)
 	if v.Flags&mm.VMLocked != 0 || flags&(unix.MAP_POPULATE|unix.MAP_NONBLOCK) == unix.MAP_POPULATE {
 		as.Populated(v.Start, v.End)
 	}
 	return span(v.Start, v.End)
+}
+
+// hugetlbFromHost makes v the anonymous huge page mapping the host made:
+// the kernel backs MAP_ANONYMOUS|MAP_HUGETLB with a file of its own
+// (/anon_hugepage), sizes it in huge pages (2 MiB, or the MAP_HUGE_*
+// size) and sets VM_HUGETLB|VM_DONTEXPAND without VM_ACCOUNT. The extent,
+// the file and the flags come from the host's line and smaps (rare: the
+// call needs huge pages or MAP_NORESERVE). It reports false if the host
+// cannot be read.
+func hugetlbFromHost(h Host, v *mm.VMA) bool {
+	l, ok := h.MapsLineAt(v.Start)
+	if !ok || l.Start != v.Start {
+		return false
+	}
+	f, ok := h.VMFlags(v.Start)
+	if !ok {
+		return false
+	}
+	v.End = l.End
+	v.PgOff = l.Offset >> mm.PageShift
+	v.Backing = mm.Backing{Kind: mm.BackingFile, DevMajor: l.DevMajor, DevMinor: l.DevMinor, Inode: l.Inode,
+		Path: l.Path, Writable: true}
+	v.Flags = f
+	return true
 }
 
 // withDefFlags gives a new mapping mm->def_flags (do_mmap: VM_LOCKED and
