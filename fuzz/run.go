@@ -76,6 +76,9 @@ type Runner struct {
 	Dir string
 	// Timeout bounds one run (default 60 s).
 	Timeout time.Duration
+	// Context, when set, ends every run (its process group killed) once
+	// it is done: an interrupted fuzzer leaves nothing running.
+	Context context.Context
 }
 
 // Output is what one run printed.
@@ -107,7 +110,11 @@ func (r *Runner) Run(script Script, mode Mode) (Output, error) {
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	parent := r.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stdout, stderr bytes.Buffer
@@ -116,6 +123,9 @@ func (r *Runner) Run(script Script, mode Mode) (Output, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err = cmd.Run()
 	out := Output{Stdout: stdout.String(), Stderr: stderr.String()}
+	if parent.Err() != nil {
+		return out, fmt.Errorf("%s: interrupted", mode.Name)
+	}
 	if ctx.Err() != nil {
 		return out, fmt.Errorf("%s: timed out after %v", mode.Name, timeout)
 	}

@@ -24,16 +24,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -174,7 +177,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	r := &fuzz.Runner{Executor: exe, Madvisor: o.madvisor, Dir: dir, Timeout: o.timeout}
+	// SIGINT or SIGTERM kills the runs in progress (their process groups)
+	// and ends the fuzzer with what it found so far.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := &fuzz.Runner{Executor: exe, Madvisor: o.madvisor, Dir: dir, Timeout: o.timeout, Context: ctx}
 	var cases []job
 	if o.replay {
 		for _, f := range files {
@@ -266,6 +273,9 @@ func fuzzAll(r *fuzz.Runner, o *options, cases []job, stdout, stderr io.Writer) 
 		}()
 	}
 	for _, j := range cases {
+		if r.Context != nil && r.Context.Err() != nil {
+			break // interrupted: no more scripts
+		}
 		work <- j
 	}
 	close(work)
