@@ -50,9 +50,8 @@ const (
 	marginPages = 64
 )
 
-// Generator draws random scripts. The zero value is not usable: use
-// NewGenerator.
-type Generator struct {
+// generator draws one random script (Generate).
+type generator struct {
 	r     *rand.Rand
 	lines []string
 	// inBlock is set while a fork or thread block is open; blocks do not
@@ -62,7 +61,8 @@ type Generator struct {
 
 // Generate returns the script of seed with n calls.
 func Generate(seed uint64, n int) Script {
-	g := &Generator{r: rand.New(rand.NewPCG(seed, 0x6d61647669736f72))}
+	// The second PCG word is fixed ("madvisor"): a seed names one script.
+	g := &generator{r: rand.New(rand.NewPCG(seed, 0x6d61647669736f72))}
 	for calls := 0; calls < n; {
 		if !g.call() {
 			continue // a block opened
@@ -83,19 +83,19 @@ func Generate(seed uint64, n int) Script {
 	return g.lines
 }
 
-func (g *Generator) emit(format string, args ...any) {
+func (g *generator) emit(format string, args ...any) {
 	g.lines = append(g.lines, fmt.Sprintf(format, args...))
 }
 
-func (g *Generator) chance(percent int) bool { return g.r.IntN(100) < percent }
+func (g *generator) chance(percent int) bool { return g.r.IntN(100) < percent }
 
 // pick returns one of the choices.
-func pick[T any](g *Generator, choices ...T) T { return choices[g.r.IntN(len(choices))] }
+func pick[T any](g *generator, choices ...T) T { return choices[g.r.IntN(len(choices))] }
 
 // addr draws an address: mostly a page of the hot area, sometimes anywhere
 // in the window or its margins, an unaligned address, or garbage that no
 // call may accept.
-func (g *Generator) addr() string {
+func (g *generator) addr() string {
 	switch n := g.r.IntN(100); {
 	case n < 80:
 		return fmt.Sprintf("w%#x", g.r.IntN(hotPages)*page)
@@ -117,7 +117,7 @@ func (g *Generator) addr() string {
 
 // length draws a length: mostly a few pages, sometimes zero, unaligned,
 // past the window or wrapping around.
-func (g *Generator) length() string {
+func (g *generator) length() string {
 	if g.chance(2) {
 		return "0x8000000000"
 	}
@@ -129,7 +129,7 @@ func (g *Generator) length() string {
 // wraps around for every address drawn (the call must refuse it) or ends
 // far below anything of the executor's own: a call over its stack or libc
 // would kill it.
-func (g *Generator) mapLength() string {
+func (g *generator) mapLength() string {
 	switch n := g.r.IntN(100); {
 	case n < 70:
 		return fmt.Sprintf("%#x", (1+g.r.IntN(8))*page)
@@ -144,7 +144,7 @@ func (g *Generator) mapLength() string {
 	}
 }
 
-func (g *Generator) prot() int {
+func (g *generator) prot() int {
 	p := pick(g, 0, 1, 3, 3, 3, 5, 7)
 	if g.chance(3) {
 		p |= pick(g, 0x8, 0x10, 0x01000000, 0x02000000)
@@ -156,7 +156,7 @@ func (g *Generator) prot() int {
 // they would poison the host's pages) and some that no kernel knows.
 var advice = []int{0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 102, 103}
 
-func (g *Generator) advice() int {
+func (g *generator) advice() int {
 	if g.chance(4) {
 		return pick(g, 5, 6, 7, 26, 99, 104, 1000, -1)
 	}
@@ -182,7 +182,7 @@ const (
 	mapFixedNoreplace = 0x100000
 )
 
-func (g *Generator) mmap() {
+func (g *generator) mmap() {
 	flags := mapPrivate
 	switch n := g.r.IntN(100); {
 	case n < 25:
@@ -226,7 +226,7 @@ func (g *Generator) mmap() {
 	g.emit("mmap %s %s %d %#x %d %#x", addr, g.mapLength(), g.prot(), flags, fd, off)
 }
 
-func (g *Generator) mremap() {
+func (g *generator) mremap() {
 	const mayMove, fixed, dontUnmap = 1, 2, 4
 	flags := pick(g, 0, mayMove, mayMove, mayMove|fixed, mayMove|fixed, mayMove|dontUnmap, mayMove|fixed|dontUnmap, fixed, 8)
 	oldLen := g.length()
@@ -237,7 +237,7 @@ func (g *Generator) mremap() {
 }
 
 // call emits a call, or opens a block and returns false.
-func (g *Generator) call() bool {
+func (g *generator) call() bool {
 	switch n := g.r.IntN(1000); {
 	case n < 170:
 		g.mmap()
