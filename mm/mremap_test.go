@@ -139,3 +139,20 @@ func TestLearnMovedPgOff(t *testing.T) {
 	assert.Equal(t, 1, asked)
 	require.NoError(t, as.Validate())
 }
+
+// TestDontUnmapUnlocksWholeVMA: MREMAP_DONTUNMAP clears VM_LOCKED on the
+// whole old VMA, without splitting it (dontunmap_complete; mmfuzz seed
+// 1221, checked on 6.18).
+func TestDontUnmapUnlocksWholeVMA(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 16)))
+	require.NoError(t, as.SetFlags(at(0), at(16), VMLocked, 0))
+	require.NoError(t, as.RemapDontUnmap(at(4), pg(2), at(32)))
+	v, _ := as.Find(at(0))
+	assert.Equal(t, [2]uint64{at(0), at(16)}, [2]uint64{v.Start, v.End}, "no split")
+	assert.Zero(t, v.Flags&VMLockedMask)
+	moved, _ := as.Find(at(32))
+	assert.NotZero(t, moved.Flags&VMLocked, "the moved range keeps its lock")
+	assert.Equal(t, uint64(2), as.Stats().LockedPages)
+	require.NoError(t, as.Validate())
+}

@@ -703,8 +703,9 @@ func (as *AddressSpace) Fork() *AddressSpace {
 // RemapDontUnmap is mremap(MREMAP_MAYMOVE|MREMAP_DONTUNMAP) after the
 // kernel accepted it (old and new length equal): the pages move to
 // newStart as for a move (Remap), but the old range stays mapped, empty,
-// with VM_LOCKED and VM_LOCKONFAULT cleared, and without its anon_vma when
-// the whole VMA moved (its pages went with the new one).
+// without its anon_vma when the whole VMA moved (its pages went with the
+// new one), and the VMA that holds it loses VM_LOCKED and VM_LOCKONFAULT,
+// all of it.
 //
 // Preconditions: the caller holds mmap_lock for writing.
 func (as *AddressSpace) RemapDontUnmap(oldStart, length, newStart uint64) error {
@@ -729,8 +730,12 @@ func (as *AddressSpace) RemapDontUnmap(oldStart, length, newStart uint64) error 
 		ov.AnonVMA, ov.AnonChained = 0, false
 		as.replace(v, ov)
 	}
+	// dontunmap_complete clears VM_LOCKED and VM_LOCKONFAULT on the whole
+	// old VMA, not only on the moved range: no split, no merge.
 	if v = as.find(oldStart); v != nil && v.Flags&VMLockedMask != 0 {
-		return as.setFlags(oldStart, oldEnd, 0, VMLockedMask, unix.ENOMEM)
+		ov := *v
+		ov.Flags &^= VMLockedMask
+		as.replace(v, ov)
 	}
 	return nil
 }
