@@ -489,6 +489,8 @@ var oldHostHostDifferences = map[string]map[string]string{
 var oldHostFuzzHostDifferences = map[string]string{
 	"fuzz-seed1": "MAP_DROPPABLE is Linux 6.11's, not emulated: an mmap with it is EINVAL on 6.1",
 	"fuzz-seed2": "6.1 looks an mremap's old range up (EFAULT) before it checks its MREMAP_FIXED target address (EINVAL); 6.18 the other way round",
+	"fuzz-dontunmap-unlocks-vma": "MREMAP_DONTUNMAP unlocks the whole old VMA since dontunmap_complete (6.18); 6.1 " +
+		"splits it and unlocks the moved range only, and madvisor does not emulate the newer rule",
 	"fuzz-fork-anon-chain": "not yet explained (a madvisor gap): after the fork, 6.1 keeps apart two of the parent's VMAs " +
 		"that 6.18 merges (one without, one with an anon_vma), and the program's view follows the host",
 }
