@@ -551,7 +551,7 @@ func (c *madvCall) flagAdvice(v *VMA, s, e uint64) (uint64, unix.Errno) {
 		// facts: "WIPEONFORK EINVAL on file-backed or shared"; spec
 		// "constraint: MADV_WIPEONFORK requires private anonymous
 		// mappings" (!vma->vm_file && !VM_SHARED).
-		if v.Backing.hasVMFile() || f&VMShared != 0 {
+		if v.Backing.HasVMFile() || f&VMShared != 0 {
 			return 0, unix.EINVAL
 		}
 		nf |= VMWipeOnFork
@@ -651,7 +651,7 @@ func (c *madvCall) remove(v *VMA, s, e uint64) unix.Errno {
 	}
 	// facts: "EINVAL with no file (private anon)"; spec "constraint:
 	// MADV_REMOVE requires a writable shared file mapping".
-	if !v.Backing.hasVMFile() {
+	if !v.Backing.HasVMFile() {
 		return unix.EINVAL
 	}
 	// facts: "EACCES unless shared and may-write" (vma_is_shared_maywrite;
@@ -679,7 +679,7 @@ func (c *madvCall) remove(v *VMA, s, e uint64) unix.Errno {
 // Preconditions: mmap_lock is read-held; it is dropped around the file
 // call.
 func (c *madvCall) willneed(v *VMA, s, e uint64) unix.Errno {
-	if !v.Backing.hasVMFile() {
+	if !v.Backing.HasVMFile() {
 		// facts "Per VMA": "WILLNEED: anonymous -> 0 (swap readahead); no
 		// swap configured and not a file -> EBADF" (spec "error: EBADF").
 		if !c.env.Kconfig.Swap {

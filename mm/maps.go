@@ -325,7 +325,7 @@ func (as *AddressSpace) mapsLine(v *VMA) MapsLine {
 	}
 	l := MapsLine{Start: v.Start, End: v.End, Perms: string(perms)}
 	b := &v.Backing
-	if b.hasVMFile() {
+	if b.HasVMFile() {
 		l.Offset = v.PgOff << PageShift
 		l.DevMajor, l.DevMinor, l.Inode = b.DevMajor, b.DevMinor, b.Inode
 		if v.Name != "" {

@@ -632,7 +632,7 @@ func movedCopy(v *VMA, oldStart, oldLen, newStart, newLen uint64) VMA {
 // Preconditions: the caller holds mmap_lock for writing.
 func (as *AddressSpace) LearnMovedPgOff(start uint64, hostPgOff func() (uint64, bool)) bool {
 	v := as.find(start)
-	if v == nil || v.Start != start || !v.IsAnonymous() || !v.Backing.hasVMFile() || v.AnonVMA != 0 {
+	if v == nil || v.Start != start || !v.IsAnonymous() || !v.Backing.HasVMFile() || v.AnonVMA != 0 {
 		return false
 	}
 	pgoff, ok := hostPgOff()

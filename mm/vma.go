@@ -59,11 +59,11 @@ func (v *VMA) maySplit() bool { return !v.Backing.Kind.special() }
 // their pgoff, device and inode in /proc/PID/maps).
 func (k BackingKind) hasFile() bool { return k == BackingFile || k == BackingSharedAnon }
 
-// hasVMFile is the kernel's vma->vm_file != NULL: its kind has a file, or
+// HasVMFile is the kernel's vma->vm_file != NULL: its kind has a file, or
 // it is a private mapping of /dev/zero (anonymous memory with a file).
 // /proc/PID/maps prints the file, and the advice that ask for a file
 // (REMOVE, WILLNEED, WIPEONFORK) see it.
-func (b *Backing) hasVMFile() bool { return b.Kind.hasFile() || b.Kind == BackingAnon && b.Path != "" }
+func (b *Backing) HasVMFile() bool { return b.Kind.hasFile() || b.Kind == BackingAnon && b.Path != "" }
 
 // Backing identifies what a VMA maps. Two VMAs map "the same file" (one of
 // the conditions for merging) iff their Backings are equal.

@@ -204,6 +204,9 @@ func (s *Sandbox) strace(t *Task, a *call, ret int64) {
 	if a.Locks != "" {
 		locks = " {locks: " + a.Locks + "}"
 	}
+	if a.KAPI != nil {
+		locks += " {kapi: " + a.KAPI() + "}"
+	}
 	fmt.Fprintf(s.cfg.Strace, "[pid %5d] %s %s%s\n", t.tid, call, syscalls.FormatReturn(uintptr(a.nr), uint64(ret)), locks)
 }
 

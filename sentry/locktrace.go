@@ -7,18 +7,18 @@ import (
 )
 
 // lockTrace records the lock operations of the model's madvise or
-// process_madvise for the strace line (issue 3's protocol check: which
-// locks each intercepted call took, in which mode, in which order). It
-// records only with --lockdep on and --strace: lockdep's recorder sees
-// operations only while validation is on.
+// process_madvise, for the strace line (issue 3's protocol check: which
+// locks each intercepted call took, in which mode, in which order) and for
+// --kapi-verify's lock rules. It records only with lockdep on: lockdep's
+// recorder sees operations only while validation is on.
 type lockTrace struct {
-	b strings.Builder
+	events []lockdep.Event
 }
 
 // startLockTrace starts recording t's lock operations, or returns nil when
 // there is nothing to record them for. Engine thread only.
 func (t *Task) startLockTrace() *lockTrace {
-	if t.s.cfg.Strace == nil || !lockdep.Enabled() {
+	if t.s.cfg.Strace == nil && t.s.cfg.KAPI == nil || !lockdep.Enabled() {
 		return nil
 	}
 	lt := &lockTrace{}
@@ -26,33 +26,47 @@ func (t *Task) startLockTrace() *lockTrace {
 	return lt
 }
 
-// stop ends the recording and returns the trace: "+name MODE" for an
-// acquisition, "-name" for a release, "!name MODE" for a failed try,
-// "killed name" for a killable wait a fatal signal ended.
-func (lt *lockTrace) stop(t *Task) string {
+func (lt *lockTrace) record(e lockdep.Event) { lt.events = append(lt.events, e) }
+
+// stop ends the recording and returns the operations (nil when none were
+// recorded).
+func (lt *lockTrace) stop(t *Task) []lockdep.Event {
 	if lt == nil {
-		return ""
+		return nil
 	}
 	t.holder.SetRecorder(nil)
-	return lt.b.String()
+	if lt.events == nil {
+		return []lockdep.Event{}
+	}
+	return lt.events
 }
 
-func (lt *lockTrace) record(e lockdep.Event) {
-	if lt.b.Len() > 0 {
-		lt.b.WriteByte(' ')
+// formatLocks renders lock operations for strace: "+name MODE" for an
+// acquisition, "-name" for a release, "!name MODE" for a failed try,
+// "killed name" for a killable wait a fatal signal ended.
+func (t *Task) formatLocks(events []lockdep.Event) string {
+	if t.s.cfg.Strace == nil {
+		return ""
 	}
-	name := "?"
-	if e.Class != nil {
-		name = e.Class.Name()
+	var b strings.Builder
+	for _, e := range events {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		name := "?"
+		if e.Class != nil {
+			name = e.Class.Name()
+		}
+		switch e.Op {
+		case lockdep.OpAcquire:
+			b.WriteString("+" + name + " " + e.Access.String())
+		case lockdep.OpRelease:
+			b.WriteString("-" + name)
+		case lockdep.OpTryFailed:
+			b.WriteString("!" + name + " " + e.Access.String())
+		default:
+			b.WriteString(e.Op.String() + " " + name)
+		}
 	}
-	switch e.Op {
-	case lockdep.OpAcquire:
-		lt.b.WriteString("+" + name + " " + e.Access.String())
-	case lockdep.OpRelease:
-		lt.b.WriteString("-" + name)
-	case lockdep.OpTryFailed:
-		lt.b.WriteString("!" + name + " " + e.Access.String())
-	default:
-		lt.b.WriteString(e.Op.String() + " " + name)
-	}
+	return b.String()
 }

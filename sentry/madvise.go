@@ -41,9 +41,14 @@ func (t *Task) madvise(as *AddressSpace, a syscalls.MadviseArgs) syscalls.Plan {
 		// from here on, and the call is answered, never run.
 		env.Host = t.backend()
 	}
+	kc := t.kapiBegin(as, []mm.Iovec{{Base: a.Start, Len: a.Len}}, a.Advice, env)
 	lt := t.startLockTrace()
 	res := as.m.Madvise(t.holder, a.Start, a.Len, a.Advice, env)
-	plan := syscalls.Plan{Locks: lt.stop(t)}
+	events := lt.stop(t)
+	plan := syscalls.Plan{Locks: t.formatLocks(events)}
+	if kc != nil {
+		t.kapiMadvise(&plan, kc, as, res.Err, events)
+	}
 	t.s.guardRacesLeft -= res.RacesLost
 	want := -int64(res.Err)
 	answer := func() int64 { return want }

@@ -58,9 +58,15 @@ func (t *Task) processMadviseEntry(plan *syscalls.Plan, a syscalls.ProcessMadvis
 		env.Caps.SysNice = hostmm.HasCapability(t.tid, unix.CAP_SYS_NICE)
 	}
 	env.LoseGuardRaces = t.s.guardRacesLeft
+	kc := t.kapiBegin(as, iovs, advice, env)
 	lt := t.startLockTrace()
 	res := as.m.ProcessMadvise(t.holder, iovs, advice, env)
-	plan.Locks = lt.stop(t)
+	events := lt.stop(t)
+	plan.Locks = t.formatLocks(events)
+	if kc != nil {
+		verdict := t.kapiEnd(kc, as, vectorErrnos(iovs, res, own), events)
+		plan.KAPI = func() string { return verdict }
+	}
 	t.s.guardRacesLeft -= res.RacesLost
 	// The model does not know credentials. The host's own call checks the
 	// caller's access to another process's mm before anything else

@@ -48,6 +48,9 @@ type Config struct {
 	// processes) lose their race with a page fault, so an install that
 	// loses mm.MaxGuardRetries in a row takes the restart path.
 	LoseGuardRaces int
+	// KAPI, if set, checks every intercepted madvise against the KAPI
+	// specification (--kapi-verify, kapiverify.go).
+	KAPI *KAPIConfig
 }
 
 // DetConfig is deterministic mode's configuration (madvisor run --seed).
@@ -99,6 +102,13 @@ type Sandbox struct {
 	// diffs counts the check-maps differences reported; unchecked the
 	// processes it stopped checking (their maps became unreadable).
 	diffs, unchecked atomic.Int64
+	// kapiCalls and kapiViolations count --kapi-verify's checks;
+	// kapiStopped is set when --kapi-verify=panic stopped the run.
+	kapiCalls, kapiViolations atomic.Int64
+	kapiStopped               atomic.Bool
+	// kapiDiscards counts the discards verified, for sampling their exit
+	// stops. Engine thread only.
+	kapiDiscards int
 	// logMu serializes madvisor's own output.
 	logMu  sync.Mutex
 	warned sync.Map
@@ -166,6 +176,13 @@ func Run(cfg Config) (int, error) {
 		}
 		if n := s.unchecked.Load(); n > 0 {
 			s.logf("check-maps: %d process(es) not checked to the end: their maps could not be read", n)
+		}
+		if s.cfg.KAPI != nil {
+			s.logf("%s", s.kapiSummary())
+			if s.kapiStopped.Load() {
+				<-s.launchErr
+				return 0, &ExitError{Msg: "kapi: stopped at the first violation (--kapi-verify=panic)", Code: 125}
+			}
 		}
 		if msg := <-s.launchErr; msg != "" {
 			return 0, &ExitError{Msg: msg, Code: exitCode(ws)}

@@ -62,6 +62,10 @@ type Plan struct {
 	Clone *CloneCall
 	// Locks is the lock trace of the model's step, for strace.
 	Locks string
+	// KAPI, if set, returns --kapi-verify's verdict on the call ("ok",
+	// or the spec sections it violates), for strace; it is called once
+	// the result is final.
+	KAPI func() string
 	// Ignore: the call is traced only for cases it is not (an open of
 	// another file than the /proc view's): it runs natively, unwatched
 	// and not shown by strace.

@@ -359,6 +359,14 @@ func TestGoTestExec(t *testing.T) {
 		require.Contains(t, r.Stdout, "--- PASS: TestAllocate", "%s", r)
 		require.NotContains(t, r.Stdout+r.Stderr, "madvisor: ", "%s", r)
 	}
+	// Issue 14: go test -exec under --kapi-verify=panic, zero violations
+	// (the Go runtime's own madvise calls are checked too).
+	r := runProgram(t, runOpts{Dir: dir, Env: env, Timeout: 3 * time.Minute},
+		goBin, "test", "-count=1", "-v", "-exec", madvisorBin+" run --kapi-verify=panic --", ".")
+	require.Equal(t, 0, r.Status, "go test -exec 'madvisor run --kapi-verify=panic --'\n%s", r)
+	require.Contains(t, r.Stdout, "--- PASS: TestAllocate", "%s", r)
+	require.Regexp(t, `madvisor: kapi: [1-9]\d* call\(s\) checked against sys_madvise \(built-in\), 0 violation\(s\)`, r.Stdout+r.Stderr)
+	require.NotContains(t, r.Stdout+r.Stderr, "kapi: WARNING", "%s", r)
 }
 
 // TestLockStress is issue 3's stress: 16 tasks (2 processes, so two private

@@ -131,6 +131,25 @@ func TestPeerSuitesEmulated(t *testing.T) {
 	runPeerSuites(t, suites, "--check-maps", "--emulate=all")
 }
 
+// peerKAPI are the peer suites also run under --kapi-verify=panic (issue
+// 14: the peer selftests pass with zero violations): those that call
+// madvise, and process_madvise.
+var peerKAPI = []string{"madv_populate", "mseal_test", "droppable", "mkdirty", "cow"}
+
+// TestPeerSuitesKAPI runs peerKAPI under `madvisor run
+// --kapi-verify=panic`: the counts must be the native ones, and the
+// verifier must find nothing (a violation stops the suite).
+func TestPeerSuitesKAPI(t *testing.T) {
+	var suites []peerSuite
+	for _, s := range peerSuites {
+		if slices.Contains(peerKAPI, s.Name) {
+			suites = append(suites, s)
+		}
+	}
+	require.Len(t, suites, len(peerKAPI))
+	runPeerSuites(t, suites, "--kapi-verify=panic")
+}
+
 // runPeerSuites builds suites and runs each natively and under madvisor
 // (with flags, if any), one subtest per suite.
 func runPeerSuites(t *testing.T, suites []peerSuite, flags ...string) {
@@ -321,7 +340,7 @@ func peerMadvisorLines(s peerSuite, stderr string) (knownBugs, unknown []string)
 					knownBugs = append(knownBugs, bug)
 				}
 			}
-		case checkMapsTotal.MatchString(l):
+		case checkMapsTotal.MatchString(l), kapiCleanSummary.MatchString(l):
 			continue
 		case !strings.HasPrefix(l, "madvisor: check-maps: "):
 			// Not a line of a report: a warning or an error.

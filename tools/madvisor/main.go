@@ -37,6 +37,9 @@ Usage:
                                               many --chaos seeds, print the
                                               failing ones and their replay
   madvisor features                           probe the host kernel's memory API
+  madvisor kapi show [--format=F] [FILE] [SYSCALL]
+                                              print a kernel API specification
+                                              (built in: sys_madvise's)
   madvisor help [COMMAND]                     show help
 
 madvisor runs an unmodified Linux x86-64 program and every process and thread
@@ -54,6 +57,8 @@ Flags of run (details: "madvisor run --help"):
                     or panic
   --emulate=WHAT    provide kernel features the host lacks (auto, the default),
                     all of them, none, or a list (see "madvisor features")
+  --kapi-verify[=MODE]  check every madvise against the KAPI spec: warn
+                    (default) or panic; --kapi-spec=FILE reads another spec
   --lose-guard-races=N  fault injection: make MADV_GUARD_INSTALL lose N races
   --seed=N          deterministic mode: one thread at a time, in an order
                     drawn from N; same program and seed, same run
@@ -82,6 +87,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			printStressUsage(stdout)
 			return 0
 		}
+		if len(args) > 1 && args[0] == "help" && args[1] == "kapi" {
+			fmt.Fprint(stdout, kapiUsage)
+			return 0
+		}
 		if len(args) > 1 && args[0] == "help" && args[1] == "features" {
 			fmt.Fprint(stdout, featuresUsage)
 			return 0
@@ -94,6 +103,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return stressCommand(args[1:], stdout, stderr)
 	case "features":
 		return featuresCommand(args[1:], stdout, stderr)
+	case "kapi":
+		return kapiCommand(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "madvisor: unknown command %q\n\n%s", args[0], mainUsage)
 	return 2
@@ -130,6 +141,9 @@ type runFlags struct {
 	trace string
 	// selfCheck runs the program twice and compares (--self-check).
 	selfCheck bool
+	// kapiVerify and kapiSpec are --kapi-verify and --kapi-spec.
+	kapiVerify kapiVerifyFlag
+	kapiSpec   string
 }
 
 // seedFlag is --seed=N: a uint64, decimal or 0x hexadecimal.
@@ -165,6 +179,8 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.BoolVar(&r.chaos, "chaos", false, "deterministic mode that hunts races: randomized thread priorities with\nchange points (PCT) and preemption inside syscall-free code, drawn from\nthe seed (without --seed one is picked and printed)")
 	r.fs.BoolVar(&r.selfCheck, "self-check", false, "deterministic mode's self-check: run the program twice with the seed and\nreport the first event, output or exit status where the runs differ (the\nfirst run's output is shown when both have ended; stdin must be a file)")
 	r.fs.StringVar(&r.trace, "trace", "", "deterministic mode: write the schedule to `FILE`, one JSON object per\nevent (identical for identical runs)")
+	r.fs.Var(&r.kapiVerify, "kapi-verify", "check every intercepted madvise (and process_madvise iovec) against the KAPI\nspecification of sys_madvise: errnos and their conditions, constraints, locks\n(turns --lockdep on), signals, side effects. `warn` (the default) reports each\nviolation on stderr and in --strace lines, panic stops the program at the first;\na summary is printed at exit")
+	r.fs.StringVar(&r.kapiSpec, "kapi-spec", "", "with --kapi-verify: read the specification from `FILE` (a kernel source file\nor patch with KAPI-annotated kerneldoc) instead of the built-in one")
 	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
 		fmt.Fprint(out, `Usage: madvisor run [flags] -- PROGRAM [ARGS...]
@@ -197,6 +213,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err := rf.fs.Parse(args); err != nil {
+		return 2
+	}
+	if rf.kapiSpec != "" && !rf.kapiVerify.on {
+		fmt.Fprintln(stderr, "madvisor: run: --kapi-spec needs --kapi-verify")
 		return 2
 	}
 	if rf.loseGuardRaces < 0 {
@@ -267,6 +287,19 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			}
 			defer f.Close()
 			cfg.Det.Trace = f
+		}
+	}
+	if rf.kapiVerify.on {
+		kc, err := kapiConfig(rf.kapiVerify, rf.kapiSpec)
+		if err != nil {
+			fmt.Fprintf(stderr, "madvisor: run: --kapi-verify: %v\n", err)
+			return 2
+		}
+		cfg.KAPI = kc
+		if !flagSet(rf.fs, "lockdep") {
+			// The lock rules are checked on lockdep's record of the
+			// model's locks.
+			rf.lockdep = lockdep.Warn
 		}
 	}
 	lockdep.SetMode(rf.lockdep)
@@ -346,4 +379,11 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
