@@ -108,7 +108,7 @@ func (t *Task) kapiReport(cfg *KAPIConfig, c *verify.Call, vs []verify.Violation
 			"madvisor: kapi:   got:      %s\n"+
 			"madvisor: kapi:   call:     [pid %d] %s\n"+
 			"madvisor: kapi:   spec:     %s",
-			cfg.Verifier.Spec().Name, v.Section, v.Field, v.Expected, v.Got, t.tid, verify.FormatCall(c), cfg.SpecName)
+			cfg.Verifier.Spec().Name, v.Section, v.Field, v.Expected, v.Got, t.tid, verify.FormatCall(c), specLine(cfg, v.Line))
 		out = append(out, "VIOLATION "+v.Section+" ("+v.Field+")")
 	}
 	if len(vs) > 0 && cfg.Panic && t.s.kapiStopped.CompareAndSwap(false, true) {
@@ -217,4 +217,12 @@ func vectorErrnos(iovs []mm.Iovec, res mm.ProcessMadviseResult, own bool) []unix
 		errs = append(errs, res.Err)
 	}
 	return errs
+}
+
+// specLine names the spec's source line of a section.
+func specLine(cfg *KAPIConfig, line int) string {
+	if line == 0 {
+		return cfg.SpecName
+	}
+	return fmt.Sprintf("%s, line %d", cfg.SpecName, line)
 }

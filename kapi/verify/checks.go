@@ -356,8 +356,14 @@ func (ck *checker) checkAcquire(class string, a lockdep.Access) {
 	}
 	section := ck.r.lockSection(class)
 	if len(listed) > 0 {
+		var modes []string
+		for _, lr := range ck.r.locks {
+			if lr.class == class && lr.advices[advice] && !lr.anyMode {
+				modes = append(modes, class+" "+accessString(lr.access))
+			}
+		}
 		section = "lock: " + strings.Join(listed, ", ")
-		ck.report(section, "acquired", "the mode the section names for "+adviceString(advice), class+" "+accessString(a))
+		ck.report(section, "acquired", strings.Join(modes, " or ")+" for "+adviceString(advice), class+" "+accessString(a))
 		return
 	}
 	ck.report(section, "acquired", "not taken for "+adviceString(advice)+" (the section does not list it)", class+" "+accessString(a))

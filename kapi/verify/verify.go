@@ -66,6 +66,8 @@ type Violation struct {
 	// "acquired").
 	Section, Field string
 	Expected, Got  string
+	// Line is the section's line in the spec's source, 0 if unknown.
+	Line int
 }
 
 func (v Violation) String() string {
@@ -130,7 +132,61 @@ func (v *Verifier) ChecksMemory(advice int) bool { return v.rules.zeroAdvice[adv
 func (v *Verifier) Check(c *Call) []Violation {
 	ck := checker{r: &v.rules, c: c}
 	ck.run()
+	for i := range ck.out {
+		ck.out[i].Line = v.sectionLine(ck.out[i].Section)
+	}
 	return ck.out
+}
+
+// sectionLine finds the line of a section named as Violation.Section
+// names it ("lock: A, B" gives A's).
+func (v *Verifier) sectionLine(section string) int {
+	kind, title, _ := strings.Cut(section, ": ")
+	title, _, _ = strings.Cut(title, ", ")
+	s := v.spec
+	switch kind {
+	case "error":
+		if e := s.ErrorFor(title); e != nil {
+			return e.Line
+		}
+	case "constraint":
+		for _, c := range s.Constraints {
+			if c.Name == title {
+				return c.Line
+			}
+		}
+	case "lock":
+		for _, l := range s.Locks {
+			if l.Name == title {
+				return l.Line
+			}
+		}
+	case "param":
+		for _, p := range s.Params {
+			if p.Name == title {
+				return p.Line
+			}
+		}
+	case "signal":
+		for _, x := range s.Signals {
+			if x.Name == title {
+				return x.Line
+			}
+		}
+	case "capability":
+		for _, x := range s.Capabilities {
+			if x.Name == title {
+				return x.Line
+			}
+		}
+	case "side-effect":
+		for _, x := range s.SideEffects {
+			if x.Target == title {
+				return x.Line
+			}
+		}
+	}
+	return 0
 }
 
 // checker is one Check in progress.
