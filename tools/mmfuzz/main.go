@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.SetOutput(stderr)
 	seeds := fs.String("seeds", "1-100", "seed range A-B (or one seed)")
 	calls := fs.Int("n", 2000, "calls per seed")
-	modes := fs.String("modes", "plain,check-maps,emulate", "madvisor modes to compare with the kernel: plain (madvisor run), check-maps (--check-maps), emulate (--check-maps --emulate=all)")
+	modes := fs.String("modes", "plain,check-maps,emulate", "madvisor modes to compare with the kernel: plain (madvisor run), check-maps (--check-maps), emulate (--check-maps --emulate=all),\nkapi (--kapi-verify: a spec violation is a difference)")
 	madv := fs.String("madvisor", "", "the madvisor binary (default: ./madvisor, else madvisor on PATH)")
 	executor := fs.String("executor", "", "a prebuilt executor (default: build one with gcc)")
 	buildDir := fs.String("build-executor", "", "build the executor (dynamic and -static) into DIR and exit")
@@ -108,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, []string, error) {
 	for _, name := range strings.Split(*modes, ",") {
 		m, ok := fuzz.ModeByName(strings.TrimSpace(name))
 		if !ok {
-			return nil, nil, fmt.Errorf("-modes: unknown mode %q (plain, check-maps, emulate)", name)
+			return nil, nil, fmt.Errorf("-modes: unknown mode %q (plain, check-maps, emulate, kapi)", name)
 		}
 		o.modes = append(o.modes, m)
 	}
