@@ -3,6 +3,7 @@ package sentry
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -28,7 +29,7 @@ type KAPIConfig struct {
 // kapiSampleEvery: a discard whose exit stop is not watched anyway gets
 // it watched once in this many calls, to check the pages read zero (an
 // exit stop on every discard would cost more than the verifier's budget).
-const kapiSampleEvery = 16
+const kapiSampleEvery = 128
 
 // kapiCall is one madvise (or process_madvise) being verified.
 type kapiCall struct {
@@ -42,11 +43,15 @@ func (t *Task) kapiBegin(as *AddressSpace, ranges []mm.Iovec, advice int, env mm
 	if t.s.cfg.KAPI == nil {
 		return nil
 	}
-	kc := &kapiCall{calls: make([]verify.Call, len(ranges))}
+	// t's record of its previous call is reused, its slices too.
+	kc := &t.kapi
+	kc.calls = slices.Grow(kc.calls[:0], len(ranges))[:len(ranges)]
 	for i, r := range ranges {
-		kc.calls[i] = verify.Call{
+		c := &kc.calls[i]
+		*c = verify.Call{
 			Start: r.Base, Len: r.Len, Advice: advice,
-			Before:   vmasIn(as, r.Base, r.Len),
+			Before:   vmasIn(c.Before[:0], as, r.Base, r.Len),
+			After:    c.After[:0],
 			Kconfig:  env.Kconfig,
 			SysAdmin: env.Caps.SysAdmin,
 			Remote:   !env.OwnMM,
@@ -55,13 +60,13 @@ func (t *Task) kapiBegin(as *AddressSpace, ranges []mm.Iovec, advice int, env mm
 	return kc
 }
 
-// vmasIn returns the model's VMAs overlapping [start, start+PAGE_ALIGN(n)).
-func vmasIn(as *AddressSpace, start, n uint64) []mm.VMA {
+// vmasIn appends to out the model's VMAs overlapping [start,
+// start+PAGE_ALIGN(n)).
+func vmasIn(out []mm.VMA, as *AddressSpace, start, n uint64) []mm.VMA {
 	end := start + mm.PageAlign(n)
 	if n == 0 || end <= start {
-		return nil
+		return out
 	}
-	var out []mm.VMA
 	as.m.AS.Walk(start, end, func(v mm.VMA) bool {
 		out = append(out, v)
 		return true
@@ -82,7 +87,9 @@ func (t *Task) kapiEnd(kc *kapiCall, as *AddressSpace, errs []unix.Errno, events
 	for i := range errs {
 		c := &kc.calls[i]
 		c.Errno = errs[i]
-		c.After = vmasIn(as, c.Start, c.Len)
+		if c.Errno == 0 && cfg.Verifier.ChecksAfter(c.Advice) {
+			c.After = vmasIn(c.After, as, c.Start, c.Len)
+		}
 		c.FatalSignal = t.holder.FatalSignalPending()
 		if i == len(errs)-1 {
 			c.Locks = events
@@ -187,7 +194,9 @@ func (t *Task) kapiMadvise(plan *syscalls.Plan, kc *kapiCall, as *AddressSpace, 
 	watched := plan.Exit != nil || plan.Emulate != nil || s.cfg.Strace != nil || s.cfg.CheckMaps || s.det != nil
 	if !memory || !watched && !s.kapiSampleExit() {
 		verdict := t.kapiEnd(kc, as, []unix.Errno{errno}, events)
-		plan.KAPI = func() string { return verdict }
+		if s.cfg.Strace != nil {
+			plan.KAPI = func() string { return verdict }
+		}
 		return
 	}
 	var verdict string

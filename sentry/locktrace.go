@@ -13,31 +13,35 @@ import (
 // recorder sees operations only while validation is on.
 type lockTrace struct {
 	events []lockdep.Event
+	// record appends to events; bound once (a method value would
+	// allocate on every call).
+	record func(lockdep.Event)
 }
 
 // startLockTrace starts recording t's lock operations, or returns nil when
-// there is nothing to record them for. Engine thread only.
+// there is nothing to record them for. The trace is t's own, reused by
+// its next call. Engine thread only.
 func (t *Task) startLockTrace() *lockTrace {
 	if t.s.cfg.Strace == nil && t.s.cfg.KAPI == nil || !lockdep.Enabled() {
 		return nil
 	}
-	lt := &lockTrace{}
+	lt := &t.locks
+	if lt.record == nil {
+		lt.events = make([]lockdep.Event, 0, 16)
+		lt.record = func(e lockdep.Event) { lt.events = append(lt.events, e) }
+	}
+	lt.events = lt.events[:0]
 	t.holder.SetRecorder(lt.record)
 	return lt
 }
 
-func (lt *lockTrace) record(e lockdep.Event) { lt.events = append(lt.events, e) }
-
 // stop ends the recording and returns the operations (nil when none were
-// recorded).
+// recorded), valid until t's next call.
 func (lt *lockTrace) stop(t *Task) []lockdep.Event {
 	if lt == nil {
 		return nil
 	}
 	t.holder.SetRecorder(nil)
-	if lt.events == nil {
-		return []lockdep.Event{}
-	}
 	return lt.events
 }
 

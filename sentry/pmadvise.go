@@ -65,7 +65,9 @@ func (t *Task) processMadviseEntry(plan *syscalls.Plan, a syscalls.ProcessMadvis
 	plan.Locks = t.formatLocks(events)
 	if kc != nil {
 		verdict := t.kapiEnd(kc, as, vectorErrnos(iovs, res, own), events)
-		plan.KAPI = func() string { return verdict }
+		if t.s.cfg.Strace != nil {
+			plan.KAPI = func() string { return verdict }
+		}
 	}
 	t.s.guardRacesLeft -= res.RacesLost
 	// The model does not know credentials. The host's own call checks the

@@ -30,6 +30,11 @@ type Task struct {
 
 	// The fields below are confined to the engine thread.
 
+	// locks and kapi are the lock trace and the --kapi-verify record of
+	// the task's current madvise, reused call after call.
+	locks lockTrace
+	kapi  kapiCall
+
 	// attached: the thread's first stop has been seen (auto-attached
 	// children start with a PTRACE_EVENT_STOP that is not a group stop).
 	attached bool

@@ -135,10 +135,7 @@ func (p *Program) Eval(env Env) (Value, error) {
 			return Value{}, err
 		}
 		if s.name != "" {
-			if e.locals == nil {
-				e.locals = map[string]Value{}
-			}
-			e.locals[s.name] = v
+			e.locals = append(e.locals, local{s.name, v})
 		}
 	}
 	return v, nil

@@ -13,8 +13,25 @@ var ErrNullDeref = errors.New("member access through a null pointer")
 // An evaluator is the state of one Eval: the Env and the names assigned so
 // far.
 type evaluator struct {
-	env    Env
-	locals map[string]Value
+	env Env
+	// locals are the names assigned so far (a spec's programs assign one
+	// or two: a slice beats a map).
+	locals []local
+}
+
+type local struct {
+	name string
+	v    Value
+}
+
+// local returns the value assigned to name, if any.
+func (e *evaluator) local(name string) (Value, bool) {
+	for i := len(e.locals) - 1; i >= 0; i-- {
+		if e.locals[i].name == name {
+			return e.locals[i].v, true
+		}
+	}
+	return Value{}, false
 }
 
 // errorf returns an error about n.
@@ -34,7 +51,7 @@ func integer(n node, op string, v Value) (uint64, error) {
 func (n *lit) eval(*evaluator) (Value, error) { return Int(n.val), nil }
 
 func (n *ident) eval(e *evaluator) (Value, error) {
-	if v, ok := e.locals[n.name]; ok {
+	if v, ok := e.local(n.name); ok {
 		return v, nil
 	}
 	v, err := e.env.Ident(n.name)

@@ -37,7 +37,7 @@ func (ck *checker) checkParams() {
 		default:
 			continue
 		}
-		section := "param: " + p.p.Name
+		section := p.section
 		if p.aligned && val&(pageSize-1) != 0 {
 			ck.mustFail(section, "constraint-type: page_aligned", p.errnos)
 		}
@@ -61,9 +61,9 @@ func (ck *checker) checkConstraints() {
 		if cr.advices != nil && !cr.advices[c.Advice] {
 			continue
 		}
-		section := "constraint: " + cr.c.Name
+		section := cr.section
 		if !cr.vma {
-			ok, err := cr.prog.True(&env{r: ck.r, c: c})
+			ok, err := cr.prog.True(ck.env(nil))
 			if err != nil {
 				ck.report(section, "expr", "an expression the verifier can evaluate", err.Error())
 			} else if !ok {
@@ -71,11 +71,11 @@ func (ck *checker) checkConstraints() {
 			}
 			continue
 		}
-		if !ck.argsOK || c.Len == 0 {
+		if !ck.argsOK || c.Len == 0 || ck.holdsForAdvice(cr) {
 			continue
 		}
 		for j := range c.Before {
-			ok, err := cr.prog.True(&env{r: ck.r, c: c, vma: &c.Before[j]})
+			ok, err := cr.prog.True(ck.env(&c.Before[j]))
 			if err != nil {
 				ck.report(section, "expr", "an expression the verifier can evaluate", err.Error())
 				break
@@ -88,6 +88,33 @@ func (ck *checker) checkConstraints() {
 	}
 }
 
+// env returns the checker's binding of the call's names, with vma (nil:
+// none) as the VMA.
+func (ck *checker) env(vma *mm.VMA) *env {
+	if ck.e == nil {
+		ck.e = &env{r: ck.r, c: ck.c}
+	}
+	ck.e.vma = vma
+	return ck.e
+}
+
+// holdsForAdvice reports whether cr's per-VMA expression is true for the
+// call's advice whatever the VMA and the range: evaluated once per advice
+// with only behavior bound.
+func (ck *checker) holdsForAdvice(cr *constraintRule) bool {
+	a := ck.c.Advice
+	if a < 0 || a >= len(cr.holds) {
+		return false
+	}
+	if cr.holds[a] == 0 {
+		cr.holds[a] = -1
+		if ok, err := cr.prog.True(&env{r: ck.r, c: &Call{Advice: a}, adviceOnly: true}); err == nil && ok {
+			cr.holds[a] = 1
+		}
+	}
+	return cr.holds[a] == 1
+}
+
 // violated reports whether a constraint that names errno is false for
 // this call (its arguments, or a VMA of the range).
 func (ck *checker) violated(errno string) bool {
@@ -98,13 +125,13 @@ func (ck *checker) violated(errno string) bool {
 			continue
 		}
 		if !cr.vma {
-			if ok, err := cr.prog.True(&env{r: ck.r, c: c}); err == nil && !ok {
+			if ok, err := cr.prog.True(ck.env(nil)); err == nil && !ok {
 				return true
 			}
 			continue
 		}
 		for j := range c.Before {
-			if ok, err := cr.prog.True(&env{r: ck.r, c: c, vma: &c.Before[j]}); err == nil && !ok {
+			if ok, err := cr.prog.True(ck.env(&c.Before[j])); err == nil && !ok {
 				return true
 			}
 		}

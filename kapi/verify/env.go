@@ -66,15 +66,23 @@ type (
 
 // env binds one call's arguments and, for a per-VMA expr, one VMA.
 type env struct {
-	r     *rules
-	c     *Call
-	vma   *mm.VMA
-	start uint64 // the call's start, after the kernel's untagging (none on x86-64)
+	r   *rules
+	c   *Call
+	vma *mm.VMA
+	// adviceOnly binds behavior alone (and the constants): the call's
+	// range and the VMA are unknown.
+	adviceOnly bool
 }
+
+// errUnbound is the error of a name an adviceOnly env leaves unbound.
+var errUnbound = fmt.Errorf("not bound")
 
 var _ cexpr.Env = (*env)(nil)
 
 func (e *env) Ident(name string) (cexpr.Value, error) {
+	if e.adviceOnly && (name == "start" || name == "len_in" || name == "vma") {
+		return cexpr.Value{}, errUnbound
+	}
 	switch name {
 	case "start":
 		return cexpr.Int(e.c.Start), nil

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"unicode"
 
+	"golang.org/x/sys/unix"
+
+	"madvisor/abi"
 	"madvisor/kapi"
 	"madvisor/kapi/cexpr"
 	"madvisor/lockdep"
@@ -50,6 +53,7 @@ type rules struct {
 
 type paramRule struct {
 	p        *kapi.Param
+	section  string
 	aligned  bool
 	min, max uint64
 	ranged   bool
@@ -57,8 +61,9 @@ type paramRule struct {
 }
 
 type constraintRule struct {
-	c    *kapi.Constraint
-	prog *cexpr.Program
+	c       *kapi.Constraint
+	section string
+	prog    *cexpr.Program
 	// advices is the advice the constraint is about (the MADV_* names of
 	// its title); nil: every advice.
 	advices adviceSet
@@ -68,6 +73,11 @@ type constraintRule struct {
 	// errnos are the errnos a violation must give, as the spec names
 	// them.
 	errnos []string
+	// holds caches, by advice, whether a per-VMA expression is true
+	// whatever the VMA and the range (it short-circuits on behavior, as
+	// the mseal one does for advice that do not discard): 0 unknown, 1
+	// yes, -1 no.
+	holds [256]int8
 }
 
 type lockRule struct {
@@ -260,7 +270,7 @@ func (r *rules) noteAdvices(key string) adviceSet {
 }
 
 func compileParam(p kapi.Param) (paramRule, bool) {
-	pr := paramRule{p: &p, errnos: errnosIn(p.Desc)}
+	pr := paramRule{p: &p, section: "param: " + p.Name, errnos: errnosIn(p.Desc)}
 	switch {
 	case p.ConstraintType == "page_aligned":
 		pr.aligned = true
@@ -353,7 +363,7 @@ func (r *rules) compileConstraint(c *kapi.Constraint) (constraintRule, error) {
 	if err != nil {
 		return constraintRule{}, fmt.Errorf("constraint %q: expr: %w", c.Name, err)
 	}
-	cr := constraintRule{c: c, prog: prog}
+	cr := constraintRule{c: c, section: "constraint: " + c.Name, prog: prog}
 	if a := advicesIn(c.Name); len(a) > 0 {
 		cr.advices = a
 	}
@@ -431,11 +441,11 @@ func (r *rules) supports(advice int, k mm.MadviseKconfig) bool {
 		return false
 	}
 	switch advice {
-	case adviceByName["MADV_MERGEABLE"], adviceByName["MADV_UNMERGEABLE"]:
+	case unix.MADV_MERGEABLE, unix.MADV_UNMERGEABLE:
 		return k.KSM
-	case adviceByName["MADV_HUGEPAGE"], adviceByName["MADV_NOHUGEPAGE"], adviceByName["MADV_COLLAPSE"]:
+	case unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_COLLAPSE:
 		return k.THP
-	case adviceByName["MADV_HWPOISON"], adviceByName["MADV_SOFT_OFFLINE"]:
+	case unix.MADV_HWPOISON, abi.MADV_SOFT_OFFLINE:
 		return k.MemoryFailure
 	}
 	return true

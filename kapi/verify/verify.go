@@ -39,7 +39,7 @@ type Call struct {
 	Errno unix.Errno
 	// Before are the model's VMAs that overlap [Start, Start+PAGE_ALIGN(Len))
 	// when the call began, in address order; After the same range's VMAs
-	// when it ended.
+	// when it ended (needed only where ChecksAfter says so).
 	Before, After []mm.VMA
 	// Kconfig is the (emulated) kernel's configuration; SysAdmin the
 	// caller's CAP_SYS_ADMIN; FatalSignal whether a fatal signal was
@@ -128,6 +128,13 @@ func (v *Verifier) Spec() *kapi.Spec { return v.spec }
 // then checks it after the host's call.
 func (v *Verifier) ChecksMemory(advice int) bool { return v.rules.zeroAdvice[advice] }
 
+// ChecksAfter reports whether a successful call of advice is checked
+// against the VMAs it leaves (Call.After): the caller may skip them
+// otherwise.
+func (v *Verifier) ChecksAfter(advice int) bool {
+	return v.rules.flagAdvice[advice] || v.rules.guardAdvice[advice] || v.rules.zeroAdvice[advice]
+}
+
 // Check returns c's violations of the spec (none: nil).
 func (v *Verifier) Check(c *Call) []Violation {
 	ck := checker{r: &v.rules, c: c}
@@ -196,6 +203,8 @@ type checker struct {
 	out []Violation
 	// end is Start + PAGE_ALIGN(Len) (wrapped as the kernel computes it).
 	end uint64
+	// e is the names' binding, made once per check.
+	e *env
 	// argsOK: the argument checks pass (advice supported, start aligned,
 	// no wrap, no non-zero length rounding to zero).
 	argsOK bool

@@ -186,3 +186,23 @@ func TestNewRejects(t *testing.T) {
 	_, err = New(s)
 	assert.ErrorContains(t, err, "frobnicate")
 }
+
+func BenchmarkCheck(b *testing.B) {
+	specs, err := kapi.ParseFile("../testdata/sys_madvise.txt")
+	require.NoError(b, err)
+	v, err := New(kapi.Find(specs, "sys_madvise"))
+	require.NoError(b, err)
+	for _, advice := range []int{unix.MADV_NORMAL, unix.MADV_DONTNEED} {
+		c := call(advice, base, pg, 0, anon(base, 4, 0))
+		c.Locks = []lockdep.Event{
+			ev(lockdep.OpAcquire, mmapLock, lockdep.Write|lockdep.Killable),
+			ev(lockdep.OpRelease, mmapLock, lockdep.Write),
+		}
+		b.Run(adviceString(advice), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v.Check(c)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -200,6 +201,12 @@ Flags:
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {
+	if path := os.Getenv("MADVISOR_CPUPROFILE"); path != "" {
+		// Profiling the sentry (issue 13's "profile the engine").
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	rf := newRunFlags(stderr)
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
