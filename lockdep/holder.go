@@ -291,7 +291,7 @@ func (h *Holder) find(m *Map) int {
 // check validates an acquisition of m (nil for MayAcquire) as node n before
 // the holder blocks on it, and learns the new dependencies.
 func (h *Holder) check(m *Map, n *node, a Access) {
-	if a&Try != 0 {
+	if a&Try != 0 || curMode.Load() == int32(Record) {
 		return
 	}
 	for i := range h.held {

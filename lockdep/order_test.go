@@ -214,6 +214,30 @@ func TestOffChecksNothing(t *testing.T) {
 	assert.Empty(t, Edges())
 }
 
+// Record keeps the held stacks and the recorder going, and learns no
+// dependency: an inversion goes unreported.
+func TestRecordRecordsOnly(t *testing.T) {
+	fresh(t, Record)
+	a, b := NewMutex(cls(t, "A")), NewRWSem(cls(t, "B"))
+	h := NewHolder("t", 1)
+	var got []string
+	h.SetRecorder(func(e Event) { got = append(got, e.String()) })
+	requireNoReport(t, func() {
+		a.Lock(h)
+		b.RLock(h)
+		assert.Equal(t, 2, h.Depth())
+		b.RUnlock(h)
+		a.Unlock(h)
+		b.Lock(h)
+		a.Lock(h) // B -> A after A -> B: not checked
+		a.Unlock(h)
+		b.Unlock(h)
+	})
+	assert.Empty(t, Edges())
+	assert.Len(t, got, 8)
+	assert.Equal(t, "acquire "+a.dep.class.name+" W", got[0])
+}
+
 func TestUninitializedLockPanics(t *testing.T) {
 	fresh(t, Warn)
 	var m Mutex

@@ -96,7 +96,7 @@ func emit(r *Report, key string) {
 	switch CurrentMode() {
 	case Panic:
 		panic(r)
-	case Warn:
+	case Warn, Record:
 		reports.mu.Lock()
 		if reports.seen == nil {
 			reports.seen = make(map[string]bool)

@@ -180,7 +180,7 @@ func newRunFlags(out io.Writer) *runFlags {
 	r.fs.BoolVar(&r.chaos, "chaos", false, "deterministic mode that hunts races: randomized thread priorities with\nchange points (PCT) and preemption inside syscall-free code, drawn from\nthe seed (without --seed one is picked and printed)")
 	r.fs.BoolVar(&r.selfCheck, "self-check", false, "deterministic mode's self-check: run the program twice with the seed and\nreport the first event, output or exit status where the runs differ (the\nfirst run's output is shown when both have ended; stdin must be a file)")
 	r.fs.StringVar(&r.trace, "trace", "", "deterministic mode: write the schedule to `FILE`, one JSON object per\nevent (identical for identical runs)")
-	r.fs.Var(&r.kapiVerify, "kapi-verify", "check every intercepted madvise (and process_madvise iovec) against the KAPI\nspecification of sys_madvise: errnos and their conditions, constraints, locks\n(turns --lockdep on), signals, side effects. `warn` (the default) reports each\nviolation on stderr and in --strace lines, panic stops the program at the first;\na summary is printed at exit")
+	r.fs.Var(&r.kapiVerify, "kapi-verify", "check every intercepted madvise (and process_madvise iovec) against the KAPI\nspecification of sys_madvise: errnos and their conditions, constraints, locks\n(recorded by lockdep), signals, side effects. `warn` (the default) reports each\nviolation on stderr and in --strace lines, panic stops the program at the first;\na summary is printed at exit")
 	r.fs.StringVar(&r.kapiSpec, "kapi-spec", "", "with --kapi-verify: read the specification from `FILE` (a kernel source file\nor patch with KAPI-annotated kerneldoc) instead of the built-in one")
 	r.fs.IntVar(&r.loseGuardRaces, "lose-guard-races", 0, "fault injection for tests: the first `N` MADV_GUARD_INSTALL walks of the run\nlose their race with a page fault; 3 lost in one call make the call restart\ntransparently (with --strace: \"= ? ERESTARTNOINTR\", then the call again)")
 	r.fs.Usage = func() {
@@ -305,8 +305,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		cfg.KAPI = kc
 		if !flagSet(rf.fs, "lockdep") {
 			// The lock rules are checked on lockdep's record of the
-			// model's locks.
-			rf.lockdep = lockdep.Warn
+			// model's locks (--lockdep=warn or panic validates them
+			// too).
+			rf.lockdep = lockdep.Record
 		}
 	}
 	lockdep.SetMode(rf.lockdep)
