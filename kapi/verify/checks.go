@@ -74,14 +74,14 @@ func (ck *checker) checkConstraints() {
 		if !ck.argsOK || c.Len == 0 || ck.holdsForAdvice(cr) {
 			continue
 		}
-		for j := range c.Before {
-			ok, err := cr.prog.True(ck.env(&c.Before[j]))
+		for j := range ck.before {
+			ok, err := cr.prog.True(ck.env(&ck.before[j]))
 			if err != nil {
 				ck.report(section, "expr", "an expression the verifier can evaluate", err.Error())
 				break
 			}
 			if !ok {
-				ck.mustFail(section, "expr (VMA "+vmaString(&c.Before[j])+")", cr.errnos)
+				ck.mustFail(section, "expr (VMA "+vmaString(&ck.before[j])+")", cr.errnos)
 				break
 			}
 		}
@@ -130,8 +130,8 @@ func (ck *checker) violated(errno string) bool {
 			}
 			continue
 		}
-		for j := range c.Before {
-			if ok, err := cr.prog.True(ck.env(&c.Before[j])); err == nil && !ok {
+		for j := range ck.before {
+			if ok, err := cr.prog.True(ck.env(&ck.before[j])); err == nil && !ok {
 				return true
 			}
 		}
@@ -202,10 +202,23 @@ func (r *rules) errnoExplained(ck *checker, errno unix.Errno) bool {
 		// "Returned for invalid input (unrecognised MADV_*,
 		// Kconfig-gated behavior, unaligned start, range wrap, non-zero
 		// len_in rounding to zero) and for per-behavior VMA-filter
-		// violations": the filters are not all listed, so any VMA of
-		// the range may fail one. process_madvise refuses a remote
-		// advice outside its subset (notes) before any iovec.
-		return !ck.argsOK || len(c.Before) > 0 || c.Remote
+		// violations": the constraints (above), and the inline filters
+		// on the VM_* flags the desc names ("DOFORK on VM_SPECIAL ...
+		// GUARD_INSTALL on VM_LOCKED"; the kernel's DONTNEED and FREE
+		// filters on VM_LOCKED, VM_PFNMAP and hugetlb alignment use the
+		// same flags). "Also returned by faultin_page_range() and
+		// madvise_collapse_errno()": POPULATE_* and COLLAPSE.
+		// process_madvise refuses a remote advice outside its subset
+		// (notes) before any iovec.
+		if !ck.argsOK || c.Remote || r.filterAdvice[c.Advice] {
+			return true
+		}
+		for i := range ck.before {
+			if ck.before[i].Flags&r.filterFlags != 0 {
+				return true
+			}
+		}
+		return false
 	case "ENOMEM":
 		// "Some part of the requested range falls in a gap between
 		// mapped VMAs"; the other cases name their advice (POPULATE_*,
@@ -221,8 +234,8 @@ func (r *rules) errnoExplained(ck *checker, errno unix.Errno) bool {
 		if c.Kconfig.Swap || !r.advicesOfError(e)[c.Advice] {
 			return false
 		}
-		for i := range c.Before {
-			if !c.Before[i].Backing.HasVMFile() {
+		for i := range ck.before {
+			if !ck.before[i].Backing.HasVMFile() {
 				return true
 			}
 		}
@@ -233,8 +246,8 @@ func (r *rules) errnoExplained(ck *checker, errno unix.Errno) bool {
 		if !r.advicesOfError(e)[c.Advice] {
 			return false
 		}
-		for i := range c.Before {
-			if f := c.Before[i].Flags; f&(mm.VMShared|mm.VMMayWrite) != mm.VMShared|mm.VMMayWrite {
+		for i := range ck.before {
+			if f := ck.before[i].Flags; f&(mm.VMShared|mm.VMMayWrite) != mm.VMShared|mm.VMMayWrite {
 				return true
 			}
 		}
@@ -265,8 +278,8 @@ func (r *rules) errnoNames() string {
 // entry.
 func (ck *checker) hasGap() bool {
 	addr := ck.c.Start
-	for i := range ck.c.Before {
-		v := &ck.c.Before[i]
+	for i := range ck.before {
+		v := &ck.before[i]
 		if v.Start > addr {
 			return true
 		}
@@ -561,13 +574,13 @@ func vmaString(v *mm.VMA) string {
 func (ck *checker) rangeString() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%#x-%#x (", ck.c.Start, ck.end)
-	for i := range ck.c.Before {
+	for i := range ck.before {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(vmaString(&ck.c.Before[i]))
+		b.WriteString(vmaString(&ck.before[i]))
 	}
-	if len(ck.c.Before) == 0 {
+	if len(ck.before) == 0 {
 		b.WriteString("no VMA")
 	}
 	b.WriteString(")")

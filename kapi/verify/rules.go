@@ -41,6 +41,12 @@ type rules struct {
 	locks       []lockRule
 	signals     []signalRule
 	caps        []capRule
+	// filterFlags are the VM_* flags the EINVAL error's desc names as
+	// filtered by some advice; filterAdvice the advice whose helpers it
+	// names as returning EINVAL (faultin_page_range: POPULATE_*,
+	// madvise_collapse_errno: COLLAPSE).
+	filterFlags  mm.VMFlags
+	filterAdvice adviceSet
 	// discard is the discard subset the notes list (is_discard).
 	discard adviceSet
 	// restart are the advice the notes allow to return -ERESTARTNOINTR.
@@ -105,8 +111,9 @@ type capRule struct {
 }
 
 var (
-	madvRe  = regexp.MustCompile(`MADV_[A-Z_]+\*?`)
-	errnoRe = regexp.MustCompile(`-E[A-Z0-9]+\b`)
+	madvRe   = regexp.MustCompile(`MADV_[A-Z_]+\*?`)
+	errnoRe  = regexp.MustCompile(`-E[A-Z0-9]+\b`)
+	vmFlagRe = regexp.MustCompile(`VM_[A-Z_]+`)
 )
 
 // adviceByName maps MADV_* names to values (the strace table's names).
@@ -191,6 +198,20 @@ func compile(spec *kapi.Spec) (rules, error) {
 		}
 	}
 	r.discard = r.noteAdvices("discard subset")
+	r.filterAdvice = adviceSet{}
+	if e := spec.ErrorFor("EINVAL"); e != nil {
+		for _, tok := range vmFlagRe.FindAllString(e.Desc, -1) {
+			r.filterFlags |= vmFlagNames[tok]
+		}
+		// The helpers the desc names, and the advice that reach them
+		// (the POPULATE_* and COLLAPSE paths of the other errors'
+		// descs).
+		for helper, prefix := range map[string]string{"faultin_page_range": "MADV_POPULATE_", "madvise_collapse_errno": "MADV_COLLAPSE"} {
+			if strings.Contains(e.Desc, helper) {
+				merge(r.filterAdvice, advicesIn(prefix+"*"))
+			}
+		}
+	}
 	r.restart = r.noteAdvices("ERESTARTNOINTR")
 	for i := range spec.Locks {
 		if lr, ok := compileLock(&spec.Locks[i]); ok {

@@ -19,6 +19,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -203,6 +204,8 @@ type checker struct {
 	out []Violation
 	// end is Start + PAGE_ALIGN(Len) (wrapped as the kernel computes it).
 	end uint64
+	// before is Call.Before without the [vsyscall] gate area.
+	before []mm.VMA
 	// e is the names' binding, made once per check.
 	e *env
 	// argsOK: the argument checks pass (advice supported, start aligned,
@@ -216,6 +219,15 @@ func (ck *checker) report(section, field, expected, got string) {
 
 func (ck *checker) run() {
 	c := ck.c
+	ck.before = c.Before
+	for i := range c.Before {
+		if c.Before[i].Backing.Kind == mm.BackingVsyscall {
+			// A gate area, not a VMA of the mm: madvise never
+			// finds it.
+			ck.before = slices.DeleteFunc(slices.Clone(c.Before), func(v mm.VMA) bool { return v.Backing.Kind == mm.BackingVsyscall })
+			break
+		}
+	}
 	ck.end = c.Start + pageAlign(c.Len)
 	ck.argsOK = ck.r.supports(c.Advice, c.Kconfig) && c.Start&(pageSize-1) == 0 &&
 		ck.end >= c.Start && !(c.Len != 0 && pageAlign(c.Len) == 0)

@@ -87,6 +87,10 @@ func TestCheckAgrees(t *testing.T) {
 		"wipeonfork":          call(unix.MADV_WIPEONFORK, base, 4*pg, 0, anon(base, 4, 0)),
 		"guard restart":       call(unix.MADV_GUARD_INSTALL, base, pg, mm.ERESTARTNOINTR, anon(base, 4, 0)),
 		"hwpoison no cap":     call(unix.MADV_HWPOISON, base, pg, unix.EPERM, anon(base, 4, 0)),
+		"dontneed on locked":  call(unix.MADV_DONTNEED, base, pg, unix.EINVAL, locked),
+		"populate einval":     call(unix.MADV_POPULATE_READ, base, pg, unix.EINVAL, anon(base, 4, 0)),
+		"vsyscall is a gap": call(unix.MADV_WILLNEED, 0xffffffffff600000, pg, unix.ENOMEM,
+			mm.VMA{Start: 0xffffffffff600000, End: 0xffffffffff601000, Backing: mm.Backing{Kind: mm.BackingVsyscall}}),
 	} {
 		if name == "wipeonfork" {
 			c.After = []mm.VMA{wiped}
@@ -110,11 +114,12 @@ func TestCheckFinds(t *testing.T) {
 		"free on file allowed": {call(unix.MADV_FREE, base, pg, 0, file(base, 4, 0)), "constraint: MADV_FREE requires anonymous mappings"},
 		"sealed discard wrong errno": {call(unix.MADV_DONTNEED, base, pg, unix.ENOMEM, sealedRO),
 			"constraint: mseal-protected discards"},
-		"errno not listed":   {call(unix.MADV_DONTNEED, base, pg, unix.EOPNOTSUPP, anon(base, 4, 0)), "error (errno)"},
-		"enomem without gap": {call(unix.MADV_WILLNEED, base, pg, unix.ENOMEM, anon(base, 4, 0)), "error: ENOMEM (desc)"},
-		"eintr no signal":    {call(unix.MADV_RANDOM, base, pg, unix.EINTR, anon(base, 4, 0)), "error: EINTR (desc)"},
-		"restart elsewhere":  {call(unix.MADV_DONTNEED, base, pg, mm.ERESTARTNOINTR, anon(base, 4, 0)), "notes (ERESTARTNOINTR)"},
-		"flag not set":       {call(unix.MADV_RANDOM, base, pg, 0, anon(base, 4, 0)), "side-effect: vma->vm_flags (desc)"},
+		"errno not listed":     {call(unix.MADV_DONTNEED, base, pg, unix.EOPNOTSUPP, anon(base, 4, 0)), "error (errno)"},
+		"einval without cause": {call(unix.MADV_DONTNEED, base, pg, unix.EINVAL, anon(base, 4, 0)), "error: EINVAL (desc)"},
+		"enomem without gap":   {call(unix.MADV_WILLNEED, base, pg, unix.ENOMEM, anon(base, 4, 0)), "error: ENOMEM (desc)"},
+		"eintr no signal":      {call(unix.MADV_RANDOM, base, pg, unix.EINTR, anon(base, 4, 0)), "error: EINTR (desc)"},
+		"restart elsewhere":    {call(unix.MADV_DONTNEED, base, pg, mm.ERESTARTNOINTR, anon(base, 4, 0)), "notes (ERESTARTNOINTR)"},
+		"flag not set":         {call(unix.MADV_RANDOM, base, pg, 0, anon(base, 4, 0)), "side-effect: vma->vm_flags (desc)"},
 		"guard not installed": {call(unix.MADV_GUARD_INSTALL, base, pg, 0, anon(base, 4, 0)),
 			"side-effect: PTE marker (PTE_MARKER_GUARD) (desc)"},
 	} {
