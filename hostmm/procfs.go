@@ -262,6 +262,14 @@ func HostVMAsIn(pid int, lo, hi uint64) [][2]uint64 {
 		return nil
 	}
 	defer f.Close()
+	return HostVMAsInFile(f, pid, lo, hi)
+}
+
+// HostVMAsInFile is HostVMAsIn through maps, process pid's
+// /proc/PID/maps opened by the caller (and kept: an open costs more than
+// the query).
+func HostVMAsInFile(maps *os.File, pid int, lo, hi uint64) [][2]uint64 {
+	f := maps
 	var out [][2]uint64
 	for addr := max(lo, 1) - 1; addr <= hi; {
 		q := abi.ProcmapQuery{Size: uint64(unsafe.Sizeof(abi.ProcmapQuery{})), QueryAddr: addr,

@@ -159,6 +159,19 @@ func (s *Sandbox) checkMaps(t *Task, as *AddressSpace, nr uint64) {
 // without CAP_SYS_PTRACE, but the kernel checks access at the open only,
 // so a file opened before keeps reading. Engine thread only.
 func (tg *ThreadGroup) readHostMaps(tid int) ([]mm.MapsLine, error) {
+	f, err := tg.mapsFile(tid)
+	if err != nil {
+		return nil, err
+	}
+	return hostmm.ReadMapsFile(f)
+}
+
+// mapsFile returns the process's /proc/PID/maps, opened at the first ask
+// (tid is one of its threads) and kept until exec or exit: for
+// --check-maps (see readHostMaps) and for the PROCMAP_QUERY of every
+// reconciliation, which an open and a close per call would double.
+// Engine thread only.
+func (tg *ThreadGroup) mapsFile(tid int) (*os.File, error) {
 	if tg.hostMaps == nil {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
 		if err != nil {
@@ -166,10 +179,10 @@ func (tg *ThreadGroup) readHostMaps(tid int) ([]mm.MapsLine, error) {
 		}
 		tg.hostMaps = f
 	}
-	return hostmm.ReadMapsFile(tg.hostMaps)
+	return tg.hostMaps, nil
 }
 
-// closeHostMaps closes the maps file checkMaps holds (at exec: it shows
+// closeHostMaps closes the maps file mapsFile holds (at exec: it shows
 // the old mm; at exit).
 func (tg *ThreadGroup) closeHostMaps() {
 	if tg.hostMaps != nil {

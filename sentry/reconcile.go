@@ -34,7 +34,12 @@ func (t *Task) reconcileEdges(as *AddressSpace, start, end uint64) {
 	if len(bounds) == 0 && !spans {
 		return
 	}
-	host := hostmm.HostVMAsIn(t.tg.pid, start, end)
+	var host [][2]uint64
+	if f, err := t.tg.mapsFile(t.tid); err == nil {
+		host = hostmm.HostVMAsInFile(f, t.tg.pid, start, end)
+	} else {
+		host = hostmm.HostVMAsIn(t.tg.pid, start, end)
+	}
 	hostSpans := func(a uint64) bool {
 		for _, r := range host {
 			if r[0] < a && a < r[1] {

@@ -97,9 +97,8 @@ type ThreadGroup struct {
 	// readTraps, inherited by children and kept across exec. Engine
 	// thread.
 	uffdTrap bool
-	// hostMaps is the process's /proc/PID/maps as --check-maps holds it
-	// open from its first check until exec or exit (checkMaps). Engine
-	// thread.
+	// hostMaps is the process's /proc/PID/maps, held open from its
+	// first use until exec or exit (mapsFile). Engine thread.
 	hostMaps *os.File
 }
 
