@@ -67,10 +67,15 @@ func vmasIn(out []mm.VMA, as *AddressSpace, start, n uint64) []mm.VMA {
 	if n == 0 || end <= start {
 		return out
 	}
-	as.m.AS.Walk(start, end, func(v mm.VMA) bool {
+	// FindNext rather than Walk: Walk's closure would escape, with out.
+	for addr := start; addr < end; {
+		v, ok := as.m.AS.FindNext(addr)
+		if !ok || v.Start >= end {
+			break
+		}
 		out = append(out, v)
-		return true
-	})
+		addr = v.End
+	}
 	return out
 }
 

@@ -127,7 +127,12 @@ func (p *Program) Names() (idents, funcs []string) {
 // the value of the last one. Names assigned by earlier statements shadow
 // env's identifiers.
 func (p *Program) Eval(env Env) (Value, error) {
-	e := &evaluator{env: env}
+	e := evaluators.Get().(*evaluator)
+	e.env, e.locals, e.args = env, e.locals[:0], e.args[:0]
+	defer func() {
+		e.env = nil
+		evaluators.Put(e)
+	}()
 	var v Value
 	for _, s := range p.stmts {
 		var err error

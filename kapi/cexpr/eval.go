@@ -3,6 +3,7 @@ package cexpr
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrNullDeref is wrapped by the error of a member access through a null
@@ -17,7 +18,13 @@ type evaluator struct {
 	// locals are the names assigned so far (a spec's programs assign one
 	// or two: a slice beats a map).
 	locals []local
+	// args holds the arguments of the calls being evaluated.
+	args []Value
 }
+
+// evaluators are reused: a verifier evaluates a few programs per checked
+// syscall, and their allocations would be most of its cost.
+var evaluators = sync.Pool{New: func() any { return &evaluator{args: make([]Value, 0, 8)} }}
 
 type local struct {
 	name string
@@ -183,15 +190,18 @@ func (n *cond) eval(e *evaluator) (Value, error) {
 }
 
 func (n *call) eval(e *evaluator) (Value, error) {
-	args := make([]Value, len(n.args))
-	for i, a := range n.args {
+	// The arguments live on the evaluator's stack of values, popped when
+	// the call returns (an Env must not keep args).
+	base := len(e.args)
+	defer func() { e.args = e.args[:base] }()
+	for _, a := range n.args {
 		v, err := a.eval(e)
 		if err != nil {
 			return Value{}, err
 		}
-		args[i] = v
+		e.args = append(e.args, v)
 	}
-	v, err := e.env.Call(n.fn, args)
+	v, err := e.env.Call(n.fn, e.args[base:len(e.args):len(e.args)])
 	if err != nil {
 		return Value{}, errorf(n, "%w", err)
 	}
