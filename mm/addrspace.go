@@ -68,6 +68,11 @@ type AddressSpace struct {
 	// (splits, mmap). It is protected by mmap_lock.
 	MaxMapCount int
 
+	// EnoughMemory is security_vm_enough_memory_mm: whether the host's
+	// overcommit policy lets a VM_ACCOUNT mapping be charged pages more
+	// (mremap's charge). nil: always. It is set once, by the owner.
+	EnoughMemory func(pages uint64) bool
+
 	// DefFlags is mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after
 	// mlockall(MCL_FUTURE), which every new mapping gets. It is protected
 	// by mmap_lock.

@@ -53,6 +53,31 @@ type remapCall struct {
 	flags  uint64
 	placed uint64
 	steps  []RemapStep
+	// delta is vrm->delta: |new_len - old_len| of the call as made
+	// (page-aligned), which a move charges even after a shrink made the
+	// lengths equal.
+	delta uint64
+}
+
+// charge is vrm_calc_charge: a move or an expansion of a VM_ACCOUNT VMA
+// v is charged delta (the whole new length with MREMAP_DONTUNMAP, which
+// keeps the old range), and fails with ENOMEM when the host's overcommit
+// policy refuses it. A shrink then moved (MREMAP_FIXED with old_len >
+// new_len) is charged what it shrank: 6.18 computes delta before the
+// shrink, so a large enough old_len fails after the target and the tail
+// were unmapped (found by the fuzzer, seed 1221).
+func (r *remapCall) charge(v *VMA, newLen uint64) error {
+	if v.Flags&VMAccount == 0 || r.as.EnoughMemory == nil {
+		return nil
+	}
+	pages := r.delta >> PageShift
+	if r.flags&unix.MREMAP_DONTUNMAP != 0 {
+		pages = newLen >> PageShift
+	}
+	if !r.as.EnoughMemory(pages) {
+		return unix.ENOMEM
+	}
+	return nil
 }
 
 func (r *remapCall) fixedish() bool { return r.flags&(unix.MREMAP_FIXED|unix.MREMAP_DONTUNMAP) != 0 }
@@ -66,6 +91,7 @@ func (r *remapCall) do(addr, oldLen, newLen, newAddr uint64) (uint64, error) {
 	if newLen == 0 || newLen > UserPtrMax {
 		return 0, unix.EINVAL
 	}
+	r.delta = max(oldLen, newLen) - min(oldLen, newLen)
 	if r.fixedish() {
 		switch {
 		case newAddr > UserPtrMax-newLen, !pageAligned(newAddr),
@@ -213,6 +239,10 @@ func (r *remapCall) at(v *VMA, addr, oldLen, newLen uint64) (uint64, error) {
 	}
 	if oldLen != 0 && v.End-addr == oldLen {
 		if n := as.next(v); (n == nil || n.Start >= v.End+newLen-oldLen) && v.End+newLen-oldLen <= UserPtrMax {
+			// expand_vma_in_place charges the growth first.
+			if err := r.charge(v, newLen); err != nil {
+				return 0, err
+			}
 			return addr, as.Remap(addr, oldLen, addr, newLen)
 		}
 	}
@@ -238,6 +268,9 @@ func (r *remapCall) moveVMA(addr, oldLen, newAddr, newLen uint64) error {
 	v := as.find(addr)
 	if v == nil {
 		return unix.EFAULT
+	}
+	if err := r.charge(v, newLen); err != nil {
+		return err
 	}
 	if (v.Start != addr || v.End != addr+oldLen) && !v.maySplit() {
 		return unix.EINVAL

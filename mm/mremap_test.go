@@ -156,3 +156,60 @@ func TestDontUnmapUnlocksWholeVMA(t *testing.T) {
 	assert.Equal(t, uint64(2), as.Stats().LockedPages)
 	require.NoError(t, as.Validate())
 }
+
+// TestMremapCharge: a move or an expansion of a VM_ACCOUNT VMA is charged
+// |new_len - old_len| (new_len with MREMAP_DONTUNMAP), and the host's
+// overcommit policy may refuse it with ENOMEM after MREMAP_FIXED's target
+// and a shrink's tail are gone (6.18; fuzzer seed 1221).
+func TestMremapCharge(t *testing.T) {
+	fixed := uint64(unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED)
+	var asked []uint64
+	enough := func(pages uint64) bool { asked = append(asked, pages); return pages < 1000 }
+	setup := func(t *testing.T) *AddressSpace {
+		as := NewAddressSpace()
+		as.EnoughMemory = enough
+		v := anonRW(10, 8) // private writable: VM_ACCOUNT
+		require.NotZero(t, v.Flags&VMAccount)
+		require.NoError(t, as.Map(v))
+		require.NoError(t, as.Map(anonMap(30, 1, ProtRead))) // not accounted
+		asked = nil
+		return as
+	}
+	ranges := func(as *AddressSpace) [][2]uint64 {
+		var got [][2]uint64
+		for _, v := range as.VMAs() {
+			got = append(got, [2]uint64{v.Start, v.End})
+		}
+		return got
+	}
+	t.Run("shrink then move, large old_len", func(t *testing.T) {
+		as := setup(t)
+		_, _, err := as.Mremap(at(12), pg(2000), pg(1), fixed, at(2), 0)
+		assert.Equal(t, unix.ENOMEM, err)
+		assert.Equal(t, []uint64{1999}, asked)
+		// The tail from at(13) on is gone, at(30) with it; the source
+		// page stays.
+		assert.Equal(t, [][2]uint64{{at(10), at(13)}}, ranges(as))
+	})
+	t.Run("shrink then move, small old_len", func(t *testing.T) {
+		as := setup(t)
+		ret, _, err := as.Mremap(at(12), pg(4), pg(1), fixed, at(2), 0)
+		require.NoError(t, err)
+		assert.Equal(t, at(2), ret)
+		assert.Equal(t, []uint64{3}, asked)
+	})
+	t.Run("expand in place", func(t *testing.T) {
+		as := setup(t)
+		as.EnoughMemory = func(pages uint64) bool { asked = append(asked, pages); return false }
+		_, _, err := as.Mremap(at(10), pg(8), pg(10), 0, 0, 0)
+		assert.Equal(t, unix.ENOMEM, err)
+		assert.Equal(t, []uint64{2}, asked)
+		assert.Equal(t, at(18), as.VMAs()[0].End, "not expanded")
+	})
+	t.Run("not accounted", func(t *testing.T) {
+		as := setup(t)
+		_, _, err := as.Mremap(at(30), pg(2000), pg(1), fixed, at(2), 0)
+		require.NoError(t, err)
+		assert.Empty(t, asked)
+	})
+}

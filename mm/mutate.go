@@ -661,7 +661,7 @@ func (as *AddressSpace) LearnMovedPgOff(start uint64, hostPgOff func() (uint64, 
 func (as *AddressSpace) Fork() *AddressSpace {
 	c := NewAddressSpace()
 	c.startBrk, c.brk, c.startStack = as.startBrk, as.brk, as.startStack
-	c.MaxMapCount = as.MaxMapCount
+	c.MaxMapCount, c.EnoughMemory = as.MaxMapCount, as.EnoughMemory
 	// mm_init keeps only VM_INIT_DEF_MASK (VM_NOHUGEPAGE) of def_flags:
 	// mlockall(MCL_FUTURE) is not inherited.
 	c.DefFlags = as.DefFlags & VMNoHugePage

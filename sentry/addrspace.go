@@ -89,6 +89,9 @@ func (as *AddressSpace) fork() *AddressSpace {
 }
 
 func newAddressSpace(model *mm.AddressSpace) *AddressSpace {
+	// mremap's charges are the host's overcommit policy's to refuse
+	// (forks copy it).
+	model.EnoughMemory = hostmm.VMEnoughMemory
 	return &AddressSpace{m: mm.NewMM(model)}
 }
 
