@@ -162,8 +162,7 @@ func (r *remapCall) move(start, length, newAddr uint64) (uint64, error) {
 			to += v.Start - lastEnd // the gap between the source VMAs
 		}
 		lastEnd = vEnd
-		// vma_multi_allowed: a uffd-armed VMA moves only alone.
-		if v.UffdArmed && (seen || vEnd < end) {
+		if !v.multiMoveAllowed() && (seen || vEnd < end) {
 			return 0, unix.EFAULT
 		}
 		if err := r.checkVMA(v, addr, l, l); err != nil {
@@ -183,6 +182,18 @@ func (r *remapCall) move(start, length, newAddr uint64) (uint64, error) {
 		return 0, unix.EFAULT
 	}
 	return ret, nil
+}
+
+// multiMoveAllowed is vma_multi_allowed: whether v may move as one of
+// several VMAs. A uffd-armed VMA may not (its notification drops
+// mmap_lock), nor one whose file places its own mappings
+// (f_op->get_unmapped_area, which MREMAP_FIXED might not obey) unless it
+// is shmem, hugetlbfs or uses thp_get_unmapped_area (regular files):
+// of the model's mappings, a private mapping of /dev/zero
+// (get_unmapped_area_zero; a shared one is shmem). Found by the fuzzer
+// (seed 1155): the model moved it, the host stopped with EFAULT.
+func (v *VMA) multiMoveAllowed() bool {
+	return !v.UffdArmed && !(v.Backing.Kind == BackingAnon && v.Backing.HasVMFile())
 }
 
 // to is mremap_to: the target is unmapped (MREMAP_FIXED), a shrink unmaps

@@ -213,3 +213,25 @@ func TestMremapCharge(t *testing.T) {
 		assert.Empty(t, asked)
 	})
 }
+
+// TestMultiMoveStopsAtDevZero: a multi-VMA move stops with EFAULT at a
+// private /dev/zero VMA (vma_multi_allowed), the VMAs before it moved.
+func TestMultiMoveStopsAtDevZero(t *testing.T) {
+	as := NewAddressSpace()
+	require.NoError(t, as.Map(anonRW(0, 1)))
+	zero := anonMap(1, 1, rw)
+	zero.Backing = Backing{Kind: BackingAnon, Path: "/dev/zero", DevMajor: 1, DevMinor: 5, Inode: 4}
+	require.NoError(t, as.Map(zero))
+	fixed := uint64(unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED)
+	_, _, err := as.Mremap(at(0), pg(2), pg(2), fixed, at(10), 0)
+	assert.Equal(t, unix.EFAULT, err)
+	var starts []uint64
+	for _, v := range as.VMAs() {
+		starts = append(starts, v.Start)
+	}
+	assert.Equal(t, []uint64{at(1), at(10)}, starts)
+
+	// Alone, it moves.
+	_, _, err = as.Mremap(at(1), pg(1), pg(1), fixed, at(20), 0)
+	assert.NoError(t, err)
+}

@@ -231,9 +231,15 @@ func mprotectUpdate(as *mm.AddressSpace, h Host, a [6]uint64, ret int64) []Span 
 	default:
 		return nil
 	}
+	if a[1] == 0 {
+		return nil // "if (!len) return 0", before anything is looked up
+	}
 	start, end := a[0], a[0]+mm.PageAlign(a[1])
 	if a[2]&unix.PROT_GROWSDOWN != 0 {
-		if v, ok := as.Find(start); ok && v.Flags&mm.VMGrowsDown != 0 {
+		// do_mprotect_pkey starts from the first VMA of [start, end),
+		// which start may lie below (found by the fuzzer: seeds 1163,
+		// 1229, 1291).
+		if v, ok := as.FindNext(start); ok && v.Start < end && v.Flags&mm.VMGrowsDown != 0 {
 			start = v.Start
 		}
 	}
