@@ -3,6 +3,8 @@ package sentry
 import (
 	"fmt"
 
+	"golang.org/x/sys/unix"
+
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
 	"gvisor.dev/gvisor/pkg/seccomp"
@@ -19,14 +21,22 @@ import (
 // silently diverging. procView adds the opens (syscalls.ProcViewIntercepted);
 // traceAll (deterministic mode) traces every syscall: each is a scheduling
 // point.
-func BuildFilter(procView, traceAll bool) ([]bpf.Instruction, error) {
+//
+// hostAdvice lets madvise run untraced with an advice the host answers
+// alone (syscalls.HostAnsweredAdvice): the sentry turns it on only when
+// nothing needs to see those calls (see Sandbox.hostAdvice).
+func BuildFilter(procView, traceAll, hostAdvice bool) ([]bpf.Instruction, error) {
 	rules := seccomp.NewSyscallRules()
 	entries := syscalls.Intercepted()
 	if procView {
 		entries = append(entries, syscalls.ProcViewIntercepted()...)
 	}
 	for _, e := range entries {
-		rules = rules.Add(e.Nr, ruleFor(e))
+		rule := ruleFor(e)
+		if hostAdvice && e.Nr == unix.SYS_MADVISE {
+			rule = madviseRule()
+		}
+		rules = rules.Add(e.Nr, rule)
 	}
 	// The sentry's stops carry hostmm.TraceData: a program's own filter
 	// may return SECCOMP_RET_TRACE too (bypass.go).
@@ -56,6 +66,22 @@ func BuildFilter(procView, traceAll bool) ([]bpf.Instruction, error) {
 		bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_TRACE)|hostmm.TraceData),
 	}
 	return append(x32, insns...), nil
+}
+
+// madviseRule traces madvise unless its advice, as the whole 64-bit
+// register, is one the host answers alone: an advice with garbage in the
+// upper half (which the kernel ignores) is traced, as is every other.
+func madviseRule() seccomp.SyscallRule {
+	var and seccomp.And
+	for _, a := range syscalls.HostAnsweredAdvice {
+		var pa seccomp.PerArg
+		for i := range pa {
+			pa[i] = seccomp.AnyValue{}
+		}
+		pa[2] = seccomp.NotEqual(uintptr(a))
+		and = append(and, pa)
+	}
+	return and
 }
 
 // x32SyscallBit is __X32_SYSCALL_BIT: an x32 call's number has it.

@@ -19,7 +19,7 @@ import (
 // interpreter for every x86-64 syscall number: TRACE for the table's
 // syscalls (when their argument matches hold), ALLOW for all others.
 func TestFilterTracesExactlyTheTable(t *testing.T) {
-	insns, err := BuildFilter(false, false)
+	insns, err := BuildFilter(false, false, false)
 	require.NoError(t, err)
 	always := map[uintptr]syscalls.Entry{}
 	for _, e := range syscalls.Intercepted() {
@@ -57,7 +57,7 @@ func TestFilterTracesExactlyTheTable(t *testing.T) {
 // TestFilterTracesForeignArch: a 32-bit syscall (int 0x80) is traced, so
 // the sentry sees what it cannot model.
 func TestFilterTracesForeignArch(t *testing.T) {
-	insns, err := BuildFilter(false, false)
+	insns, err := BuildFilter(false, false, false)
 	require.NoError(t, err)
 	got, err := filterAction(insns, 0x40000003 /* AUDIT_ARCH_I386 */, 20, [6]uint64{})
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestFilterTracesForeignArch(t *testing.T) {
 // as are its own stops, which carry hostmm.TraceData.
 func TestFilterTracesX32(t *testing.T) {
 	for _, det := range []bool{false, true} {
-		insns, err := BuildFilter(false, det)
+		insns, err := BuildFilter(false, det, false)
 		require.NoError(t, err)
 		for _, nr := range []int32{x32SyscallBit | 11, x32SyscallBit | 1, x32SyscallBit | 600} {
 			got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, nr, [6]uint64{})
@@ -92,4 +92,31 @@ func filterAction(insns []bpf.Instruction, arch uint32, nr int32, args [6]uint64
 	buf := make([]byte, d.SizeBytes())
 	ret, err := bpf.Exec[bpf.NativeEndian](p, seccomp.DataAsBPFInput(&d, buf))
 	return linux.BPFAction(ret), err
+}
+
+// TestFilterHostAdvice: with hostAdvice, madvise runs untraced exactly
+// for the host-answered advice (the whole register equal), and is traced
+// for every other advice.
+func TestFilterHostAdvice(t *testing.T) {
+	insns, err := BuildFilter(false, false, true)
+	require.NoError(t, err)
+	untraced := map[uint64]bool{}
+	for _, a := range syscalls.HostAnsweredAdvice {
+		untraced[uint64(a)] = true
+	}
+	for advice := uint64(0); advice < 128; advice++ {
+		got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, unix.SYS_MADVISE, [6]uint64{0, 4096, advice})
+		require.NoError(t, err)
+		want := linux.SECCOMP_RET_TRACE
+		if untraced[advice] {
+			want = linux.SECCOMP_RET_ALLOW
+		}
+		assert.Equal(t, want, got&linux.SECCOMP_RET_ACTION_FULL, "advice %d", advice)
+		got, err = filterAction(insns, linux.AUDIT_ARCH_X86_64, unix.SYS_MADVISE, [6]uint64{0, 4096, advice | 1<<32})
+		require.NoError(t, err)
+		assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL, "advice %d with garbage above", advice)
+	}
+	got, err := filterAction(insns, linux.AUDIT_ARCH_X86_64, unix.SYS_MUNMAP, [6]uint64{})
+	require.NoError(t, err)
+	assert.Equal(t, linux.SECCOMP_RET_TRACE, got&linux.SECCOMP_RET_ACTION_FULL, "munmap still traced")
 }

@@ -253,7 +253,7 @@ func (s *Sandbox) launch() error {
 	}
 	defer errW.Close()
 
-	opts := StageOptions{ProcView: s.procView(), Det: s.cfg.Det != nil}
+	opts := StageOptions{ProcView: s.procView(), Det: s.cfg.Det != nil, HostAdvice: s.hostAdvice()}
 	if s.det != nil {
 		s.det.pinToOneCPU() // before the fork: the stage inherits it
 	}
@@ -355,6 +355,17 @@ func (s *Sandbox) emulating(e hostmm.Emulation) bool { return s.cfg.Emulations[e
 
 // procView reports whether the run keeps the program's view of /proc:
 // whenever it emulates anything.
+// hostAdvice reports whether madvise calls with an advice the host
+// answers alone (syscalls.HostAnsweredAdvice) may run untraced: nothing
+// is emulated (so the host's answer is the model's), and nothing wants to
+// see every call (--strace, --check-maps, --kapi-verify, deterministic
+// mode, an embedder's Emulate, fault injection).
+func (s *Sandbox) hostAdvice() bool {
+	c := &s.cfg
+	return !s.procView() && c.Strace == nil && !c.CheckMaps && c.KAPI == nil && c.Det == nil &&
+		c.Emulate == nil && c.LoseGuardRaces == 0
+}
+
 func (s *Sandbox) procView() bool {
 	for _, on := range s.cfg.Emulations {
 		if on {

@@ -30,6 +30,9 @@ type StageOptions struct {
 	// counter faults (PR_SET_TSC: the sentry answers rdtsc), both kept
 	// across exec and inherited by children.
 	Det bool
+	// HostAdvice: madvise with an advice the host answers alone runs
+	// untraced (BuildFilter).
+	HostAdvice bool
 	// PidNS: the stage was started as the init of new PID and mount
 	// namespaces (pidns.go): as pid 1 it mounts their /proc and forks
 	// the stage proper, which runs the program as pid 100.
@@ -48,12 +51,15 @@ func (o StageOptions) String() string {
 	if o.PidNS {
 		s += "pidns,"
 	}
+	if o.HostAdvice {
+		s += "hostadvice,"
+	}
 	return s
 }
 
 func parseStageOptions(s string) StageOptions {
 	return StageOptions{ProcView: strings.Contains(s, "procview,"), Det: strings.Contains(s, "det,"),
-		PidNS: strings.Contains(s, "pidns,")}
+		PidNS: strings.Contains(s, "pidns,"), HostAdvice: strings.Contains(s, "hostadvice,")}
 }
 
 // The stage's inherited descriptors.
@@ -94,7 +100,7 @@ func RunStage(argv []string, opts StageOptions) {
 	}
 	unix.Close(stageSyncFd)
 	unix.CloseOnExec(stageErrorFd)
-	insns, err := BuildFilter(opts.ProcView, opts.Det)
+	insns, err := BuildFilter(opts.ProcView, opts.Det, opts.HostAdvice)
 	if err != nil {
 		stageFail(err.Error())
 	}

@@ -139,6 +139,18 @@ const (
 	RetAddr
 )
 
+// HostAnsweredAdvice are the advice whose madvise changes nothing the
+// model keeps (no VMA, flag, anon_vma or guard marker: DONTNEED's and
+// FREE's zaps, WILLNEED's readahead, COLD's and PAGEOUT's LRU moves) and
+// whose result the host decides as the model would, on a host that has
+// every feature madvisor could emulate (the facts page's spec-vs-host
+// table lists none of them). When the run emulates nothing and nothing
+// wants to see every call, these run untraced (sentry.BuildFilter).
+var HostAnsweredAdvice = []int{
+	unix.MADV_DONTNEED, unix.MADV_FREE, unix.MADV_WILLNEED, unix.MADV_COLD, unix.MADV_PAGEOUT,
+	unix.MADV_DONTNEED_LOCKED,
+}
+
 // ArgMatch restricts tracing to calls whose argument Index equals Value.
 type ArgMatch struct {
 	Index int

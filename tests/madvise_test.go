@@ -88,6 +88,18 @@ func TestMadviseDifferential(t *testing.T) {
 	}
 }
 
+// TestMadviseDifferentialPlain runs the suite under plain `madvisor run`,
+// where the advice the host answers alone (syscalls.HostAnsweredAdvice)
+// run untraced: the output must still be the native one.
+func TestMadviseDifferentialPlain(t *testing.T) {
+	for _, prog := range madvisePrograms {
+		t.Run(prog, func(t *testing.T) {
+			t.Parallel()
+			compareMadvise(t, prog, cProgram(t, prog, false), []string{}...)
+		})
+	}
+}
+
 // TestMadviseDifferentialKAPI runs the suite under --kapi-verify=panic
 // (issue 14: "The differential suite ... pass under --kapi-verify=panic
 // with zero violations"), plain and with every emulation: every madvise
