@@ -283,7 +283,7 @@ func (r *remapCall) moveVMA(addr, oldLen, newAddr, newLen uint64) error {
 	if err := r.charge(v, newLen); err != nil {
 		return err
 	}
-	if (v.Start != addr || v.End != addr+oldLen) && !v.maySplit() {
+	if v.Start != addr && !v.maySplitAt(addr) || v.End != addr+oldLen && !v.maySplitAt(addr+oldLen) {
 		return unix.EINVAL
 	}
 	if r.flags&unix.MREMAP_DONTUNMAP != 0 {

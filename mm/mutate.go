@@ -175,9 +175,9 @@ func (as *AddressSpace) modifyVMA(v *VMA, s, e uint64, nv VMA, splitErr error) e
 		if as.stats.MapCount+i >= as.MaxMapCount {
 			return splitErr
 		}
-		if !v.maySplit() {
-			return unix.EINVAL
-		}
+	}
+	if needLo && !v.maySplitAt(s) || needHi && !v.maySplitAt(e) {
+		return unix.EINVAL
 	}
 	cur := v
 	if needLo {
@@ -214,7 +214,7 @@ func (as *AddressSpace) unmapRange(start, end uint64) error {
 		if first.Flags&VMSealed != 0 {
 			return unix.EPERM
 		}
-		if !first.maySplit() {
+		if !first.maySplitAt(start) {
 			return unix.EINVAL
 		}
 		_, vs[0] = as.splitAt(first, start)
@@ -227,7 +227,7 @@ func (as *AddressSpace) unmapRange(start, end uint64) error {
 			return unix.EPERM
 		}
 		if v.End > end {
-			if !v.maySplit() {
+			if !v.maySplitAt(end) {
 				return unix.EINVAL
 			}
 			vs[i], _ = as.splitAt(v, end)

@@ -55,6 +55,15 @@ func (k BackingKind) special() bool { return k >= BackingVDSO }
 // EINVAL.
 func (v *VMA) maySplit() bool { return !v.Backing.Kind.special() }
 
+// maySplitAt is maySplit for a split at addr: a hugetlb VMA splits only at
+// a huge page boundary (hugetlb_vm_op_split; the model keeps no hstate and
+// takes the 2 MiB of MAP_HUGETLB's default). Found by the fuzzer (seed
+// 2004): mseal inside a hugetlb VMA was 0 under emulation, EINVAL on the
+// host.
+func (v *VMA) maySplitAt(addr uint64) bool {
+	return v.maySplit() && (v.Flags&VMHugeTLB == 0 || addr%HugePMDSize == 0)
+}
+
 // hasFile reports whether VMAs of this kind have a vm_file (and so print
 // their pgoff, device and inode in /proc/PID/maps).
 func (k BackingKind) hasFile() bool { return k == BackingFile || k == BackingSharedAnon }
