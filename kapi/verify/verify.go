@@ -154,44 +154,29 @@ func (v *Verifier) sectionLine(section string) int {
 	s := v.spec
 	switch kind {
 	case "error":
-		if e := s.ErrorFor(title); e != nil {
-			return e.Line
-		}
+		return lineOf(s.Errors, title, func(e *kapi.Error) (string, int) { return e.Errno, e.Line })
 	case "constraint":
-		for _, c := range s.Constraints {
-			if c.Name == title {
-				return c.Line
-			}
-		}
+		return lineOf(s.Constraints, title, func(c *kapi.Constraint) (string, int) { return c.Name, c.Line })
 	case "lock":
-		for _, l := range s.Locks {
-			if l.Name == title {
-				return l.Line
-			}
-		}
+		return lineOf(s.Locks, title, func(l *kapi.Lock) (string, int) { return l.Name, l.Line })
 	case "param":
-		for _, p := range s.Params {
-			if p.Name == title {
-				return p.Line
-			}
-		}
+		return lineOf(s.Params, title, func(p *kapi.Param) (string, int) { return p.Name, p.Line })
 	case "signal":
-		for _, x := range s.Signals {
-			if x.Name == title {
-				return x.Line
-			}
-		}
+		return lineOf(s.Signals, title, func(x *kapi.Signal) (string, int) { return x.Name, x.Line })
 	case "capability":
-		for _, x := range s.Capabilities {
-			if x.Name == title {
-				return x.Line
-			}
-		}
+		return lineOf(s.Capabilities, title, func(x *kapi.Capability) (string, int) { return x.Name, x.Line })
 	case "side-effect":
-		for _, x := range s.SideEffects {
-			if x.Target == title {
-				return x.Line
-			}
+		return lineOf(s.SideEffects, title, func(x *kapi.SideEffect) (string, int) { return x.Target, x.Line })
+	}
+	return 0
+}
+
+// lineOf returns the line of the item of items whose title (by key) is
+// title, or 0.
+func lineOf[T any](items []T, title string, key func(*T) (string, int)) int {
+	for i := range items {
+		if t, line := key(&items[i]); t == title {
+			return line
 		}
 	}
 	return 0

@@ -38,23 +38,6 @@ static char *map_file(int n, int file_pages, int oflags, int prot, int flags) {
 	return p;
 }
 
-static char *find_maps(const char *tag, size_t *len) {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char l[512];
-	char *found = NULL;
-	while (f && fgets(l, sizeof(l), f)) {
-		unsigned long s, e;
-		if (strstr(l, tag) && sscanf(l, "%lx-%lx", &s, &e) == 2) {
-			found = (char *)s;
-			*len = e - s;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 // huge_block returns a 2 MiB aligned, 2 MiB long private anonymous range
 // (inside a 4 MiB mapping, whose base is *map).
 static char *huge_block(char **map) {

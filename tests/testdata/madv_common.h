@@ -390,3 +390,22 @@ static __attribute__((unused)) const char *first_bytes(char *base, int n) {
 	}
 	return o;
 }
+
+// find_maps returns the start of the first /proc/self/maps line naming tag
+// ("[vdso]") and its length in *len, or NULL.
+static __attribute__((unused)) char *find_maps(const char *tag, size_t *len) {
+	FILE *f = fopen("/proc/self/maps", "r");
+	char l[512];
+	char *found = NULL;
+	while (f && fgets(l, sizeof(l), f)) {
+		unsigned long s, e;
+		if (strstr(l, tag) && sscanf(l, "%lx-%lx", &s, &e) == 2) {
+			found = (char *)s;
+			*len = e - s;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}

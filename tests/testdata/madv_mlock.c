@@ -244,23 +244,6 @@ struct io_uring_params_ {
 	struct io_cqring_offsets_ cq_off;
 };
 
-static char *find_maps(const char *tag, size_t *len) {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char l[512];
-	char *found = NULL;
-	while (f && fgets(l, sizeof(l), f)) {
-		unsigned long s, e;
-		if (strstr(l, tag) && sscanf(l, "%lx-%lx", &s, &e) == 2) {
-			found = (char *)s;
-			*len = e - s;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static int ring_fd = -2, perf_fd = -2;
 static size_t ring_len;
 

@@ -50,23 +50,6 @@ static void run(const char *what, char *addr, size_t len) {
 	}
 }
 
-static char *find_maps(const char *tag, size_t *len) {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char l[512];
-	char *found = NULL;
-	while (f && fgets(l, sizeof(l), f)) {
-		unsigned long s, e;
-		if (strstr(l, tag) && sscanf(l, "%lx-%lx", &s, &e) == 2) {
-			found = (char *)s;
-			*len = e - s;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 int main(void) {
 	PG = sysconf(_SC_PAGESIZE);
 	size_t len;
