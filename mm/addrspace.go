@@ -73,6 +73,11 @@ type AddressSpace struct {
 	// (mremap's charge). nil: always. It is set once, by the owner.
 	EnoughMemory func(pages uint64) bool
 
+	// HiddenFlags are the VMA flags only the model has (the features the
+	// run emulates: VM_SEALED, VM_WIPEONFORK...): VMAs that differ in
+	// nothing else are one VMA on the host. It is set once, by the owner.
+	HiddenFlags VMFlags
+
 	// DefFlags is mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after
 	// mlockall(MCL_FUTURE), which every new mapping gets. It is protected
 	// by mmap_lock.

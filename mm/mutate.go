@@ -422,6 +422,16 @@ func anonVMACompatible(a, b *VMA) bool {
 // then the previous one's, when compatible (find_mergeable_anon_vma), else
 // a new one.
 func (as *AddressSpace) anonVMAFor(v *VMA) AnonVMAID {
+	// Pieces of one host VMA (split by a hidden flag only) have the host
+	// VMA's anon_vma, whichever piece asked first (fuzzer seeds 2005,
+	// 2009, 2016: after mlockall the pieces got two, and the model's
+	// rendering of the host kept them apart).
+	if n := as.next(v); n != nil && n.AnonVMA != 0 && as.hostSiblings(v, n) {
+		return n.AnonVMA
+	}
+	if p := as.prev(v); p != nil && p.AnonVMA != 0 && as.hostSiblings(p, v) {
+		return p.AnonVMA
+	}
 	if n := as.next(v); n != nil && n.AnonVMA != 0 && !n.AnonChained && anonVMACompatible(v, n) {
 		return n.AnonVMA
 	}
@@ -429,6 +439,14 @@ func (as *AddressSpace) anonVMAFor(v *VMA) AnonVMAID {
 		return p.AnonVMA
 	}
 	return as.newAnonVMA()
+}
+
+// hostSiblings reports whether a and the VMA b that follows it are one VMA
+// on the host: they differ only in HiddenFlags.
+func (as *AddressSpace) hostSiblings(a, b *VMA) bool {
+	return as.HiddenFlags != 0 && a.End == b.Start && a.Backing == b.Backing &&
+		(a.Flags^b.Flags)&^as.HiddenFlags == 0 && b.PgOff == a.PgOff+a.Pages() &&
+		a.UffdArmed == b.UffdArmed
 }
 
 // prepareAnonVMA attaches an anon_vma to v if it has none and is private.
@@ -661,7 +679,7 @@ func (as *AddressSpace) LearnMovedPgOff(start uint64, hostPgOff func() (uint64, 
 func (as *AddressSpace) Fork() *AddressSpace {
 	c := NewAddressSpace()
 	c.startBrk, c.brk, c.startStack = as.startBrk, as.brk, as.startStack
-	c.MaxMapCount, c.EnoughMemory = as.MaxMapCount, as.EnoughMemory
+	c.MaxMapCount, c.EnoughMemory, c.HiddenFlags = as.MaxMapCount, as.EnoughMemory, as.HiddenFlags
 	// mm_init keeps only VM_INIT_DEF_MASK (VM_NOHUGEPAGE) of def_flags:
 	// mlockall(MCL_FUTURE) is not inherited.
 	c.DefFlags = as.DefFlags & VMNoHugePage

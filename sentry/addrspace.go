@@ -103,6 +103,7 @@ func (s *Sandbox) addressSpaceFromHost(pid int) (*AddressSpace, error) {
 		return newAddressSpace(mm.NewAddressSpace()), err
 	}
 	model := mm.FromMaps(lines)
+	model.HiddenFlags = s.emulatedFlags()
 	if startBrk, startStack, err := hostmm.ReadStatLayout(pid); err == nil {
 		// A new program's break is its start.
 		model.SetBrk(startBrk, startBrk)

@@ -491,6 +491,10 @@ var oldHostFuzzHostDifferences = map[string]string{
 	"fuzz-seed2": "6.1 looks an mremap's old range up (EFAULT) before it checks its MREMAP_FIXED target address (EINVAL); 6.18 the other way round",
 	"fuzz-dontunmap-unlocks-vma": "MREMAP_DONTUNMAP unlocks the whole old VMA since dontunmap_complete (6.18); 6.1 " +
 		"splits it and unlocks the moved range only, and madvisor does not emulate the newer rule",
+	"fuzz-mremap-multi-devzero": "moving several VMAs in one mremap is Linux 6.17's: 6.1 refuses the range with " +
+		"EFAULT before moving anything (madv_partial lists the same)",
+	"fuzz-mremap-shrink-move-charge": "6.18 charges a shrink-then-move the size it shrank (vrm->delta), which the " +
+		"overcommit heuristic refuses for 512 GiB; 6.1 charges only MREMAP_DONTUNMAP's moves, so the call succeeds there",
 	"fuzz-fork-anon-chain": "not yet explained (a madvisor gap): after the fork, 6.1 keeps apart two of the parent's VMAs " +
 		"that 6.18 merges (one without, one with an anon_vma), and the program's view follows the host",
 }

@@ -41,3 +41,25 @@ func TestHugeTLBSplitsAtHugePages(t *testing.T) {
 	require.NoError(t, as.Mseal(start+huge, huge, 0), "at a huge page boundary")
 	assert.Equal(t, 2, count(as))
 }
+
+// TestHostSiblingsShareAnonVMA: VMAs split by a flag only the model has
+// (an emulated WIPEONFORK) are one VMA on the host, with one anon_vma:
+// the model gives the pieces the same one, whichever asks first.
+func TestHostSiblingsShareAnonVMA(t *testing.T) {
+	for _, hidden := range []VMFlags{0, VMWipeOnFork} {
+		as := NewAddressSpace()
+		as.HiddenFlags = hidden
+		require.NoError(t, as.Map(anonRW(0, 8)))
+		require.NoError(t, as.SetFlags(at(3), at(8), VMWipeOnFork, 0))
+		as.PrepareAnonVMA(at(4), at(5)) // the second piece first
+		as.PrepareAnonVMA(at(0), at(1))
+		vs := as.VMAs()
+		require.Len(t, vs, 2)
+		require.NotZero(t, vs[0].AnonVMA)
+		if hidden != 0 {
+			assert.Equal(t, vs[0].AnonVMA, vs[1].AnonVMA, "one host VMA, one anon_vma")
+		} else {
+			assert.NotEqual(t, vs[0].AnonVMA, vs[1].AnonVMA, "two host VMAs of different flags")
+		}
+	}
+}
