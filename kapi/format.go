@@ -28,6 +28,75 @@ func WriteJSON(w io.Writer, s *Spec) error {
 	return err
 }
 
+// A listed is a section of items that both text formats print the same
+// way: a heading, and each item's title and "key: value" fields.
+type listed struct {
+	heading string
+	items   []listedItem
+}
+
+type listedItem struct {
+	title string
+	// name: the title is a name (RST sets it as a literal).
+	name          bool
+	fields, other []Field
+}
+
+// listedSections returns s's lock, signal, side-effect, capability,
+// constraint and state-transition sections as listed, the empty ones
+// left out.
+func listedSections(s *Spec) []listed {
+	var out []listed
+	add := func(heading string, items []listedItem) {
+		if len(items) > 0 {
+			out = append(out, listed{heading, items})
+		}
+	}
+	var items []listedItem
+	for _, l := range s.Locks {
+		items = append(items, listedItem{l.Name, true, []Field{{Key: "type", Value: l.Type},
+			{Key: "acquired", Value: yes(l.Acquired)}, {Key: "released", Value: yes(l.Released)},
+			{Key: "description", Value: l.Desc}}, l.Other})
+	}
+	add("Locks", items)
+	items = nil
+	for _, g := range s.Signals {
+		items = append(items, listedItem{g.Name, false, []Field{{Key: "direction", Value: g.Direction},
+			{Key: "action", Value: g.Action}, {Key: "condition", Value: g.Condition},
+			{Key: "description", Value: g.Desc}, {Key: "errno", Value: g.Errno}, {Key: "timing", Value: g.Timing},
+			{Key: "restartable", Value: yes(g.Restartable)}}, g.Other})
+	}
+	add("Signals", items)
+	items = nil
+	for _, e := range s.SideEffects {
+		items = append(items, listedItem{strings.Join(e.Kinds, " | "), false, []Field{{Key: "target", Value: e.Target},
+			{Key: "condition", Value: e.Condition}, {Key: "description", Value: e.Desc},
+			{Key: "reversible", Value: yes(e.Reversible)}}, e.Other})
+	}
+	add("Side effects", items)
+	items = nil
+	for _, c := range s.Capabilities {
+		items = append(items, listedItem{c.Name, true, []Field{{Key: "type", Value: c.Type},
+			{Key: "allows", Value: c.Allows}, {Key: "without", Value: c.Without},
+			{Key: "condition", Value: c.Condition}, {Key: "check-type", Value: c.CheckType}}, c.Other})
+	}
+	add("Capabilities", items)
+	items = nil
+	for _, c := range s.Constraints {
+		items = append(items, listedItem{c.Name, false, []Field{{Key: "description", Value: c.Desc},
+			{Key: "expression", Value: c.Expr}}, c.Other})
+	}
+	add("Constraints", items)
+	items = nil
+	for _, t := range s.StateTrans {
+		items = append(items, listedItem{t.Object, false, []Field{{Key: "from", Value: t.From},
+			{Key: "to", Value: t.To}, {Key: "condition", Value: t.Condition},
+			{Key: "description", Value: t.Desc}}, t.Other})
+	}
+	add("State transitions", items)
+	return out
+}
+
 // plainWidth is the width plain text is wrapped to.
 const plainWidth = 78
 
@@ -107,72 +176,14 @@ func WritePlain(w io.Writer, s *Spec) error {
 			p.others(e.Other)
 		}
 	}
-	if len(s.Locks) > 0 {
-		p.heading("LOCKS", len(s.Locks))
-		for _, l := range s.Locks {
-			p.item(l.Name)
-			p.field(4, "type", l.Type)
-			p.field(4, "acquired", yes(l.Acquired))
-			p.field(4, "released", yes(l.Released))
-			p.field(4, "description", l.Desc)
-			p.others(l.Other)
-		}
-	}
-	if len(s.Signals) > 0 {
-		p.heading("SIGNALS", len(s.Signals))
-		for _, g := range s.Signals {
-			p.item(g.Name)
-			p.field(4, "direction", g.Direction)
-			p.field(4, "action", g.Action)
-			p.field(4, "condition", g.Condition)
-			p.field(4, "description", g.Desc)
-			p.field(4, "errno", g.Errno)
-			p.field(4, "timing", g.Timing)
-			p.field(4, "restartable", yes(g.Restartable))
-			p.others(g.Other)
-		}
-	}
-	if len(s.SideEffects) > 0 {
-		p.heading("SIDE EFFECTS", len(s.SideEffects))
-		for _, e := range s.SideEffects {
-			p.item(strings.Join(e.Kinds, " | "))
-			p.field(4, "target", e.Target)
-			p.field(4, "condition", e.Condition)
-			p.field(4, "description", e.Desc)
-			p.field(4, "reversible", yes(e.Reversible))
-			p.others(e.Other)
-		}
-	}
-	if len(s.Capabilities) > 0 {
-		p.heading("CAPABILITIES", len(s.Capabilities))
-		for _, c := range s.Capabilities {
-			p.item(c.Name)
-			p.field(4, "type", c.Type)
-			p.field(4, "allows", c.Allows)
-			p.field(4, "without", c.Without)
-			p.field(4, "condition", c.Condition)
-			p.field(4, "check-type", c.CheckType)
-			p.others(c.Other)
-		}
-	}
-	if len(s.Constraints) > 0 {
-		p.heading("CONSTRAINTS", len(s.Constraints))
-		for _, c := range s.Constraints {
-			p.item(c.Name)
-			p.field(4, "description", c.Desc)
-			p.field(4, "expression", c.Expr)
-			p.others(c.Other)
-		}
-	}
-	if len(s.StateTrans) > 0 {
-		p.heading("STATE TRANSITIONS", len(s.StateTrans))
-		for _, t := range s.StateTrans {
-			p.item(t.Object)
-			p.field(4, "from", t.From)
-			p.field(4, "to", t.To)
-			p.field(4, "condition", t.Condition)
-			p.field(4, "description", t.Desc)
-			p.others(t.Other)
+	for _, l := range listedSections(s) {
+		p.heading(strings.ToUpper(l.heading), len(l.items))
+		for _, it := range l.items {
+			p.item(it.title)
+			for _, f := range it.fields {
+				p.field(4, f.Key, f.Value)
+			}
+			p.others(it.other)
 		}
 	}
 	p.sections("STRUCT PARAMETERS", s.StructParams)
@@ -349,66 +360,14 @@ func WriteRST(w io.Writer, s *Spec) error {
 				Field{Key: "description", Value: e.Desc})
 		}
 	}
-	if len(s.Locks) > 0 {
-		r.title("Locks", '-')
-		for _, l := range s.Locks {
-			r.item(rstLiteral(l.Name), l.Other,
-				Field{Key: "type", Value: l.Type},
-				Field{Key: "acquired", Value: yes(l.Acquired)},
-				Field{Key: "released", Value: yes(l.Released)},
-				Field{Key: "description", Value: l.Desc})
-		}
-	}
-	if len(s.Signals) > 0 {
-		r.title("Signals", '-')
-		for _, g := range s.Signals {
-			r.item(rstText(g.Name), g.Other,
-				Field{Key: "direction", Value: g.Direction},
-				Field{Key: "action", Value: g.Action},
-				Field{Key: "condition", Value: g.Condition},
-				Field{Key: "description", Value: g.Desc},
-				Field{Key: "errno", Value: g.Errno},
-				Field{Key: "timing", Value: g.Timing},
-				Field{Key: "restartable", Value: yes(g.Restartable)})
-		}
-	}
-	if len(s.SideEffects) > 0 {
-		r.title("Side effects", '-')
-		for _, e := range s.SideEffects {
-			r.item(rstText(strings.Join(e.Kinds, " | ")), e.Other,
-				Field{Key: "target", Value: e.Target},
-				Field{Key: "condition", Value: e.Condition},
-				Field{Key: "description", Value: e.Desc},
-				Field{Key: "reversible", Value: yes(e.Reversible)})
-		}
-	}
-	if len(s.Capabilities) > 0 {
-		r.title("Capabilities", '-')
-		for _, c := range s.Capabilities {
-			r.item(rstLiteral(c.Name), c.Other,
-				Field{Key: "type", Value: c.Type},
-				Field{Key: "allows", Value: c.Allows},
-				Field{Key: "without", Value: c.Without},
-				Field{Key: "condition", Value: c.Condition},
-				Field{Key: "check-type", Value: c.CheckType})
-		}
-	}
-	if len(s.Constraints) > 0 {
-		r.title("Constraints", '-')
-		for _, c := range s.Constraints {
-			r.item(rstText(c.Name), c.Other,
-				Field{Key: "description", Value: c.Desc},
-				Field{Key: "expression", Value: c.Expr})
-		}
-	}
-	if len(s.StateTrans) > 0 {
-		r.title("State transitions", '-')
-		for _, t := range s.StateTrans {
-			r.item(rstText(t.Object), t.Other,
-				Field{Key: "from", Value: t.From},
-				Field{Key: "to", Value: t.To},
-				Field{Key: "condition", Value: t.Condition},
-				Field{Key: "description", Value: t.Desc})
+	for _, l := range listedSections(s) {
+		r.title(l.heading, '-')
+		for _, it := range l.items {
+			head := rstText(it.title)
+			if it.name {
+				head = rstLiteral(it.title)
+			}
+			r.item(head, it.other, it.fields...)
 		}
 	}
 	r.sections("Struct parameters", s.StructParams)
