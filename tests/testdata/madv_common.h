@@ -228,21 +228,15 @@ static __attribute__((unused)) int count_vmas(void *lo_, void *hi_) {
 	return n;
 }
 
-// vmflags returns the VmFlags of the VMA holding addr, keeping only the
-// flags madvise can change (and "lo"), in a fixed order; "unmapped" when no
-// VMA holds it. rss_kb (if not NULL) receives the VMA's Rss.
-static __attribute__((unused)) const char *vmflags_rss(void *addr_, long *rss_kb) {
-	static char out[8][128];
-	static int slot;
-	char *o = out[slot++ % 8];
-	static const char *keep[] = {"sr", "rr", "dc", "de", "lo", "dd", "wf", "hg", "nh", "mg", "gu", "io", "pf", "mm", "sl"};
-	uintptr_t addr = (uintptr_t)addr_;
+// smaps_vma copies the VmFlags line of the VMA holding addr in
+// /proc/self/smaps into line (n bytes), and its Rss into *rss_kb (if not
+// NULL); it returns 0 when no VMA holds addr.
+static __attribute__((unused)) int smaps_vma(uintptr_t addr, char *line, size_t n, long *rss_kb) {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	if (!f)
 		die("open smaps");
 	char l[1024];
-	int in = 0;
-	snprintf(o, 128, "unmapped");
+	int in = 0, found = 0;
 	if (rss_kb)
 		*rss_kb = -1;
 	while (fgets(l, sizeof(l), f)) {
@@ -256,22 +250,45 @@ static __attribute__((unused)) const char *vmflags_rss(void *addr_, long *rss_kb
 		if (rss_kb && strncmp(l, "Rss:", 4) == 0)
 			*rss_kb = strtol(l + 4, NULL, 10);
 		if (strncmp(l, "VmFlags:", 8) == 0) {
-			o[0] = 0;
-			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-				char pat[8];
-				snprintf(pat, sizeof(pat), " %s", keep[i]);
-				char *hit = strstr(l + 8, pat);
-				if (hit && (hit[3] == ' ' || hit[3] == '\n')) {
-					if (o[0])
-						strcat(o, ",");
-					strcat(o, keep[i]);
-				}
-			}
-			if (!o[0])
-				strcpy(o, "-");
+			snprintf(line, n, "%s", l);
+			found = 1;
 		}
 	}
 	fclose(f);
+	return found;
+}
+
+// keep_flags writes to o the flags of keep (n of them) that the VmFlags
+// line has, in keep's order and joined by ",", or "-" for none.
+static __attribute__((unused)) void keep_flags(const char *line, const char *const *keep, size_t n, char *o) {
+	o[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		char pat[8];
+		snprintf(pat, sizeof(pat), " %s", keep[i]);
+		const char *hit = strstr(line + 8, pat);
+		if (hit && (hit[3] == ' ' || hit[3] == '\n')) {
+			if (o[0])
+				strcat(o, ",");
+			strcat(o, keep[i]);
+		}
+	}
+	if (!o[0])
+		strcpy(o, "-");
+}
+
+// vmflags returns the VmFlags of the VMA holding addr, keeping only the
+// flags madvise can change (and "lo"), in a fixed order; "unmapped" when no
+// VMA holds it. rss_kb (if not NULL) receives the VMA's Rss.
+static __attribute__((unused)) const char *vmflags_rss(void *addr, long *rss_kb) {
+	static char out[8][128];
+	static int slot;
+	char *o = out[slot++ % 8];
+	static const char *const keep[] = {"sr", "rr", "dc", "de", "lo", "dd", "wf", "hg", "nh", "mg", "gu", "io", "pf", "mm", "sl"};
+	char l[1024];
+	if (!smaps_vma((uintptr_t)addr, l, sizeof(l), rss_kb))
+		snprintf(o, 128, "unmapped");
+	else
+		keep_flags(l, keep, sizeof(keep) / sizeof(keep[0]), o);
 	return o;
 }
 

@@ -36,29 +36,17 @@ static long mlock2_(void *p, size_t len, int flags) { return syscall(SYS_mlock2,
 
 // lk returns the lock bits of the VMA holding addr: "lo", "lo+lf", "-",
 // or "unmapped".
-static const char *lk(void *addr_) {
+static const char *lk(void *addr) {
 	static char out[16][16];
 	static int slot;
 	char *o = out[slot++ % 16];
-	uintptr_t addr = (uintptr_t)addr_;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		die("open smaps");
 	char l[1024];
-	int in = 0;
-	snprintf(o, 16, "unmapped");
-	while (fgets(l, sizeof(l), f)) {
-		unsigned long s, e;
-		if (sscanf(l, "%lx-%lx ", &s, &e) == 2 && strchr(l, '-') < strchr(l, ' ')) {
-			in = s <= addr && addr < e;
-			continue;
-		}
-		if (in && strncmp(l, "VmFlags:", 8) == 0) {
-			int lo = strstr(l, " lo") != NULL, lf = strstr(l, " lf") != NULL;
-			snprintf(o, 16, "%s", lo && lf ? "lo+lf" : lo ? "lo" : lf ? "lf" : "-");
-		}
+	if (!smaps_vma((uintptr_t)addr, l, sizeof(l), NULL)) {
+		snprintf(o, 16, "unmapped");
+		return o;
 	}
-	fclose(f);
+	int lo = strstr(l, " lo") != NULL, lf = strstr(l, " lf") != NULL;
+	snprintf(o, 16, "%s", lo && lf ? "lo+lf" : lo ? "lo" : lf ? "lf" : "-");
 	return o;
 }
 

@@ -39,41 +39,16 @@ static long reg(int uffd, char *p, int n, int mode) {
 
 // uflags returns the userfaultfd VmFlags (um, uw, ui) of the VMA holding
 // addr, "-" for none.
-static const char *uflags(void *addr_) {
+static const char *uflags(void *addr) {
 	static char out[4][32];
 	static int slot;
 	char *o = out[slot++ % 4];
-	uintptr_t addr = (uintptr_t)addr_;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		die("open smaps");
+	static const char *const keep[] = {"um", "uw", "ui"};
 	char l[1024];
-	int in = 0;
-	strcpy(o, "unmapped");
-	while (fgets(l, sizeof(l), f)) {
-		unsigned long s, e;
-		if (sscanf(l, "%lx-%lx ", &s, &e) == 2 && strchr(l, '-') < strchr(l, ' ')) {
-			in = s <= addr && addr < e;
-			continue;
-		}
-		if (!in || strncmp(l, "VmFlags:", 8) != 0)
-			continue;
-		o[0] = 0;
-		static const char *keep[] = {"um", "uw", "ui"};
-		for (int i = 0; i < 3; i++) {
-			char pat[8];
-			snprintf(pat, sizeof(pat), " %s", keep[i]);
-			char *hit = strstr(l + 8, pat);
-			if (hit && (hit[3] == ' ' || hit[3] == '\n')) {
-				if (o[0])
-					strcat(o, ",");
-				strcat(o, keep[i]);
-			}
-		}
-		if (!o[0])
-			strcpy(o, "-");
-	}
-	fclose(f);
+	if (!smaps_vma((uintptr_t)addr, l, sizeof(l), NULL))
+		strcpy(o, "unmapped");
+	else
+		keep_flags(l, keep, 3, o);
 	return o;
 }
 
