@@ -14,7 +14,6 @@ const traceOptions = unix.PTRACE_O_EXITKILL |
 	unix.PTRACE_O_TRACEFORK |
 	unix.PTRACE_O_TRACEVFORK |
 	unix.PTRACE_O_TRACEEXEC |
-	unix.PTRACE_O_TRACEEXIT |
 	unix.PTRACE_O_TRACESYSGOOD
 
 // ptrace stop kinds, decoded from a wait status.

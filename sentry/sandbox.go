@@ -266,8 +266,11 @@ func (s *Sandbox) launch() error {
 	options := uintptr(traceOptions)
 	if s.det != nil {
 		// A vfork parent waits in the host for its child: deterministic
-		// mode schedules it again at its VFORK_DONE stop.
-		options |= unix.PTRACE_O_TRACEVFORKDONE
+		// mode schedules it again at its VFORK_DONE stop. An exiting
+		// thread stops at PTRACE_EVENT_EXIT so that the scheduler sees
+		// it go (det.go); elsewhere that stop would only cost a round
+		// trip per thread.
+		options |= unix.PTRACE_O_TRACEVFORKDONE | unix.PTRACE_O_TRACEEXIT
 	}
 	if err := ptraceSeize(pid, options); err != nil {
 		if s.nsInit != 0 {
