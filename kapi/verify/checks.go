@@ -50,24 +50,30 @@ func (ck *checker) checkParams() {
 // checkConstraints evaluates each constraint that covers the advice: one
 // about the arguments once, one about a VMA for each VMA of the range
 // (the walk runs only when the arguments pass). A false constraint means
-// the call must fail, with the errno the spec names for it.
+// the call must fail, with the errno the spec names for it; all are
+// evaluated before any is judged, since another's errno may be the one
+// the call gave (ck.broken, read by violated).
 func (ck *checker) checkConstraints() {
 	c := ck.c
 	if s := ck.r.supported; s != nil && !ck.r.supports(c.Advice, c.Kconfig) {
 		ck.mustFail("constraint: "+s.Name, "desc", errnosIn(s.Desc))
 	}
+	type failed struct {
+		cr    *constraintRule
+		field string
+	}
+	var fails []failed
 	for i := range ck.r.constraints {
 		cr := &ck.r.constraints[i]
 		if cr.advices != nil && !cr.advices[c.Advice] {
 			continue
 		}
-		section := cr.section
 		if !cr.vma {
 			ok, err := cr.prog.True(ck.env(nil))
 			if err != nil {
-				ck.report(section, "expr", "an expression the verifier can evaluate", err.Error())
+				ck.report(cr.section, "expr", "an expression the verifier can evaluate", err.Error())
 			} else if !ok {
-				ck.mustFail(section, "expr", cr.errnos)
+				fails = append(fails, failed{cr, "expr"})
 			}
 			continue
 		}
@@ -77,14 +83,20 @@ func (ck *checker) checkConstraints() {
 		for j := range ck.before {
 			ok, err := cr.prog.True(ck.env(&ck.before[j]))
 			if err != nil {
-				ck.report(section, "expr", "an expression the verifier can evaluate", err.Error())
+				ck.report(cr.section, "expr", "an expression the verifier can evaluate", err.Error())
 				break
 			}
 			if !ok {
-				ck.mustFail(section, "expr (VMA "+vmaString(&ck.before[j])+")", cr.errnos)
+				fails = append(fails, failed{cr, "expr (VMA " + vmaString(&ck.before[j]) + ")"})
 				break
 			}
 		}
+	}
+	for _, f := range fails {
+		ck.broken = append(ck.broken, f.cr)
+	}
+	for _, f := range fails {
+		ck.mustFail(f.cr.section, f.field, f.cr.errnos)
 	}
 }
 
@@ -116,24 +128,11 @@ func (ck *checker) holdsForAdvice(cr *constraintRule) bool {
 }
 
 // violated reports whether a constraint that names errno is false for
-// this call (its arguments, or a VMA of the range).
+// this call (checkConstraints found it so).
 func (ck *checker) violated(errno string) bool {
-	c := ck.c
-	for i := range ck.r.constraints {
-		cr := &ck.r.constraints[i]
-		if !contains(cr.errnos, errno) || cr.advices != nil && !cr.advices[c.Advice] {
-			continue
-		}
-		if !cr.vma {
-			if ok, err := cr.prog.True(ck.env(nil)); err == nil && !ok {
-				return true
-			}
-			continue
-		}
-		for j := range ck.before {
-			if ok, err := cr.prog.True(ck.env(&ck.before[j])); err == nil && !ok {
-				return true
-			}
+	for _, cr := range ck.broken {
+		if contains(cr.errnos, errno) {
+			return true
 		}
 	}
 	return false

@@ -456,7 +456,9 @@ func wordIn(s, w string) bool {
 // supports reports whether advice is one the spec names, and exists in
 // kernel configuration k: the behavior parameter's cdesc, "Behaviors gated
 // by Kconfig (KSM, transparent hugepage, memory failure) return -EINVAL
-// when the underlying support is disabled".
+// when the underlying support is disabled". It restates mm's
+// adviceValid on purpose: the verifier judges the model, so it does not
+// ask the model.
 func (r *rules) supports(advice int, k mm.MadviseKconfig) bool {
 	if !r.behaviors[advice] {
 		return false

@@ -191,6 +191,8 @@ type checker struct {
 	end uint64
 	// before is Call.Before without the [vsyscall] gate area.
 	before []mm.VMA
+	// broken are the constraints found false (checkConstraints).
+	broken []*constraintRule
 	// e is the names' binding, made once per check.
 	e *env
 	// argsOK: the argument checks pass (advice supported, start aligned,
